@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import OAuth2PasswordBearer
+
+from app.auth.repository import TokenRepository
+from app.core.db import SessionDep
+from app.core.errors import Forbidden, Unauthorized
+from app.core.security import InvalidToken, TokenCodecDep, TokenType
+from app.users.models import User
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/login", auto_error=False)
+
+INVALID_CREDENTIALS = "Invalid or expired credentials"
+
+
+async def get_optional_user(
+    session: SessionDep, codec: TokenCodecDep, token: Annotated[str | None, Depends(bearer)]
+) -> User | None:
+    """The signed-in user, or None for an anonymous request. A bad token is still a 401."""
+    if token is None:
+        return None
+    try:
+        claims = codec.decode(token, TokenType.ACCESS)
+    except InvalidToken:
+        raise Unauthorized(INVALID_CREDENTIALS) from None
+    user = await TokenRepository(session).active_user_for(claims)
+    if user is None:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    return user
+
+
+async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+async def get_superuser(user: Annotated[User, Depends(get_current_user)]) -> User:
+    if not user.is_superuser:
+        raise Forbidden("Superuser privileges required")
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+CurrentUser = Annotated[User, Depends(get_current_user)]
+SuperUser = Annotated[User, Depends(get_superuser)]

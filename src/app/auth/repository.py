@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import RevokedToken
+from app.core.db import utcnow
+from app.core.security import TokenClaims
+from app.users.models import User
+
+
+class TokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def revoke(self, claims: TokenClaims) -> bool:
+        """Record the token as revoked; False when it already was (in this or another process).
+
+        The primary key makes this the single point where two concurrent uses of one refresh
+        token are told apart: exactly one insert wins.
+        """
+        values = {"jti": claims.jti, "expires_at": claims.expires_at}
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(RevokedToken)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
+            .returning(RevokedToken.jti)
+        )
+        inserted = await self.session.scalar(statement)
+        return inserted is not None
+
+    async def purge_expired(self) -> None:
+        await self.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
+
+    async def active_user_for(self, claims: TokenClaims) -> User | None:
+        """The token's user, if that user is active and the token is not revoked (one query)."""
+        revoked = exists().where(RevokedToken.jti == claims.jti)
+        return await self.session.scalar(
+            select(User).where(User.id == claims.subject, User.is_deleted.is_(False), ~revoked)
+        )

@@ -1,0 +1,99 @@
+"""Login, refresh-token rotation and logout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.repository import TokenRepository
+from app.core.errors import Unauthorized
+from app.core.security import (
+    InvalidToken,
+    IssuedToken,
+    PasswordHasher,
+    TokenClaims,
+    TokenCodec,
+    TokenType,
+)
+from app.users.models import User
+from app.users.repository import UserRepository
+from app.users.schemas import MAX_PASSWORD_LENGTH
+
+MAX_LOGIN_LENGTH = 320
+BAD_LOGIN = "Incorrect username or password"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access: IssuedToken
+    refresh: IssuedToken
+
+
+def issue_pair(codec: TokenCodec, user: User) -> TokenPair:
+    return TokenPair(
+        access=codec.issue(user.id, TokenType.ACCESS),
+        refresh=codec.issue(user.id, TokenType.REFRESH),
+    )
+
+
+async def login(
+    session: AsyncSession, hasher: PasswordHasher, codec: TokenCodec, login: str, password: str
+) -> TokenPair:
+    if not login or len(login) > MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        # No account can match: refuse without spending a hash on an oversized input.
+        raise Unauthorized(BAD_LOGIN)
+    user = await UserRepository(session).get_by_login(login)
+    # The hash is checked even for an unknown login, so both failures take the same time.
+    valid, new_hash = await hasher.verify(password, user.hashed_password if user else None)
+    if user is None or not valid:
+        raise Unauthorized(BAD_LOGIN)
+    if new_hash is not None:
+        user.hashed_password = new_hash
+    return issue_pair(codec, user)
+
+
+async def refresh(session: AsyncSession, codec: TokenCodec, refresh_token: str | None) -> TokenPair:
+    """Spend a refresh token once and hand out a new pair."""
+    if not refresh_token:
+        raise Unauthorized("Refresh token missing")
+    try:
+        claims = codec.decode(refresh_token, TokenType.REFRESH)
+    except InvalidToken:
+        raise Unauthorized("Invalid or expired refresh token") from None
+    tokens = TokenRepository(session)
+    user = await tokens.active_user_for(claims)
+    if user is None or not await tokens.revoke(claims):
+        raise Unauthorized("Invalid or expired refresh token")
+    return issue_pair(codec, user)
+
+
+def _claims_or_none(
+    codec: TokenCodec, token: str | None, token_type: TokenType
+) -> TokenClaims | None:
+    if not token:
+        return None
+    try:
+        return codec.decode(token, token_type)
+    except InvalidToken:
+        return None
+
+
+async def logout(
+    session: AsyncSession, codec: TokenCodec, access_token: str | None, refresh_token: str | None
+) -> None:
+    """Revoke the access token and the refresh token presented; at least one must be valid."""
+    presented = [
+        claims
+        for claims in (
+            _claims_or_none(codec, access_token, TokenType.ACCESS),
+            _claims_or_none(codec, refresh_token, TokenType.REFRESH),
+        )
+        if claims is not None
+    ]
+    if not presented:
+        raise Unauthorized()
+    tokens = TokenRepository(session)
+    for claims in presented:
+        await tokens.revoke(claims)
+    await tokens.purge_expired()

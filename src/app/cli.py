@@ -1,0 +1,141 @@
+"""The `app` command: serve, migrate, create-superuser."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from pydantic import SecretStr, ValidationError
+
+from app.core.config import ConfigError, Settings, load_settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers > 1 and settings.is_embedded:
+        return _fail(
+            "the embedded backends (SQLite, in-process cache and queue) allow one process; "
+            "set DATABASE_URL and REDIS_URL to run several workers"
+        )
+    uvicorn.run(
+        "app.factory:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=None if args.reload else args.workers,
+        reload=args.reload,
+        log_level=settings.LOG_LEVEL.lower(),
+    )
+    return 0
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    config = alembic_config()
+    if args.revision.startswith("-"):
+        command.downgrade(config, args.revision)
+    else:
+        command.upgrade(config, args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int:
+    from app.core.db import create_engine, create_sessionmaker
+    from app.core.security import PasswordHasher
+    from app.users import service
+    from app.users.repository import UserRepository
+    from app.users.schemas import UserCreate
+
+    password = args.password if args.password is not None else settings.ADMIN_PASSWORD
+    try:
+        data = UserCreate(
+            name=args.name or settings.ADMIN_NAME,
+            username=args.username or settings.ADMIN_USERNAME,
+            email=args.email or settings.ADMIN_EMAIL,
+            password=password.get_secret_value() if isinstance(password, SecretStr) else password,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        return _fail(f"invalid superuser: {problems}")
+
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            repo = UserRepository(session)
+            if await repo.username_taken(data.username) or await repo.email_taken(data.email):
+                print(f"user '{data.username}' or email '{data.email}' exists: nothing to do")
+                return 0
+            await service.register(session, PasswordHasher(settings), data, is_superuser=True)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"superuser '{data.username}' created")
+    return 0
+
+
+def create_superuser(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_create_superuser(settings, args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app", description="Run and manage the API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="serve the API with uvicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    p.set_defaults(handler=serve)
+
+    p = commands.add_parser("migrate", help="apply database migrations")
+    p.add_argument(
+        "revision", nargs="?", default="head", help="target (default: head; -1 steps back)"
+    )
+    p.set_defaults(handler=migrate)
+
+    p = commands.add_parser(
+        "create-superuser", help="create the first superuser from ADMIN_* (harmless to rerun)"
+    )
+    p.add_argument("--name")
+    p.add_argument("--username")
+    p.add_argument("--email")
+    p.add_argument("--password", help="default: ADMIN_PASSWORD (prefer the environment)")
+    p.set_defaults(handler=create_superuser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    code: int = args.handler(settings, args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

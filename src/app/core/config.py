@@ -1,0 +1,196 @@
+"""Typed settings, read from the environment and an optional `.env` file.
+
+Both spellings are accepted: the short form (`DATABASE_URL`, `REDIS_URL`) and the variable
+names of the template this project replaces (`POSTGRES_*`, `REDIS_CACHE_HOST`, ...).
+With nothing configured the app runs embedded: a SQLite file and in-process backends.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+DEFAULT_SECRET_KEY = "insecure-local-development-key-change-me"  # noqa: S105
+DEFAULT_ADMIN_PASSWORD = "Change-me-1"  # noqa: S105
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./app.db"
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # app
+    APP_NAME: str = "API starter"
+    APP_DESCRIPTION: str = "An async REST API: users, JWT auth, posts, tiers, caching and jobs."
+    APP_VERSION: str = "0.1.0"
+    CONTACT_NAME: str | None = None
+    CONTACT_EMAIL: str | None = None
+    LICENSE_NAME: str | None = None
+    ENVIRONMENT: Environment = Environment.LOCAL
+
+    # crypt
+    SECRET_KEY: SecretStr | None = None
+    ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=7, ge=1, le=365)
+    # Argon2id cost; the defaults are OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+    PASSWORD_HASH_MEMORY_KIB: int = Field(default=19456, ge=8192)
+    PASSWORD_HASH_TIME_COST: int = Field(default=2, ge=1)
+    PASSWORD_HASH_PARALLELISM: int = Field(default=1, ge=1)
+
+    # database: DATABASE_URL wins; else POSTGRES_* when POSTGRES_SERVER or POSTGRES_DB is set
+    DATABASE_URL: str | None = None
+    POSTGRES_USER: str = "postgres"
+    POSTGRES_PASSWORD: SecretStr = SecretStr("")
+    POSTGRES_SERVER: str | None = None
+    POSTGRES_PORT: int = 5432
+    POSTGRES_DB: str | None = None
+    DATABASE_POOL_SIZE: int = Field(default=10, ge=1, le=1000)
+    DATABASE_MAX_OVERFLOW: int = Field(default=5, ge=0, le=1000)
+    DATABASE_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
+    DATABASE_ECHO: bool = False
+
+    # redis: REDIS_URL serves all three uses; a *_HOST variable overrides one use
+    REDIS_URL: str | None = None
+    REDIS_CACHE_HOST: str | None = None
+    REDIS_CACHE_PORT: int = 6379
+    REDIS_QUEUE_HOST: str | None = None
+    REDIS_QUEUE_PORT: int = 6379
+    REDIS_RATE_LIMIT_HOST: str | None = None
+    REDIS_RATE_LIMIT_PORT: int = 6379
+
+    # client-side cache and rate limits
+    CLIENT_CACHE_MAX_AGE: int = Field(default=30, ge=0)
+    DEFAULT_RATE_LIMIT_LIMIT: int = Field(default=10, ge=1)
+    DEFAULT_RATE_LIMIT_PERIOD: int = Field(default=3600, ge=1)
+
+    # first admin and tier
+    ADMIN_NAME: str = "Admin"
+    ADMIN_EMAIL: str = "admin@example.com"
+    ADMIN_USERNAME: str = "admin"
+    ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
+    TIER_NAME: str = "free"
+
+    # requests
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def is_local(self) -> bool:
+        return self.ENVIRONMENT is Environment.LOCAL
+
+    @property
+    def database_url(self) -> URL:
+        if self.DATABASE_URL:
+            url = make_url(self.DATABASE_URL)
+            if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+                url = url.set(drivername="postgresql+asyncpg")
+            elif url.drivername == "sqlite":
+                url = url.set(drivername="sqlite+aiosqlite")
+            return url
+        if self.POSTGRES_SERVER or self.POSTGRES_DB:
+            return URL.create(
+                "postgresql+asyncpg",
+                username=self.POSTGRES_USER,
+                password=self.POSTGRES_PASSWORD.get_secret_value() or None,
+                host=self.POSTGRES_SERVER or "localhost",
+                port=self.POSTGRES_PORT,
+                database=self.POSTGRES_DB or "postgres",
+            )
+        return make_url(DEFAULT_SQLITE_URL)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_backend_name() == "sqlite"
+
+    def _redis_url(self, host: str | None, port: int) -> str | None:
+        if host:
+            return f"redis://{host}:{port}/0"
+        return self.REDIS_URL
+
+    @property
+    def cache_redis_url(self) -> str | None:
+        return self._redis_url(self.REDIS_CACHE_HOST, self.REDIS_CACHE_PORT)
+
+    @property
+    def queue_redis_url(self) -> str | None:
+        return self._redis_url(self.REDIS_QUEUE_HOST, self.REDIS_QUEUE_PORT)
+
+    @property
+    def rate_limit_redis_url(self) -> str | None:
+        return self._redis_url(self.REDIS_RATE_LIMIT_HOST, self.REDIS_RATE_LIMIT_PORT)
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when any backend is the single-process embedded one."""
+        return self.is_sqlite or not all(
+            (self.cache_redis_url, self.queue_redis_url, self.rate_limit_redis_url)
+        )
+
+    @property
+    def secret_key(self) -> str:
+        return self.SECRET_KEY.get_secret_value() if self.SECRET_KEY else DEFAULT_SECRET_KEY
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> Settings:
+        if self.is_local:
+            return self
+        problems = []
+        key = self.SECRET_KEY.get_secret_value() if self.SECRET_KEY else ""
+        if not key or key == DEFAULT_SECRET_KEY:
+            problems.append("SECRET_KEY is missing or the default (run: openssl rand -hex 32)")
+        elif len(key) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters")
+        if self.ADMIN_PASSWORD.get_secret_value() == DEFAULT_ADMIN_PASSWORD:
+            problems.append("ADMIN_PASSWORD is the default")
+        if self.is_sqlite:
+            problems.append("the embedded SQLite database is for local use (set DATABASE_URL)")
+        if not self.cache_redis_url or not self.queue_redis_url or not self.rate_limit_redis_url:
+            problems.append(
+                "the in-process cache, queue and rate limits are for local use (set REDIS_URL)"
+            )
+        if problems:
+            raise ValueError(
+                f"ENVIRONMENT={self.ENVIRONMENT.value} refuses: " + "; ".join(problems)
+            )
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in err["loc"])
+            message = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{where}: {message}" if where else message)
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,126 @@
+"""Errors that carry their HTTP status, and the handlers that render every error as JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    detail: Any
+
+
+class AppError(Exception):
+    status_code: ClassVar[int] = 500
+    default_detail: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.headers = headers
+        super().__init__(self.detail)
+
+
+class BadRequest(AppError):
+    status_code = 400
+    default_detail = "Bad request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    default_detail = "Not authenticated"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    default_detail = "Not allowed"
+
+
+class NotFound(AppError):
+    status_code = 404
+    default_detail = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    default_detail = "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    default_detail = "Request body too large"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    default_detail = "Service unavailable"
+
+
+def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: `responses=error_responses(NotFound, Forbidden)`."""
+    return {
+        err.status_code: {"description": err.default_detail, "model": ErrorBody} for err in errors
+    }
+
+
+def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+    return _json(exc.status_code, exc.detail, exc.headers)
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return _json(exc.status_code, exc.detail, dict(exc.headers) if exc.headers else None)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # The submitted values are left out: they may hold a password.
+    detail = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    return _json(422, detail)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.error(
+        "database unavailable during %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+    )
+    return _json(503, "Database unavailable, try again shortly", {"Retry-After": "5"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.error(
+        "unhandled %s during %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=(type(exc), exc, None),
+    )
+    return _json(500, "Internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.exception_handler(AppError)(_app_error)
+    app.exception_handler(StarletteHTTPException)(_http_error)
+    app.exception_handler(RequestValidationError)(_validation_error)
+    for db_error in (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError):
+        app.add_exception_handler(db_error, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

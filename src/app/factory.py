@@ -1,0 +1,63 @@
+"""The application factory: settings, lifespan resources, middleware, errors and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import api_router
+from app.core.config import Settings, load_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware
+from app.core.security import PasswordHasher, TokenCodec
+
+logger = logging.getLogger("app")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(settings)
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.hasher = PasswordHasher(settings)
+    if settings.is_embedded:
+        logger.warning(
+            "embedded backends in use (%s): run a single process only",
+            "SQLite" if settings.is_sqlite else "in-process cache, queue and rate limits",
+        )
+    if settings.is_local and settings.SECRET_KEY is None:
+        logger.warning("SECRET_KEY is not set: using the local development key")
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.LOG_LEVEL)
+    contact = {
+        key: value
+        for key, value in (("name", settings.CONTACT_NAME), ("email", settings.CONTACT_EMAIL))
+        if value
+    }
+    app = FastAPI(
+        title=settings.APP_NAME,
+        description=settings.APP_DESCRIPTION,
+        version=settings.APP_VERSION,
+        contact=contact or None,
+        license_info={"name": settings.LICENSE_NAME} if settings.LICENSE_NAME else None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.token_codec = TokenCodec(settings)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY_BYTES)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,53 @@
+"""Alembic environment: the database URL comes from the app's settings, never from alembic.ini."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.config import load_settings
+from app.core.db import create_engine
+from app.models import metadata
+
+config = context.config
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        compare_server_default=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.run_sync(_configure)
+    await engine.dispose()
+
+
+def run_migrations_online() -> None:
+    connection: Connection | None = config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection)
+        return
+    asyncio.run(_run_async(create_engine(load_settings())))
+
+
+if context.is_offline_mode():
+    context.configure(
+        url=load_settings().database_url.render_as_string(hide_password=False),
+        target_metadata=metadata,
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run_migrations_online()

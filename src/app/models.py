@@ -1,0 +1,9 @@
+"""Every model, imported once so that Alembic sees the whole schema. Add new domains here."""
+
+from app.auth.models import RevokedToken
+from app.core.db import Base
+from app.users.models import User
+
+metadata = Base.metadata
+
+__all__ = ["RevokedToken", "User", "metadata"]

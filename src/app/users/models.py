@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from sqlalchemy import Boolean, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, IdMixin, SoftDeleteMixin, TimestampMixin
+
+
+class User(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
+    __tablename__ = "users"
+    # AUTOINCREMENT on SQLite: ids are never reused, so a token naming a deleted user's id
+    # can never point at somebody registered later.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    name: Mapped[str] = mapped_column(String(30))
+    username: Mapped[str] = mapped_column(String(20), unique=True)
+    # Stored lower-cased, so the unique constraint is case-insensitive on every backend.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    hashed_password: Mapped[str] = mapped_column(String(255))
+    profile_image_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))

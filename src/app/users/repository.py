@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastcrud import FastCRUD
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.users.models import User
+
+
+class UserRepository:
+    """Queries on users. Soft-deleted users are invisible unless a method says otherwise."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._crud: FastCRUD[User, Any, Any, Any, Any, Any] = FastCRUD(User)
+
+    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
+        query = select(User).where(User.username == username)
+        if not include_deleted:
+            query = query.where(User.is_deleted.is_(False))
+        return await self.session.scalar(query)
+
+    async def get_active(self, user_id: int) -> User | None:
+        return await self.session.scalar(
+            select(User).where(User.id == user_id, User.is_deleted.is_(False))
+        )
+
+    async def get_by_login(self, login: str) -> User | None:
+        """An active user by username, or by email when the login contains '@'."""
+        column = User.email if "@" in login else User.username
+        return await self.session.scalar(
+            select(User).where(column == login.lower(), User.is_deleted.is_(False))
+        )
+
+    async def list_active(self, offset: int, limit: int) -> tuple[Sequence[User], int]:
+        total = await self._crud.count(self.session, is_deleted=False)
+        if offset >= total:
+            return [], total
+        rows = await self.session.scalars(
+            select(User)
+            .where(User.is_deleted.is_(False))
+            .order_by(User.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), total
+
+    async def username_taken(self, username: str) -> bool:
+        """Whether any user, deleted or not, holds this username."""
+        return await self._crud.exists(self.session, username=username)
+
+    async def email_taken(self, email: str) -> bool:
+        """Whether any user, deleted or not, holds this email."""
+        return await self._crud.exists(self.session, email=email)
+
+    async def add(self, user: User) -> User:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def hard_delete(self, user: User) -> None:
+        await self.session.execute(delete(User).where(User.id == user.id))

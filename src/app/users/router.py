@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.auth.dependencies import CurrentUser, OptionalUser, SuperUser
+from app.core.db import SessionDep
+from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
+from app.core.pagination import Page, PageDep
+from app.core.security import HasherDep
+from app.users import service
+from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
+
+router = APIRouter(tags=["users"])
+
+UserView = UserReadPrivate | UserRead
+
+
+@router.post(
+    "/user",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserReadPrivate,
+    responses=error_responses(Conflict),
+)
+async def create_user(data: UserCreate, session: SessionDep, hasher: HasherDep) -> UserReadPrivate:
+    """Register a new user."""
+    user = await service.register(session, hasher, data)
+    return UserReadPrivate.model_validate(user)
+
+
+@router.get("/users", response_model=Page[UserView])
+async def list_users(session: SessionDep, page: PageDep, viewer: OptionalUser) -> dict[str, object]:
+    """List active users, one offset page at a time."""
+    return await service.list_users(session, page, viewer)
+
+
+@router.get("/user/me/", response_model=UserReadPrivate, responses=error_responses(Unauthorized))
+async def get_me(user: CurrentUser) -> UserReadPrivate:
+    """The signed-in user's own account."""
+    return UserReadPrivate.model_validate(user)
+
+
+@router.get("/user/{username}", response_model=UserView, responses=error_responses(NotFound))
+async def get_user(username: str, session: SessionDep, viewer: OptionalUser) -> UserView:
+    """A user by username; email and other private fields only for that user or a superuser."""
+    return service.present(await service.get_user(session, username), viewer)
+
+
+@router.patch(
+    "/user/{username}",
+    response_model=UserReadPrivate,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+async def update_user(
+    username: str, data: UserUpdate, session: SessionDep, actor: CurrentUser
+) -> UserReadPrivate:
+    """Change your own name, username, email or profile image."""
+    user = await service.update_user(session, actor, username, data)
+    return UserReadPrivate.model_validate(user)
+
+
+@router.delete(
+    "/user/{username}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(Unauthorized, Forbidden, NotFound),
+)
+async def delete_user(username: str, session: SessionDep, actor: CurrentUser) -> None:
+    """Delete your own account (soft delete); its tokens stop working."""
+    await service.delete_user(session, actor, username)
+
+
+@router.delete(
+    "/db_user/{username}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(Unauthorized, Forbidden, NotFound),
+)
+async def hard_delete_user(username: str, session: SessionDep, _: SuperUser) -> None:
+    """Remove a user and everything they own from the database (superusers only)."""
+    await service.hard_delete_user(session, username)

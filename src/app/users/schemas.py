@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    model_validator,
+)
+
+RESERVED_USERNAMES = frozenset({"me"})
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+
+
+def _username_allowed(value: str) -> str:
+    if value in RESERVED_USERNAMES:
+        raise ValueError(f"'{value}' is reserved")
+    return value
+
+
+def _password_rule(value: str) -> str:
+    # Length is counted in characters; Argon2 hashes every byte, so nothing is truncated.
+    if not any(ch.isalpha() for ch in value) or not any(ch.isdigit() for ch in value):
+        raise ValueError("password must contain at least one letter and one digit")
+    if value.strip() != value:
+        raise ValueError("password must not start or end with whitespace")
+    return value
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30)]
+Username = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=20, pattern=r"^[a-z0-9]+$"),
+    AfterValidator(_username_allowed),
+]
+Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_lower)]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    AfterValidator(_password_rule),
+]
+ImageUrl = Annotated[HttpUrl, Field(max_length=2048)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ada Lovelace",
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "password": "analytical1",
+                }
+            ]
+        },
+    )
+
+    name: Name
+    username: Username
+    email: Email
+    password: Password
+
+
+class UserUpdate(BaseModel):
+    """Fields a user may change on their own account; privileged fields are not accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    username: Username | None = None
+    email: Email | None = None
+    profile_image_url: ImageUrl | None = None
+
+    @model_validator(mode="after")
+    def _required_fields_not_null(self) -> UserUpdate:
+        for field in ("name", "username", "email"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        data = self.model_dump(exclude_unset=True)
+        if data.get("profile_image_url") is not None:
+            data["profile_image_url"] = str(data["profile_image_url"])
+        return data
+
+
+class UserRead(BaseModel):
+    """What anybody may see of a user."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    username: str
+    profile_image_url: str | None
+    created_at: datetime
+
+
+class UserReadPrivate(UserRead):
+    """What a user sees of their own account, and superusers of any account."""
+
+    email: str
+    is_superuser: bool
+    updated_at: datetime | None

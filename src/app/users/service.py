@@ -1,0 +1,120 @@
+"""Rules for users: registration, visibility, who may change or delete an account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.pagination import PageParams
+from app.core.security import PasswordHasher
+from app.users.models import User
+from app.users.repository import UserRepository
+from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
+
+USER_NOT_FOUND = "User not found"
+
+
+def present(user: User, viewer: User | None) -> UserRead | UserReadPrivate:
+    """The view of `user` that `viewer` may see: private fields only for self or superusers."""
+    if viewer is not None and (viewer.id == user.id or viewer.is_superuser):
+        return UserReadPrivate.model_validate(user)
+    return UserRead.model_validate(user)
+
+
+def _conflict_from(exc: IntegrityError) -> Conflict:
+    message = str(exc.orig).lower()
+    if "email" in message:
+        return Conflict("Email is already registered")
+    if "username" in message:
+        return Conflict("Username is already taken")
+    return Conflict("The user conflicts with an existing one")
+
+
+async def _flush_or_conflict(repo: UserRepository) -> None:
+    # The unique constraints decide races between identical requests: the loser gets a 409.
+    try:
+        await repo.flush()
+    except IntegrityError as exc:
+        raise _conflict_from(exc) from None
+
+
+async def _check_free(repo: UserRepository, username: str | None, email: str | None) -> None:
+    if username is not None and await repo.username_taken(username):
+        raise Conflict("Username is already taken")
+    if email is not None and await repo.email_taken(email):
+        raise Conflict("Email is already registered")
+
+
+async def register(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    data: UserCreate,
+    *,
+    is_superuser: bool = False,
+) -> User:
+    repo = UserRepository(session)
+    await _check_free(repo, data.username, data.email)
+    user = User(
+        name=data.name,
+        username=data.username,
+        email=data.email,
+        hashed_password=await hasher.hash(data.password),
+        is_superuser=is_superuser,
+    )
+    session.add(user)
+    await _flush_or_conflict(repo)
+    return user
+
+
+async def list_users(
+    session: AsyncSession, page: PageParams, viewer: User | None
+) -> dict[str, Any]:
+    users, total = await UserRepository(session).list_active(page.offset, page.items_per_page)
+    return page.respond([present(user, viewer) for user in users], total)
+
+
+async def get_user(session: AsyncSession, username: str) -> User:
+    user = await UserRepository(session).get_by_username(username)
+    if user is None:
+        raise NotFound(USER_NOT_FOUND)
+    return user
+
+
+async def _own_account(session: AsyncSession, actor: User, username: str) -> User:
+    user = await get_user(session, username)
+    if user.id != actor.id:
+        raise Forbidden("You can only change your own account")
+    return user
+
+
+async def update_user(session: AsyncSession, actor: User, username: str, data: UserUpdate) -> User:
+    user = await _own_account(session, actor, username)
+    changes = data.changes()
+    repo = UserRepository(session)
+    await _check_free(
+        repo,
+        data.username if data.username not in (None, user.username) else None,
+        data.email if data.email not in (None, user.email) else None,
+    )
+    for field, value in changes.items():
+        setattr(user, field, value)
+    await _flush_or_conflict(repo)
+    return user
+
+
+async def delete_user(session: AsyncSession, actor: User, username: str) -> None:
+    """Soft delete. The account's tokens stop working at once: token checks need an active user."""
+    user = await _own_account(session, actor, username)
+    user.soft_delete()
+
+
+async def hard_delete_user(session: AsyncSession, username: str) -> None:
+    """Remove the user row and, through ON DELETE CASCADE, everything the user owns."""
+    repo = UserRepository(session)
+    user = await repo.get_by_username(username, include_deleted=True)
+    if user is None:
+        raise NotFound(USER_NOT_FOUND)
+    await repo.hard_delete(user)
