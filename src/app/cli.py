@@ -10,6 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from pydantic import SecretStr, ValidationError
 
 from app.core.config import ConfigError, Settings, load_settings
@@ -50,10 +51,13 @@ def alembic_config() -> Config:
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     config = alembic_config()
-    if args.revision.startswith("-"):
-        command.downgrade(config, args.revision)
-    else:
-        command.upgrade(config, args.revision)
+    try:
+        if args.revision.startswith("-") or args.revision == "base":
+            command.downgrade(config, args.revision)
+        else:
+            command.upgrade(config, args.revision)
+    except CommandError as exc:
+        return _fail(f"cannot migrate to {args.revision}: {exc}")
     print(f"database migrated to {args.revision}")
     return 0
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised while streaming; an HTTPException so the route's body parsing lets it through."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "Request body too large")
 
 
 async def _reply_413(send: Send) -> None:
@@ -54,7 +58,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge()
             return message
 
         async def tracking_send(message: Message) -> None:

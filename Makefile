@@ -1,0 +1,66 @@
+# Everything goes through uv. When uv is not on PATH, a private copy is installed into .tools/
+# with the Python that runs make, so a machine with only Python 3.11+ and make is enough.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export UV_PYTHON ?= $(shell command -v $(PYTHON))
+export UV_PROJECT_ENVIRONMENT := .venv
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: help install run serve migrate superuser lint format typecheck check migrations-check test test-embedded clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.installed ## install the app and its dev tools into .venv
+
+run: install migrate ## migrate, then serve the API at http://$(HOST):$(PORT) (embedded default)
+	$(RUN) app serve --host $(HOST) --port $(PORT)
+
+serve: install ## serve without migrating (add ARGS="--reload" for development)
+	$(RUN) app serve --host $(HOST) --port $(PORT) $(ARGS)
+
+migrate: install ## apply database migrations
+	$(RUN) app migrate
+
+superuser: install ## create the first superuser from ADMIN_* (harmless to rerun)
+	$(RUN) app create-superuser
+
+lint: install ## ruff lint and format check
+	$(RUN) ruff check src tests
+	$(RUN) ruff format --check src tests
+
+format: install ## apply ruff fixes and formatting
+	$(RUN) ruff check --fix src tests
+	$(RUN) ruff format src tests
+
+typecheck: install ## mypy (strict for src/app)
+	$(RUN) mypy
+
+check: lint typecheck ## lint and type check
+
+migrations-check: install ## migrations run up, down and up, and match the models (PostgreSQL and SQLite)
+	$(RUN) pytest -q -p no:cacheprovider tests/test_migrations.py
+
+test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL and Redis)
+	$(RUN) pytest --cov --cov-report=term-missing:skip-covered
+
+test-embedded: install ## only the embedded-default (SQLite) leg
+	$(RUN) pytest -q tests/test_embedded.py
+
+clean: ## remove virtual environments, caches and the local SQLite database
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov app.db app.db-*

@@ -1,0 +1,685 @@
+"""Login, refresh-token rotation, logout and token checks, tested over HTTP.
+
+Every test runs against the real PostgreSQL database of the run; a second app instance on the
+same database stands in for a second server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import statistics
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, NamedTuple
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from pwdlib.hashers.bcrypt import BcryptHasher
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.core.config import Settings
+from tests.conftest import (
+    PASSWORD,
+    TEST_SECRET_KEY,
+    bearer,
+    client_for,
+    login,
+    make_settings,
+    make_superuser,
+    register,
+    running_app,
+)
+
+LOGIN = "/api/v1/login"
+REFRESH = "/api/v1/refresh"
+LOGOUT = "/api/v1/logout"
+ME = "/api/v1/user/me/"
+COOKIE = "refresh_token"
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class SetCookie(NamedTuple):
+    value: str
+    attrs: dict[str, str]  # lower-cased attribute names; flags map to ""
+
+
+def refresh_set_cookie(response: httpx.Response) -> SetCookie:
+    """The one `Set-Cookie` header for the refresh token, parsed from the raw header."""
+    headers = [
+        value
+        for value in response.headers.get_list("set-cookie")
+        if value.strip().startswith(f"{COOKIE}=")
+    ]
+    assert len(headers) == 1, response.headers.get_list("set-cookie")
+    first, *rest = (part.strip() for part in headers[0].split(";"))
+    _, _, value = first.partition("=")
+    attrs = {}
+    for part in rest:
+        name, _, attr_value = part.partition("=")
+        attrs[name.strip().lower()] = attr_value.strip()
+    return SetCookie(value.strip('"'), attrs)
+
+
+def cookie_header(refresh_token: str) -> dict[str, str]:
+    return {"Cookie": f"{COOKIE}={refresh_token}"}
+
+
+async def login_response(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> httpx.Response:
+    return await client.post(LOGIN, data={"username": username, "password": password})
+
+
+async def login_pair(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> tuple[str, str]:
+    """(access token, refresh token) from a successful login."""
+    response = await login_response(client, username, password)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"], refresh_set_cookie(response).value
+
+
+def assert_unauthorized(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers.get("www-authenticate") == "Bearer"
+    body = response.json()
+    assert isinstance(body.get("detail"), str)
+    assert body["detail"]
+
+
+@asynccontextmanager
+async def bare_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose cookie jar is never used: cookies are passed explicitly."""
+    async with client_for(app) as client:
+        yield client
+
+
+async def sql(database_url: str, statement: str, **params: Any) -> Any:
+    """Run one statement in its own committed transaction; the first column of the first row."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(statement), params)
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
+def craft_token(
+    user_id: int | str,
+    *,
+    key: str = TEST_SECRET_KEY,
+    algorithm: str = "HS256",
+    drop: tuple[str, ...] = (),
+    **overrides: Any,
+) -> str:
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "sub": str(user_id),
+        "type": "access",
+        "jti": secrets.token_hex(16),
+        "iat": now,
+        "exp": now + 600,
+        "iss": "API starter",
+    }
+    payload.update(overrides)
+    for claim in drop:
+        payload.pop(claim)
+    return jwt.encode(payload, key if algorithm != "none" else None, algorithm=algorithm)
+
+
+# --- login ----------------------------------------------------------------------------------
+
+
+async def test_login_returns_bearer_token_and_refresh_cookie(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await register(client, "alice")
+    response = await login_response(client, "alice")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert set(body) == {"access_token", "token_type"}
+
+    cookie = refresh_set_cookie(response)
+    assert cookie.value
+    assert cookie.value != body["access_token"]
+    assert "httponly" in cookie.attrs
+    assert cookie.attrs.get("samesite", "").lower() == "lax"
+    assert cookie.attrs.get("path") == "/api/v1"
+    assert cookie.attrs.get("max-age") == str(settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400)
+    assert "secure" not in cookie.attrs  # ENVIRONMENT=local serves plain http
+
+    me = await client.get(ME, headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["username"] == "alice"
+
+
+async def test_login_tokens_carry_type_issuer_and_expiry(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    user = await register(client, "alice")
+    access, refresh = await login_pair(client, "alice")
+    options = {"verify_exp": True}
+    a = jwt.decode(
+        access, TEST_SECRET_KEY, algorithms=["HS256"], issuer=settings.APP_NAME, options=options
+    )
+    r = jwt.decode(
+        refresh, TEST_SECRET_KEY, algorithms=["HS256"], issuer=settings.APP_NAME, options=options
+    )
+    assert (a["type"], r["type"]) == ("access", "refresh")
+    assert a["sub"] == r["sub"] == str(user["id"])
+    assert a["jti"] != r["jti"]
+    assert a["exp"] - a["iat"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    assert r["exp"] - r["iat"] == settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400
+
+
+async def test_login_by_email_is_case_insensitive(client: httpx.AsyncClient) -> None:
+    await register(client, "carol", email="carol@example.com")
+    response = await login_response(client, "Carol@EXAMPLE.com")
+    assert response.status_code == 200, response.text
+    me = await client.get(ME, headers=bearer(response.json()["access_token"]))
+    assert me.json()["username"] == "carol"
+
+
+async def test_refresh_cookie_is_secure_outside_local(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await register(client, "alice")
+    staging = make_settings(
+        database_url,
+        ENVIRONMENT="staging",
+        ADMIN_PASSWORD="Another-admin-pw-9",
+        REDIS_URL="redis://127.0.0.1:6379/15",
+    )
+    async with running_app(staging) as app, bare_client(app) as other:
+        response = await login_response(other, "alice")
+        assert response.status_code == 200, response.text
+        cookie = refresh_set_cookie(response)
+        assert "secure" in cookie.attrs
+        assert "httponly" in cookie.attrs
+        assert cookie.attrs.get("samesite", "").lower() == "lax"
+        assert cookie.attrs.get("path") == "/api/v1"
+
+        refreshed = await other.post(REFRESH, headers=cookie_header(cookie.value))
+        assert refreshed.status_code == 200, refreshed.text
+        assert "secure" in refresh_set_cookie(refreshed).attrs
+
+        token = refreshed.json()["access_token"]
+        new_cookie = refresh_set_cookie(refreshed).value
+        out = await other.post(LOGOUT, headers={**bearer(token), **cookie_header(new_cookie)})
+        assert out.status_code == 200, out.text
+        cleared = refresh_set_cookie(out)
+        assert "secure" in cleared.attrs
+        assert cleared.attrs.get("max-age") == "0"
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("alice", "wrong-password-1"),
+        ("nobody", PASSWORD),
+        ("nobody@example.com", PASSWORD),
+        ("ALICE@example.com", "wrong-password-1"),
+    ],
+    ids=["wrong-password", "unknown-username", "unknown-email", "email-wrong-password"],
+)
+async def test_failed_login_is_401_with_one_message(
+    client: httpx.AsyncClient, username: str, password: str
+) -> None:
+    await register(client, "alice")
+    reference = await login_response(client, "nobody-at-all", "whatever-1")
+    assert_unauthorized(reference)
+
+    response = await login_response(client, username, password)
+    assert_unauthorized(response)
+    # The same message either way: a client cannot tell an unknown account from a bad password.
+    assert response.json()["detail"] == reference.json()["detail"]
+    assert not response.headers.get_list("set-cookie")
+
+
+@pytest.mark.parametrize("length", [129, 10_000])
+async def test_oversized_password_is_401_not_500(client: httpx.AsyncClient, length: int) -> None:
+    await register(client, "alice")
+    reference = await login_response(client, "alice", "wrong-password-1")
+    response = await login_response(client, "alice", "a1" * (length // 2) + "a" * (length % 2))
+    assert_unauthorized(response)
+    assert response.json()["detail"] == reference.json()["detail"]
+
+
+async def test_oversized_login_is_401_not_500(client: httpx.AsyncClient) -> None:
+    response = await login_response(client, "a" * 400 + "@example.com", PASSWORD)
+    assert_unauthorized(response)
+
+
+async def test_failed_login_takes_the_same_time_for_unknown_and_known_users(
+    client: httpx.AsyncClient,
+) -> None:
+    await register(client, "alice")
+
+    async def timed(username: str) -> float:
+        start = time.perf_counter()
+        response = await login_response(client, username, "wrong-password-1")
+        elapsed = time.perf_counter() - start
+        assert response.status_code == 401
+        return elapsed
+
+    await timed("alice")  # warm up connections and code paths
+    await timed("nobody")
+    unknown: list[float] = []
+    known: list[float] = []
+    for _ in range(5):  # interleaved, so load changes hit both sides alike
+        unknown.append(await timed("nobody"))
+        known.append(await timed("alice"))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.5 <= ratio <= 2.0, f"unknown {unknown} vs known {known}: ratio {ratio:.2f}"
+
+
+async def test_password_hashing_does_not_block_the_event_loop(database_url: str) -> None:
+    slow = make_settings(database_url, PASSWORD_HASH_MEMORY_KIB=65536, PASSWORD_HASH_TIME_COST=6)
+    async with running_app(slow) as app, client_for(app) as client:
+        await register(client, "alice")
+        await login_response(client, "nobody", "whatever-1")  # warm up the pool
+
+        for username, password, expected in [
+            ("alice", PASSWORD, 200),
+            ("alice", "wrong-password-1", 401),
+            ("nobody", PASSWORD, 401),
+        ]:
+            gaps: list[float] = []
+            stop = asyncio.Event()
+
+            async def ticker() -> None:
+                last = time.perf_counter()
+                while not stop.is_set():  # noqa: B023 - this iteration's event
+                    await asyncio.sleep(0.001)
+                    now = time.perf_counter()
+                    gaps.append(now - last)  # noqa: B023
+                    last = now
+
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0.005)
+            start = time.perf_counter()
+            response = await login_response(client, username, password)
+            duration = time.perf_counter() - start
+            stop.set()
+            await task
+
+            assert response.status_code == expected, response.text
+            assert gaps
+            assert max(gaps) < 0.4 * duration, (
+                f"{username}/{expected}: the loop stalled {max(gaps) * 1000:.1f} ms "
+                f"during a {duration * 1000:.1f} ms login"
+            )
+
+
+# --- legacy bcrypt hashes -------------------------------------------------------------------
+
+
+async def stored_hash(database_url: str, username: str) -> str:
+    value: str = await sql(
+        database_url, "SELECT hashed_password FROM users WHERE username = :u", u=username
+    )
+    return value
+
+
+async def set_hash(database_url: str, username: str, hashed: str) -> None:
+    await sql(
+        database_url,
+        "UPDATE users SET hashed_password = :h WHERE username = :u",
+        h=hashed,
+        u=username,
+    )
+
+
+async def test_bcrypt_hash_verifies_and_is_upgraded_to_argon2(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await register(client, "legacy")
+    legacy_hash = BcryptHasher().hash(PASSWORD)
+    await set_hash(database_url, "legacy", legacy_hash)
+
+    wrong = await login_response(client, "legacy", "wrong-password-1")
+    assert_unauthorized(wrong)
+    assert await stored_hash(database_url, "legacy") == legacy_hash
+
+    token = await login(client, "legacy")
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    upgraded = await stored_hash(database_url, "legacy")
+    assert upgraded.startswith("$argon2id$")
+
+    # The new hash works, and is not rewritten on every login.
+    await login(client, "legacy")
+    assert await stored_hash(database_url, "legacy") == upgraded
+
+
+async def test_password_over_72_bytes_against_bcrypt_hash_is_401_not_500(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await register(client, "legacy")
+    first_72 = "ab3" * 24  # bcrypt only ever looked at 72 bytes
+    legacy_hash = BcryptHasher().hash(first_72)
+    await set_hash(database_url, "legacy", legacy_hash)
+
+    # A longer password sharing those 72 bytes must not pass as a truncated match.
+    response = await login_response(client, "legacy", first_72 + "xyz9")
+    assert_unauthorized(response)
+    response = await login_response(client, "legacy", "é" * 40 + "1")  # 81 bytes, 41 chars
+    assert_unauthorized(response)
+    assert await stored_hash(database_url, "legacy") == legacy_hash
+
+    await login(client, "legacy", first_72)
+
+
+# --- refresh --------------------------------------------------------------------------------
+
+
+async def test_refresh_rotates_the_cookie(client: httpx.AsyncClient, settings: Settings) -> None:
+    await register(client, "alice")
+    access, first = await login_pair(client, "alice")
+
+    response = await client.post(REFRESH)  # the cookie jar sends the login's cookie
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "bearer"
+    new_access = response.json()["access_token"]
+    assert new_access != access
+    rotated = refresh_set_cookie(response)
+    assert rotated.value and rotated.value != first
+    assert "httponly" in rotated.attrs
+    assert rotated.attrs.get("path") == "/api/v1"
+    assert rotated.attrs.get("samesite", "").lower() == "lax"
+    assert rotated.attrs.get("max-age") == str(settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400)
+
+    me = await client.get(ME, headers=bearer(new_access))
+    assert me.status_code == 200
+    assert me.json()["username"] == "alice"
+
+    # The rotated cookie works once more; the spent one never again.
+    again = await client.post(REFRESH)
+    assert again.status_code == 200, again.text
+    async with bare_client(client._transport.app) as bare:  # type: ignore[attr-defined]
+        reused = await bare.post(REFRESH, headers=cookie_header(first))
+        assert_unauthorized(reused)
+        reused_rotated = await bare.post(REFRESH, headers=cookie_header(rotated.value))
+        assert_unauthorized(reused_rotated)
+
+
+async def test_reused_refresh_token_is_401(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    _, token = await login_pair(client, "alice")
+    async with bare_client(app) as bare:
+        first = await bare.post(REFRESH, headers=cookie_header(token))
+        assert first.status_code == 200, first.text
+        second = await bare.post(REFRESH, headers=cookie_header(token))
+        assert_unauthorized(second)
+        assert not second.headers.get_list("set-cookie")
+
+
+async def test_concurrent_refreshes_with_one_token_let_exactly_one_through(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await register(client, "alice")
+    for _ in range(5):
+        _, token = await login_pair(client, "alice")
+        async with bare_client(app) as one, bare_client(app) as two:
+            responses = await asyncio.gather(
+                one.post(REFRESH, headers=cookie_header(token)),
+                two.post(REFRESH, headers=cookie_header(token)),
+            )
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [200, 401], [response.text for response in responses]
+
+
+async def test_refresh_without_cookie_is_401(client: httpx.AsyncClient) -> None:
+    assert_unauthorized(await client.post(REFRESH))
+
+
+@pytest.mark.parametrize("value", ["", "abc", "a.b.c"])
+async def test_refresh_with_garbage_cookie_is_401(app: FastAPI, value: str) -> None:
+    async with bare_client(app) as bare:
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(value)))
+
+
+async def test_access_token_is_not_a_refresh_token(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    access, _ = await login_pair(client, "alice")
+    async with bare_client(app) as bare:
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(access)))
+
+
+async def test_refresh_token_is_not_an_access_token(client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    _, refresh = await login_pair(client, "alice")
+    assert_unauthorized(await client.get(ME, headers=bearer(refresh)))
+
+
+async def test_expired_refresh_token_is_401(app: FastAPI, client: httpx.AsyncClient) -> None:
+    user = await register(client, "alice")
+    now = int(time.time())
+    valid = craft_token(user["id"], type="refresh")
+    expired = craft_token(user["id"], type="refresh", iat=now - 7200, exp=now - 3600)
+    async with bare_client(app) as bare:
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(expired)))
+        # The same token, still valid, is accepted: only the expiry was wrong above.
+        ok = await bare.post(REFRESH, headers=cookie_header(valid))
+        assert ok.status_code == 200, ok.text
+
+
+# --- access tokens on a protected route -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer abc"},
+        {"Authorization": "Bearer a.b.c"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic YWxpY2U6cGFzc3dvcmQ="},
+        {"Authorization": "Bearer " + "a" * 5000},
+    ],
+    ids=["missing", "abc", "a.b.c", "empty", "basic", "huge"],
+)
+async def test_missing_or_malformed_token_is_401(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    await register(client, "alice")
+    assert_unauthorized(await client.get(ME, headers=headers))
+
+
+async def test_crafted_valid_token_is_accepted(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The control for the crafted-token cases below: only their one change makes them fail."""
+    user = await register(client, "alice")
+    token = craft_token(user["id"], iss=settings.APP_NAME)
+    response = await client.get(ME, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    assert response.json()["username"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "expired",
+        "wrong-signature",
+        "wrong-issuer",
+        "wrong-algorithm",
+        "alg-none",
+        "type-refresh",
+        "type-missing",
+        "jti-missing",
+        "sub-unknown-user",
+        "sub-not-a-number",
+    ],
+)
+async def test_bad_token_is_401(client: httpx.AsyncClient, settings: Settings, case: str) -> None:
+    user = await register(client, "alice")
+    uid = user["id"]
+    now = int(time.time())
+    iss = settings.APP_NAME
+    token = {
+        "expired": lambda: craft_token(uid, iss=iss, iat=now - 7200, exp=now - 3600),
+        "wrong-signature": lambda: craft_token(uid, iss=iss, key="another-secret-" + "y" * 32),
+        "wrong-issuer": lambda: craft_token(uid, iss="somebody else"),
+        "wrong-algorithm": lambda: craft_token(uid, iss=iss, algorithm="HS512"),
+        "alg-none": lambda: craft_token(uid, iss=iss, algorithm="none"),
+        "type-refresh": lambda: craft_token(uid, iss=iss, type="refresh"),
+        "type-missing": lambda: craft_token(uid, iss=iss, drop=("type",)),
+        "jti-missing": lambda: craft_token(uid, iss=iss, drop=("jti",)),
+        "sub-unknown-user": lambda: craft_token(uid + 1000, iss=iss),
+        "sub-not-a-number": lambda: craft_token("alice", iss=iss),
+    }[case]()
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+async def test_revoked_access_token_is_401(client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    token = await login(client, "alice")
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    assert (await client.post(LOGOUT, headers=bearer(token))).status_code == 200
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+# --- logout ---------------------------------------------------------------------------------
+
+
+async def test_logout_revokes_both_tokens_and_clears_the_cookie(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await register(client, "alice")
+    access, refresh = await login_pair(client, "alice")
+
+    response = await client.post(LOGOUT, headers=bearer(access))  # cookie from the jar
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message": "Logged out successfully"}
+    cleared = refresh_set_cookie(response)
+    assert cleared.value == ""
+    assert cleared.attrs.get("max-age") == "0"
+    assert cleared.attrs.get("path") == "/api/v1"
+    assert client.cookies.get(COOKIE) is None
+
+    assert_unauthorized(await client.get(ME, headers=bearer(access)))
+    async with bare_client(app) as bare:
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+
+    # A fresh login still works: logout revoked tokens, not the account.
+    await login(client, "alice")
+
+
+async def test_logout_with_only_the_refresh_cookie(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    _, refresh = await login_pair(client, "alice")
+    async with bare_client(app) as bare:
+        response = await bare.post(LOGOUT, headers=cookie_header(refresh))
+        assert response.status_code == 200, response.text
+        assert refresh_set_cookie(response).attrs.get("max-age") == "0"
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+
+
+async def test_logout_with_only_the_access_token(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    access, _ = await login_pair(client, "alice")
+    async with bare_client(app) as bare:
+        response = await bare.post(LOGOUT, headers=bearer(access))
+        assert response.status_code == 200, response.text
+        assert_unauthorized(await bare.get(ME, headers=bearer(access)))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer abc", "Cookie": f"{COOKIE}=a.b.c"},
+        {"Authorization": "Bearer " + craft_token(1, key="another-secret-" + "y" * 32)},
+    ],
+    ids=["nothing", "garbage", "wrong-signature"],
+)
+async def test_logout_with_nothing_valid_is_401(app: FastAPI, headers: dict[str, str]) -> None:
+    async with bare_client(app) as bare:
+        response = await bare.post(LOGOUT, headers=headers)
+        assert_unauthorized(response)
+
+
+async def test_logout_with_swapped_tokens_is_401(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """A refresh token as the Bearer and an access token as the cookie are both refused."""
+    await register(client, "alice")
+    access, refresh = await login_pair(client, "alice")
+    async with bare_client(app) as bare:
+        response = await bare.post(LOGOUT, headers={**bearer(refresh), **cookie_header(access)})
+        assert_unauthorized(response)
+        # Neither was revoked by the refused logout.
+        assert (await bare.get(ME, headers=bearer(access))).status_code == 200
+        assert (await bare.post(REFRESH, headers=cookie_header(refresh))).status_code == 200
+
+
+# --- more than one app process --------------------------------------------------------------
+
+
+async def test_logout_holds_in_every_app_process(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await register(client, "alice")
+    access, refresh = await login_pair(client, "alice")
+    async with running_app(settings) as other_app, client_for(other_app) as other:
+        assert (await other.get(ME, headers=bearer(access))).status_code == 200
+
+        response = await other.post(LOGOUT, headers={**bearer(access), **cookie_header(refresh)})
+        assert response.status_code == 200, response.text
+
+        assert_unauthorized(await client.get(ME, headers=bearer(access)))
+        async with bare_client(app) as bare:
+            assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+
+
+async def test_spent_refresh_token_is_refused_by_another_process(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await register(client, "alice")
+    _, refresh = await login_pair(client, "alice")
+    async with bare_client(app) as bare:
+        assert (await bare.post(REFRESH, headers=cookie_header(refresh))).status_code == 200
+    async with running_app(settings) as other_app, bare_client(other_app) as other:
+        assert_unauthorized(await other.post(REFRESH, headers=cookie_header(refresh)))
+
+
+# --- deleted users --------------------------------------------------------------------------
+
+
+async def test_tokens_of_a_soft_deleted_user_are_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await register(client, "alice")
+    access, refresh = await login_pair(client, "alice")
+    deleted = await client.delete("/api/v1/user/alice", headers=bearer(access))
+    assert deleted.status_code == 204, deleted.text
+
+    assert_unauthorized(await client.get(ME, headers=bearer(access)))
+    async with bare_client(app) as bare:
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+    assert_unauthorized(await login_response(client, "alice"))
+
+
+async def test_tokens_of_a_hard_deleted_user_are_refused(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    await register(client, "boss")
+    await make_superuser(database_url, "boss")
+    await register(client, "alice")
+    access, refresh = await login_pair(client, "alice")
+    boss = await login(client, "boss")
+
+    deleted = await client.delete("/api/v1/db_user/alice", headers=bearer(boss))
+    assert deleted.status_code == 204, deleted.text
+
+    assert_unauthorized(await client.get(ME, headers=bearer(access)))
+    async with bare_client(app) as bare:
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+    assert_unauthorized(await login_response(client, "alice"))

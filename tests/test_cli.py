@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.cli import main
+
+
+async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(row) for row in (await conn.execute(text(sql))).all()]
+    finally:
+        await engine.dispose()
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> str:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ADMIN_NAME", "Root Admin")
+    monkeypatch.setenv("ADMIN_USERNAME", "root")
+    monkeypatch.setenv("ADMIN_EMAIL", "Root@Example.com")
+    monkeypatch.setenv("ADMIN_PASSWORD", "root-password-1")
+    return database_url
+
+
+def test_create_superuser_from_admin_settings_twice_is_harmless(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["create-superuser"]) == 0
+    assert "superuser 'root' created" in capsys.readouterr().out
+    assert main(["create-superuser"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    rows = asyncio.run(
+        _query(env, "SELECT username, email, is_superuser, hashed_password FROM users")
+    )
+    assert len(rows) == 1
+    username, email, is_superuser, hashed = rows[0]
+    assert (username, email, is_superuser) == ("root", "root@example.com", True)
+    assert isinstance(hashed, str)
+    assert hashed.startswith("$argon2id$")
+    assert "root-password-1" not in capsys.readouterr().out
+
+
+def test_create_superuser_options_override_settings(env: str) -> None:
+    args = ["--username", "boss", "--email", "boss@example.com", "--password", "boss-pass-123"]
+    assert main(["create-superuser", *args]) == 0
+    rows = asyncio.run(_query(env, "SELECT username, is_superuser FROM users"))
+    assert rows == [("boss", True)]
+
+
+def test_create_superuser_refuses_invalid_values(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["create-superuser", "--username", "Bad Name", "--password", "short"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid superuser" in err
+    assert "username" in err
+    assert "password" in err
+    assert "short" not in err.replace("should have at least", "")
+    assert asyncio.run(_query(env, "SELECT count(*) FROM users")) == [(0,)]
+
+
+def test_migrate_creates_and_steps_back_the_schema(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["migrate"]) == 0
+    assert "migrated to head" in capsys.readouterr().out
+    assert {"users", "revoked_tokens"} <= asyncio.run(_tables(url))
+    assert main(["migrate", "-1"]) == 0
+    assert asyncio.run(_tables(url)) == {"alembic_version"}
+    assert main(["migrate", "-1"]) == 2  # nothing left to step back
+    assert "cannot migrate" in capsys.readouterr().err
+    assert main(["migrate"]) == 0
+
+
+def test_serve_refuses_several_workers_on_embedded_backends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "allow one process" in capsys.readouterr().err
+
+
+def test_configuration_errors_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    assert main(["migrate"]) == 2
+    assert "SECRET_KEY" in capsys.readouterr().err

@@ -1,0 +1,107 @@
+"""The embedded default, as a new user runs it: no configuration at all, `app migrate` then
+`app serve` on a SQLite file, and the whole account flow over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+APP = str(Path(sys.executable).parent / "app")
+PASSWORD = "embedded-pass-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _clean_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("embedded")
+    env = _clean_env()
+    subprocess.run([APP, "migrate"], cwd=workdir, env=env, check=True, capture_output=True)
+    port = _free_port()
+    log = (workdir / "serve.log").open("w")
+    server = subprocess.Popen(
+        [APP, "serve", "--port", str(port)], cwd=workdir, env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((workdir / "serve.log").read_text())
+            time.sleep(0.2)
+        assert (workdir / "app.db").exists()
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        log.close()
+        startup = (workdir / "serve.log").read_text()
+        assert "embedded backends in use" in startup
+        assert PASSWORD not in startup
+
+
+def test_docs_are_served(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/docs")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+
+
+def test_register_login_me_refresh_logout(base_url: str) -> None:
+    with httpx.Client(base_url=f"{base_url}/api/v1") as client:
+        created = client.post(
+            "/user",
+            json={
+                "name": "Emb User",
+                "username": "emb",
+                "email": "e@example.com",
+                "password": PASSWORD,
+            },
+        )
+        assert created.status_code == 201, created.text
+
+        login = client.post("/login", data={"username": "emb", "password": PASSWORD})
+        assert login.status_code == 200
+        access = login.json()["access_token"]
+        first_cookie = client.cookies["refresh_token"]
+
+        me = client.get("/user/me/", headers={"Authorization": f"Bearer {access}"})
+        assert me.status_code == 200
+        assert me.json()["email"] == "e@example.com"
+
+        refreshed = client.post("/refresh")
+        assert refreshed.status_code == 200
+        new_access = refreshed.json()["access_token"]
+        assert client.cookies["refresh_token"] != first_cookie
+
+        out = client.post("/logout", headers={"Authorization": f"Bearer {new_access}"})
+        assert out.status_code == 200
+        assert "refresh_token" not in client.cookies
+
+        after = client.get("/user/me/", headers={"Authorization": f"Bearer {new_access}"})
+        assert after.status_code == 401
+    with httpx.Client(base_url=f"{base_url}/api/v1") as replayer:
+        replay = replayer.post("/refresh", headers={"Cookie": f"refresh_token={first_cookie}"})
+        assert replay.status_code == 401

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.core.config import DEFAULT_ADMIN_PASSWORD, DEFAULT_SECRET_KEY, ConfigError, load_settings
+
+SETTING_NAMES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "POSTGRES_SERVER",
+    "POSTGRES_DB",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_PORT",
+    "REDIS_CACHE_HOST",
+    "REDIS_QUEUE_HOST",
+    "REDIS_RATE_LIMIT_HOST",
+    "SECRET_KEY",
+    "ENVIRONMENT",
+    "ADMIN_PASSWORD",
+)
+GOOD_KEY = "k" * 64
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "SECRET_KEY": GOOD_KEY,
+    "ADMIN_PASSWORD": "A-real-admin-password-1",
+    "DATABASE_URL": "postgresql://app:pw@db:5432/app",
+    "REDIS_URL": "redis://redis:6379/0",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_no_configuration_is_the_embedded_default() -> None:
+    settings = load_settings()
+    assert settings.ENVIRONMENT == "local"
+    assert settings.is_sqlite
+    assert settings.is_embedded
+    assert settings.cache_redis_url is None
+    assert settings.secret_key == DEFAULT_SECRET_KEY
+
+
+def test_template_variable_names_build_the_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTGRES_SERVER", "db")
+    monkeypatch.setenv("POSTGRES_USER", "app")
+    monkeypatch.setenv("POSTGRES_PASSWORD", "p@ss")
+    monkeypatch.setenv("POSTGRES_PORT", "5433")
+    monkeypatch.setenv("POSTGRES_DB", "appdb")
+    url = load_settings().database_url
+    assert url.drivername == "postgresql+asyncpg"
+    assert (url.host, url.port, url.username, url.password, url.database) == (
+        "db",
+        5433,
+        "app",
+        "p@ss",
+        "appdb",
+    )
+
+
+def test_simple_database_url_gets_an_async_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/d")
+    assert load_settings().database_url.drivername == "postgresql+asyncpg"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///x.db")
+    assert load_settings().database_url.drivername == "sqlite+aiosqlite"
+
+
+def test_redis_url_serves_every_use_and_hosts_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://shared:6379/0")
+    monkeypatch.setenv("REDIS_QUEUE_HOST", "queue")
+    settings = load_settings()
+    assert settings.cache_redis_url == "redis://shared:6379/0"
+    assert settings.rate_limit_redis_url == "redis://shared:6379/0"
+    assert settings.queue_redis_url == "redis://queue:6379/0"
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text('APP_NAME="From dotenv"\nACCESS_TOKEN_EXPIRE_MINUTES=5\n')
+    settings = load_settings()
+    assert settings.APP_NAME == "From dotenv"
+    assert settings.ACCESS_TOKEN_EXPIRE_MINUTES == 5
+
+
+def test_production_with_real_values_is_accepted() -> None:
+    settings = load_settings(**PRODUCTION)
+    assert not settings.is_embedded
+    assert not settings.is_local
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY is missing or the default"),
+        ({"SECRET_KEY": DEFAULT_SECRET_KEY}, "SECRET_KEY is missing or the default"),
+        ({"SECRET_KEY": "short"}, "at least 32 characters"),
+        ({"ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD}, "ADMIN_PASSWORD is the default"),
+        ({"DATABASE_URL": None}, "embedded SQLite database"),
+        ({"REDIS_URL": None}, "in-process cache, queue and rate limits"),
+    ],
+)
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_outside_local_insecure_defaults_are_refused(
+    environment: str, change: dict[str, str | None], message: str
+) -> None:
+    values = {**PRODUCTION, "ENVIRONMENT": environment, **change}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**{k: v for k, v in values.items() if v is not None})
+    assert message in str(caught.value)
+    assert GOOD_KEY not in str(caught.value)
+
+
+def test_bad_values_are_reported_by_name() -> None:
+    with pytest.raises(ConfigError, match="ALGORITHM"):
+        load_settings(ALGORITHM="none")
+    with pytest.raises(ConfigError, match="ENVIRONMENT"):
+        load_settings(ENVIRONMENT="prod")
+
+
+def test_production_with_default_secret_refuses_to_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
+    env.update(ENVIRONMENT="production")
+    app_command = Path(sys.executable).parent / "app"
+    result = subprocess.run(
+        [str(app_command), "serve", "--port", "8799"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is missing or the default" in result.stderr
+    assert "Traceback" not in result.stderr
