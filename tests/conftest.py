@@ -67,7 +67,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "LOG_LEVEL": "WARNING",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:

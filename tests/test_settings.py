@@ -141,3 +141,25 @@ def test_production_with_default_secret_refuses_to_start(tmp_path: Path) -> None
     assert result.returncode != 0
     assert "SECRET_KEY is missing or the default" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_env_example_documents_every_setting() -> None:
+    from app.core.config import Settings
+
+    example = Path(__file__).parents[1] / ".env.example"
+    documented = {
+        line.split("=", 1)[0].strip()
+        for line in example.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    assert documented == set(Settings.model_fields)
+
+
+def test_env_example_copied_as_is_is_a_valid_local_configuration(tmp_path: Path) -> None:
+    example = Path(__file__).parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    settings = load_settings()
+    assert settings.is_sqlite
+    assert settings.ADMIN_PASSWORD.get_secret_value() == DEFAULT_ADMIN_PASSWORD
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD is the default"):
+        load_settings(ENVIRONMENT="production")
