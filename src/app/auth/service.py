@@ -82,18 +82,15 @@ def _claims_or_none(
 async def logout(
     session: AsyncSession, codec: TokenCodec, access_token: str | None, refresh_token: str | None
 ) -> None:
-    """Revoke the access token and the refresh token presented; at least one must be valid."""
-    presented = [
-        claims
-        for claims in (
-            _claims_or_none(codec, access_token, TokenType.ACCESS),
-            _claims_or_none(codec, refresh_token, TokenType.REFRESH),
-        )
-        if claims is not None
-    ]
-    if not presented:
-        raise Unauthorized()
+    """Revoke the access token and the refresh token presented; at least one must be usable."""
     tokens = TokenRepository(session)
-    for claims in presented:
-        await tokens.revoke(claims)
+    revoked_any = False
+    for claims in (
+        _claims_or_none(codec, access_token, TokenType.ACCESS),
+        _claims_or_none(codec, refresh_token, TokenType.REFRESH),
+    ):
+        if claims is not None and await tokens.active_user_for(claims) is not None:
+            revoked_any = await tokens.revoke(claims) or revoked_any
+    if not revoked_any:
+        raise Unauthorized()
     await tokens.purge_expired()
