@@ -23,11 +23,6 @@ class UserRepository:
             query = query.where(User.is_deleted.is_(False))
         return await self.session.scalar(query)
 
-    async def get_active(self, user_id: int) -> User | None:
-        return await self.session.scalar(
-            select(User).where(User.id == user_id, User.is_deleted.is_(False))
-        )
-
     async def get_by_login(self, login: str) -> User | None:
         """An active user by username, or by email when the login contains '@'."""
         column = User.email if "@" in login else User.username

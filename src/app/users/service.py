@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -33,10 +35,11 @@ def _conflict_from(exc: IntegrityError) -> Conflict:
     return Conflict("The user conflicts with an existing one")
 
 
-async def _flush_or_conflict(repo: UserRepository) -> None:
+@contextmanager
+def _unique_violation_is_conflict() -> Iterator[None]:
     # The unique constraints decide races between identical requests: the loser gets a 409.
     try:
-        await repo.flush()
+        yield
     except IntegrityError as exc:
         raise _conflict_from(exc) from None
 
@@ -64,9 +67,8 @@ async def register(
         hashed_password=await hasher.hash(data.password),
         is_superuser=is_superuser,
     )
-    session.add(user)
-    await _flush_or_conflict(repo)
-    return user
+    with _unique_violation_is_conflict():
+        return await repo.add(user)
 
 
 async def list_users(
@@ -101,7 +103,8 @@ async def update_user(session: AsyncSession, actor: User, username: str, data: U
     )
     for field, value in changes.items():
         setattr(user, field, value)
-    await _flush_or_conflict(repo)
+    with _unique_violation_is_conflict():
+        await repo.flush()
     return user
 
 
