@@ -1,5 +1,6 @@
 """Fixtures: a fresh PostgreSQL database per run (migrated with Alembic), emptied after each
-test, and an async HTTP client on an app built from explicit settings.
+test; the Redis database at TEST_REDIS_URL (flushed after each test); and an async HTTP client
+on an app built from explicit settings.
 
 Tests commit for real (the app owns its transactions), so isolation comes from emptying every
 table after each test rather than from a rolled-back outer transaction.
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -28,6 +30,7 @@ from app.models import metadata
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 PASSWORD = "correct-horse-1"
 
@@ -62,9 +65,14 @@ async def drop_database(url: str) -> None:
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "DATABASE_URL": database_url,
+        "REDIS_URL": TEST_REDIS_URL,
         "SECRET_KEY": TEST_SECRET_KEY,
         "ENVIRONMENT": "local",
         "LOG_LEVEL": "WARNING",
+        # Generous limits: the rate-limit tests set their own.
+        "DEFAULT_RATE_LIMIT_LIMIT": 100_000,
+        "LOGIN_RATE_LIMIT_LIMIT": 100_000,
+        "LOGIN_ACCOUNT_RATE_LIMIT_LIMIT": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -128,9 +136,24 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield app
 
 
+async def flush_redis() -> None:
+    client = Redis.from_url(TEST_REDIS_URL)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_is_up() -> None:
+    """The suite needs Redis: fail (never skip) when it is not there."""
+    asyncio.run(flush_redis())
+
+
 @pytest.fixture(autouse=True)
 async def _empty_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
+    await flush_redis()
     if "database_url" not in request.fixturenames:
         return
     url = request.getfixturevalue("database_url")

@@ -85,6 +85,10 @@ def test_migrate_creates_and_steps_back_the_schema(
     assert "migrated to head" in capsys.readouterr().out
     assert {"users", "revoked_tokens"} <= asyncio.run(_tables(url))
     assert main(["migrate", "-1"]) == 0
+    tables = asyncio.run(_tables(url))
+    assert "users" in tables
+    assert "posts" not in tables
+    assert main(["migrate", "base"]) == 0
     assert asyncio.run(_tables(url)) == {"alembic_version"}
     assert main(["migrate", "-1"]) == 2  # nothing left to step back
     assert "cannot migrate" in capsys.readouterr().err

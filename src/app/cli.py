@@ -1,4 +1,4 @@
-"""The `app` command: serve, migrate, create-superuser."""
+"""The `app` command: serve, migrate, create-superuser, create-tier."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=None if args.reload else args.workers,
         reload=args.reload,
+        # Forwarded headers are handled in the app, from TRUSTED_PROXIES only.
+        proxy_headers=False,
         log_level=settings.LOG_LEVEL.lower(),
     )
     return 0
@@ -103,6 +105,30 @@ def create_superuser(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_create_superuser(settings, args))
 
 
+async def _create_tier(settings: Settings, args: argparse.Namespace) -> int:
+    from app.core.db import create_engine, create_sessionmaker
+    from app.tiers import service
+    from app.tiers.schemas import TierCreate
+
+    try:
+        name = TierCreate(name=args.name or settings.TIER_NAME).name
+    except ValidationError:
+        return _fail("invalid tier name: use 1-50 letters, digits, '_', '.' or '-'")
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            created = await service.ensure_tier(session, name)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"tier '{name}' created" if created else f"tier '{name}' exists: nothing to do")
+    return 0
+
+
+def create_tier(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_create_tier(settings, args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app", description="Run and manage the API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email")
     p.add_argument("--password", help="default: ADMIN_PASSWORD (prefer the environment)")
     p.set_defaults(handler=create_superuser)
+
+    p = commands.add_parser("create-tier", help="create the tier TIER_NAME (harmless to rerun)")
+    p.add_argument("--name", help="default: TIER_NAME")
+    p.set_defaults(handler=create_tier)
     return parser
 
 

@@ -7,13 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import api_router
+from app.core.cache import CacheBackend, MemoryCache, RedisCache
 from app.core.config import Settings, load_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware
+from app.core.middleware import (
+    BodySizeLimitMiddleware,
+    ClientCacheMiddleware,
+    RateLimitHeadersMiddleware,
+)
+from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 
 logger = logging.getLogger("app")
@@ -26,6 +34,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.hasher = PasswordHasher(settings)
+    app.state.cache = create_cache(settings)
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
     if settings.is_embedded:
         logger.warning(
             "embedded backends in use (%s): run a single process only",
@@ -36,7 +46,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.rate_limiter.close()
+        await app.state.cache.close()
         await engine.dispose()
+
+
+def create_cache(settings: Settings) -> CacheBackend:
+    fence = settings.CACHE_WRITE_FENCE_SECONDS
+    url = settings.cache_redis_url
+    if url is None:
+        return MemoryCache(fence)
+    timeout = settings.REDIS_TIMEOUT_SECONDS
+    client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return RedisCache(client, fence)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.token_codec = TokenCodec(settings)
     install_error_handlers(app)
+    # The last added runs first: client address, then body bound, caching headers, limits.
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(ClientCacheMiddleware, max_age=settings.CLIENT_CACHE_MAX_AGE)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY_BYTES)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.TRUSTED_PROXIES)
     app.include_router(api_router)
     return app

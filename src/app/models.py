@@ -2,8 +2,10 @@
 
 from app.auth.models import RevokedToken
 from app.core.db import Base
+from app.posts.models import Post
+from app.tiers.models import RateLimit, Tier
 from app.users.models import User
 
 metadata = Base.metadata
 
-__all__ = ["RevokedToken", "User", "metadata"]
+__all__ = ["Post", "RateLimit", "RevokedToken", "Tier", "User", "metadata"]

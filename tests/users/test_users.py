@@ -14,7 +14,7 @@ from tests.conftest import PASSWORD, bearer, client_for, login, make_superuser, 
 
 API = "/api/v1"
 PUBLIC_FIELDS = {"id", "name", "username", "profile_image_url", "created_at"}
-PRIVATE_FIELDS = PUBLIC_FIELDS | {"email", "is_superuser", "updated_at"}
+PRIVATE_FIELDS = PUBLIC_FIELDS | {"email", "is_superuser", "tier_id", "updated_at"}
 SECRET_FIELD = "hashed_password"
 
 

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from app.auth.repository import TokenRepository
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, Unauthorized
+from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenCodecDep, TokenType
 from app.users.models import User
 
@@ -47,3 +49,19 @@ async def get_superuser(user: Annotated[User, Depends(get_current_user)]) -> Use
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 SuperUser = Annotated[User, Depends(get_superuser)]
+
+
+async def login_rate_limit(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
+) -> None:
+    """Limit login attempts per client IP, then per account (username or email)."""
+    per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
+    await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "login"))
+    account = form.username.strip().lower()[:320]
+    per_account = Limit(
+        settings.LOGIN_ACCOUNT_RATE_LIMIT_LIMIT, settings.LOGIN_ACCOUNT_RATE_LIMIT_PERIOD
+    )
+    await enforce(request, await limiter.hit(per_account, f"account:{account}", "login"))

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Cookie, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
-from app.auth.dependencies import bearer
+from app.auth.dependencies import bearer, login_rate_limit
 from app.auth.schemas import Message, Token
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized, error_responses
+from app.core.rate_limit import TooManyRequests
 from app.core.security import HasherDep, TokenCodecDep
 
 router = APIRouter(tags=["auth"])
@@ -31,7 +32,12 @@ def _set_refresh_cookie(response: Response, settings: Settings, pair: service.To
     )
 
 
-@router.post("/login", response_model=Token, responses=error_responses(Unauthorized))
+@router.post(
+    "/login",
+    response_model=Token,
+    dependencies=[Depends(login_rate_limit)],
+    responses=error_responses(Unauthorized, TooManyRequests),
+)
 async def login(
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

@@ -7,12 +7,13 @@ With nothing configured the app runs embedded: a SQLite file and in-process back
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 DEFAULT_SECRET_KEY = "insecure-local-development-key-change-me"  # noqa: S105
@@ -78,11 +79,22 @@ class Settings(BaseSettings):
     REDIS_QUEUE_PORT: int = 6379
     REDIS_RATE_LIMIT_HOST: str | None = None
     REDIS_RATE_LIMIT_PORT: int = 6379
+    # How long a Redis call may take before the app carries on without it
+    REDIS_TIMEOUT_SECONDS: float = Field(default=1.0, gt=0, le=30)
 
     # client-side cache and rate limits
     CLIENT_CACHE_MAX_AGE: int = Field(default=30, ge=0)
+    # After a write, how long responses computed before it may not be cached (seconds)
+    CACHE_WRITE_FENCE_SECONDS: int = Field(default=10, ge=1, le=3600)
     DEFAULT_RATE_LIMIT_LIMIT: int = Field(default=10, ge=1)
     DEFAULT_RATE_LIMIT_PERIOD: int = Field(default=3600, ge=1)
+    # Login attempts, per client IP and per account (username or email)
+    LOGIN_RATE_LIMIT_LIMIT: int = Field(default=20, ge=1)
+    LOGIN_RATE_LIMIT_PERIOD: int = Field(default=60, ge=1)
+    LOGIN_ACCOUNT_RATE_LIMIT_LIMIT: int = Field(default=10, ge=1)
+    LOGIN_ACCOUNT_RATE_LIMIT_PERIOD: int = Field(default=300, ge=1)
+    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); default none
+    TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # first admin and tier
     ADMIN_NAME: str = "Admin"
@@ -94,6 +106,20 @@ class Settings(BaseSettings):
     # requests
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("TRUSTED_PROXIES", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _valid_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
+        return value
 
     @property
     def is_local(self) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,9 +21,11 @@ from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
 
+logger = logging.getLogger(__name__)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
@@ -114,17 +117,48 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+_HOOKS = "after_commit_hooks"
+
+
+async def after_commit(request: Request, hook: AfterCommit) -> None:
+    """Run `hook` once the request's transaction has committed; never if it rolls back.
+    A request without a session has no transaction to wait for: the hook runs at once.
+
+        await after_commit(request, functools.partial(invalidate_now, cache, ["posts:1"]))
+    """
+    hooks: list[AfterCommit] | None = getattr(request.state, _HOOKS, None)
+    if hooks is None:
+        await hook()
+    else:
+        hooks.append(hook)
+
+
+async def _run_hooks(request: Request) -> None:
+    hooks: list[AfterCommit] = getattr(request.state, _HOOKS, None) or []
+    setattr(request.state, _HOOKS, None)
+    for hook in hooks:
+        try:
+            await hook()
+        except Exception:
+            logger.exception("after-commit hook %r failed", hook)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: commit when the handler returns, roll back if it raises."""
+    """One transaction per request: commit when the handler returns, roll back if it raises.
+    Hooks registered with `after_commit` run after the commit, before the response is sent."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
+        setattr(request.state, _HOOKS, [])
         try:
             yield session
         except BaseException:
+            setattr(request.state, _HOOKS, None)
             await session.rollback()
             raise
         else:
             await session.commit()
+            await _run_hooks(request)
 
 
 # scope="function" ends the dependency (and so commits) before the response is sent: a client

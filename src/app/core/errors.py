@@ -58,6 +58,11 @@ class Conflict(AppError):
     default_detail = "Conflict"
 
 
+class Unprocessable(AppError):
+    status_code = 422
+    default_detail = "Invalid parameters"
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     default_detail = "Request body too large"

@@ -1,7 +1,8 @@
-"""ASGI middleware that bounds request bodies."""
+"""ASGI middleware: bounded request bodies, rate-limit headers, client-side caching."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from starlette.exceptions import HTTPException
@@ -72,3 +73,145 @@ class BodySizeLimitMiddleware:
         except _BodyTooLarge:
             if not started:
                 await _reply_413(send)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the X-RateLimit-* headers that the rate limiter left in the request's state."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = scope.get("state", {}).get("rate_limit_headers") or {}
+                headers = list(message.get("headers", []))
+                present = {key.lower() for key, _ in headers}
+                for name, value in extra.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ClientCacheMiddleware:
+    """Cache-Control and ETags for clients.
+
+    A successful anonymous GET may be cached for `max_age` seconds by anyone; an authenticated
+    one only privately, after revalidation; every other response, not at all. GET responses
+    carry an ETag, and a matching `If-None-Match` gets a 304 without a body.
+    """
+
+    def __init__(self, app: ASGIApp, max_age: int, max_buffer: int = 4 * 1024 * 1024) -> None:
+        self.app = app
+        self.max_age = max_age
+        self.max_buffer = max_buffer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if scope["method"] != "GET":
+            await self.app(scope, receive, self._no_store(send))
+            return
+
+        anonymous = _header(request_headers, b"authorization") is None
+        if_none_match = _header(request_headers, b"if-none-match")
+        start: Message | None = None
+        chunks: list[bytes] = []
+        size = 0
+        passthrough = False
+
+        async def buffered_send(message: Message) -> None:
+            nonlocal start, size, passthrough
+            if passthrough:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if message.get("more_body", False):
+                if size > self.max_buffer:
+                    passthrough = True
+                    await send(self._with_cache_headers(start, None, anonymous))
+                    for chunk in chunks:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                return
+            body = b"".join(chunks)
+            etag = None
+            if start["status"] == 200:
+                etag = b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"'
+            head = self._with_cache_headers(start, etag, anonymous)
+            if (
+                etag is not None
+                and if_none_match is not None
+                and _etag_matches(if_none_match, etag)
+            ):
+                kept = [
+                    (k, v)
+                    for k, v in head["headers"]
+                    if k.lower() not in (b"content-length", b"content-type")
+                ]
+                await send({"type": "http.response.start", "status": 304, "headers": kept})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send(head)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, buffered_send)
+
+    def _with_cache_headers(self, start: Message, etag: bytes | None, anonymous: bool) -> Message:
+        headers = list(start.get("headers", []))
+        if _header(headers, b"cache-control") is None:
+            if start["status"] != 200:
+                policy = b"no-store"
+            elif anonymous:
+                policy = f"public, max-age={self.max_age}".encode()
+            else:
+                policy = b"private, no-cache"
+            headers.append((b"cache-control", policy))
+        if etag is not None and _header(headers, b"etag") is None:
+            headers.append((b"etag", etag))
+        vary = _header(headers, b"vary")
+        if vary is None:
+            headers.append((b"vary", b"Authorization"))
+        return {**start, "headers": headers}
+
+    @staticmethod
+    def _no_store(send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"
+                ]
+                headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return wrapped
+
+
+def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    if if_none_match.strip() == b"*":
+        return True
+    candidates = [tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b",")]
+    return etag in candidates

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,7 +29,17 @@ def _configure(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite rebuilds a table to alter it (batch mode); with foreign keys on, dropping the old
+    # table would cascade into the rows that reference it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
 async def _run_async(engine: AsyncEngine) -> None:
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _foreign_keys_off)
     async with engine.connect() as connection:
         await connection.run_sync(_configure)
     await engine.dispose()

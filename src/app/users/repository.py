@@ -43,6 +43,14 @@ class UserRepository:
         )
         return rows.all(), total
 
+    async def after(self, after_id: int | None, limit: int) -> Sequence[User]:
+        """Up to `limit` active users with ids above `after_id`, by id (a primary-key range)."""
+        query = select(User).where(User.is_deleted.is_(False))
+        if after_id is not None:
+            query = query.where(User.id > after_id)
+        rows = await self.session.scalars(query.order_by(User.id).limit(limit))
+        return rows.all()
+
     async def username_taken(self, username: str) -> bool:
         """Whether any user, deleted or not, holds this username."""
         return await self._crud.exists(self.session, username=username)

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Any
+
+from fastapi import APIRouter, Request, status
 
 from app.auth.dependencies import CurrentUser, OptionalUser, SuperUser
+from app.core.cache import cache
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
-from app.core.pagination import Page, PageDep
+from app.core.pagination import (
+    Cursor,
+    CursorLimit,
+    CursorPage,
+    ItemsPerPage,
+    Page,
+    PageNumber,
+    PageParams,
+    wants_cursor,
+)
 from app.core.security import HasherDep
 from app.users import service
 from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
@@ -27,10 +39,23 @@ async def create_user(data: UserCreate, session: SessionDep, hasher: HasherDep) 
     return UserReadPrivate.model_validate(user)
 
 
-@router.get("/users", response_model=Page[UserView])
-async def list_users(session: SessionDep, page: PageDep, viewer: OptionalUser) -> dict[str, object]:
-    """List active users, one offset page at a time."""
-    return await service.list_users(session, page, viewer)
+@router.get("/users", response_model=Page[UserView] | CursorPage[UserView])
+async def list_users(
+    request: Request,
+    session: SessionDep,
+    viewer: OptionalUser,
+    page: PageNumber = 1,
+    items_per_page: ItemsPerPage = 10,
+    cursor: Cursor = None,
+    limit: CursorLimit = None,
+) -> dict[str, Any]:
+    """List active users, oldest first: offset pages (`page`, `items_per_page`) or cursor
+    pages (`limit`, then `cursor` = the previous page's `next_cursor`)."""
+    if wants_cursor(request, cursor, limit):
+        return await service.list_users_by_cursor(session, cursor, limit or 10, viewer)
+    return await service.list_users(
+        session, PageParams(page=page, items_per_page=items_per_page), viewer
+    )
 
 
 @router.get("/user/me/", response_model=UserReadPrivate, responses=error_responses(Unauthorized))
@@ -50,6 +75,11 @@ async def get_user(username: str, session: SessionDep, viewer: OptionalUser) -> 
     response_model=UserReadPrivate,
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
 )
+@cache(
+    "{username}_user",
+    resource_id_name="username",
+    pattern_to_invalidate_extra=["{username}_posts:*", "{username}_post_cache:*"],
+)
 async def update_user(
     username: str, data: UserUpdate, session: SessionDep, actor: CurrentUser
 ) -> UserReadPrivate:
@@ -63,6 +93,11 @@ async def update_user(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
+@cache(
+    "{username}_user",
+    resource_id_name="username",
+    pattern_to_invalidate_extra=["{username}_posts:*", "{username}_post_cache:*"],
+)
 async def delete_user(username: str, session: SessionDep, actor: CurrentUser) -> None:
     """Delete your own account (soft delete); its tokens stop working."""
     await service.delete_user(session, actor, username)
@@ -72,6 +107,11 @@ async def delete_user(username: str, session: SessionDep, actor: CurrentUser) ->
     "/db_user/{username}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, Forbidden, NotFound),
+)
+@cache(
+    "{username}_user",
+    resource_id_name="username",
+    pattern_to_invalidate_extra=["{username}_posts:*", "{username}_post_cache:*"],
 )
 async def hard_delete_user(username: str, session: SessionDep, _: SuperUser) -> None:
     """Remove a user and everything they own from the database (superusers only)."""

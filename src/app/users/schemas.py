@@ -115,4 +115,5 @@ class UserReadPrivate(UserRead):
 
     email: str
     is_superuser: bool
+    tier_id: int | None
     updated_at: datetime | None

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, Forbidden, NotFound
-from app.core.pagination import PageParams
+from app.core.pagination import PageParams, cursor_page, decode_cursor
 from app.core.security import PasswordHasher
 from app.users.models import User
 from app.users.repository import UserRepository
@@ -76,6 +76,14 @@ async def list_users(
 ) -> dict[str, Any]:
     users, total = await UserRepository(session).list_active(page.offset, page.items_per_page)
     return page.respond([present(user, viewer) for user in users], total)
+
+
+async def list_users_by_cursor(
+    session: AsyncSession, cursor: str | None, limit: int, viewer: User | None
+) -> dict[str, Any]:
+    after = decode_cursor(cursor) if cursor else None
+    users = await UserRepository(session).after(after, limit + 1)
+    return cursor_page([present(user, viewer) for user in users], limit, lambda u: u.id)
 
 
 async def get_user(session: AsyncSession, username: str) -> User:

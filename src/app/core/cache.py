@@ -1,0 +1,329 @@
+"""Server-side response cache: Redis in production, process memory in the embedded default.
+
+Keys are `{formatted key_prefix}:{resource id}`. The part before the first ':' is the key's
+namespace; each namespace keeps an index of its keys, so a pattern such as `alice_posts:*`
+is invalidated from that index instead of scanning the keyspace.
+
+A stale read is prevented by write fences: invalidating a key (or a namespace) leaves a
+short-lived fence, and a response computed before the write cannot be stored while the fence
+stands. Invalidation runs after the request's transaction commits, before the response goes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import inspect
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, Protocol, TypeVar, cast
+
+from fastapi import Depends, Request, Response
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.core.db import after_commit
+
+logger = logging.getLogger(__name__)
+
+FENCE_PREFIX = "cache-fence:"
+INDEX_PREFIX = "cache-index:"
+_GLOB_CHARS = re.compile(r"([*?\[\]\\])")
+
+
+class CacheUnavailable(Exception):
+    """The cache backend cannot be reached; callers fall back to the database."""
+
+
+def namespace_of(key: str) -> str:
+    """The part before the first ':'; in a pattern, with its escaped glob characters restored."""
+    return re.sub(r"\[(.)\]", r"\1", key.split(":", 1)[0])
+
+
+class CacheBackend(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: int) -> bool:
+        """Store unless a write fence stands on the key or its namespace; True when stored."""
+        ...
+
+    async def invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+_SET_SCRIPT = """
+if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[4], KEYS[1])
+if redis.call('TTL', KEYS[4]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[4], ARGV[2]) end
+return 1
+"""
+
+
+class RedisCache:
+    """The shared backend: every app process sees the same entries and fences."""
+
+    def __init__(self, client: Redis, fence_seconds: int) -> None:
+        self.client = client
+        self.fence_seconds = fence_seconds
+        self._set_script = client.register_script(_SET_SCRIPT)
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value = await self.client.get(key)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return cast(bytes | None, value)
+
+    async def set(self, key: str, value: bytes, ttl: int) -> bool:
+        namespace = namespace_of(key)
+        keys = [key, FENCE_PREFIX + key, FENCE_PREFIX + namespace, INDEX_PREFIX + namespace]
+        try:
+            stored = await self._set_script(keys=keys, args=[value, ttl])
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return bool(stored)
+
+    async def invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(FENCE_PREFIX + key, 1, ex=self.fence_seconds)
+                for pattern in patterns:
+                    pipe.set(FENCE_PREFIX + namespace_of(pattern), 1, ex=self.fence_seconds)
+                await pipe.execute()
+            doomed = list(keys)
+            for pattern in patterns:
+                index = INDEX_PREFIX + namespace_of(pattern)
+                members = [
+                    m.decode() if isinstance(m, bytes) else m
+                    for m in await self.client.smembers(index)
+                ]
+                matched = [m for m in members if fnmatch.fnmatchcase(m, pattern)]
+                if matched:
+                    await self.client.srem(index, *matched)
+                doomed.extend(matched)
+            if doomed:
+                await self.client.delete(*doomed)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class MemoryCache:
+    """The embedded backend: one process, same semantics as `RedisCache`."""
+
+    def __init__(self, fence_seconds: int, max_entries: int = 10_000) -> None:
+        self.fence_seconds = fence_seconds
+        self.max_entries = max_entries
+        self._values: dict[str, tuple[float, bytes]] = {}
+        self._fences: dict[str, float] = {}
+        self._index: dict[str, set[str]] = {}
+
+    def _fenced(self, name: str, now: float) -> bool:
+        until = self._fences.get(name)
+        if until is None:
+            return False
+        if until <= now:
+            del self._fences[name]
+            return False
+        return True
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires <= time.monotonic():
+            del self._values[key]
+            return None
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: int) -> bool:
+        now = time.monotonic()
+        namespace = namespace_of(key)
+        if self._fenced(key, now) or self._fenced(namespace, now):
+            return False
+        if len(self._values) >= self.max_entries:
+            self._evict(now)
+        self._values[key] = (now + ttl, value)
+        self._index.setdefault(namespace, set()).add(key)
+        return True
+
+    def _evict(self, now: float) -> None:
+        for key in [k for k, (expires, _) in self._values.items() if expires <= now]:
+            del self._values[key]
+        while len(self._values) >= self.max_entries:
+            del self._values[next(iter(self._values))]
+
+    async def invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None:
+        until = time.monotonic() + self.fence_seconds
+        for key in keys:
+            self._fences[key] = until
+            self._values.pop(key, None)
+        for pattern in patterns:
+            namespace = namespace_of(pattern)
+            self._fences[namespace] = until
+            members = self._index.get(namespace, set())
+            for key in [m for m in members if fnmatch.fnmatchcase(m, pattern)]:
+                members.discard(key)
+                self._values.pop(key, None)
+
+    async def close(self) -> None:
+        self._values.clear()
+
+
+def get_cache(request: Request) -> CacheBackend:
+    backend: CacheBackend = request.app.state.cache
+    return backend
+
+
+CacheDep = Annotated[CacheBackend, Depends(get_cache)]
+
+
+def _format(template: str, values: dict[str, Any], *, glob_safe: bool = False) -> str:
+    def value_of(match: re.Match[str]) -> str:
+        text = str(values[match.group(1)])
+        return _GLOB_CHARS.sub(r"[\1]", text) if glob_safe else text
+
+    return re.sub(r"\{(\w+)\}", value_of, template)
+
+
+def _placeholders(template: str) -> set[str]:
+    return set(re.findall(r"\{(\w+)\}", template))
+
+
+def _serialize(result: Any) -> bytes:
+    if isinstance(result, BaseModel):
+        return result.model_dump_json().encode()
+    return json.dumps(jsonable_encoder(result), separators=(",", ":")).encode()
+
+
+async def invalidate_now(
+    backend: CacheBackend, keys: Sequence[str], patterns: Sequence[str] = ()
+) -> None:
+    """Invalidate keys and patterns, logging (not raising) when the cache is unreachable."""
+    try:
+        await backend.invalidate(keys, patterns)
+    except CacheUnavailable as exc:
+        logger.error("cache unavailable, could not invalidate %s %s: %s", keys, patterns, exc)
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+_REQUEST = "_cache_request"
+_RESPONSE = "_cache_response"
+
+
+def cache(
+    key_prefix: str,
+    resource_id_name: str | None = None,
+    expiration: int = 3600,
+    resource_id_type: type | tuple[type, ...] = int,
+    to_invalidate_extra: dict[str, str] | None = None,
+    pattern_to_invalidate_extra: list[str] | None = None,
+) -> Callable[[F], F]:
+    """Cache a GET endpoint's JSON response; on other methods, invalidate it.
+
+    Templates in `key_prefix`, `to_invalidate_extra` and the patterns are filled from the
+    endpoint's path and query parameters. A cached endpoint must return its response schema
+    (what it returns is what is stored, the same for every caller).
+
+        @router.get("/{username}/post/{id}", response_model=PostRead)
+        @cache("{username}_post_cache", resource_id_name="id")
+        async def get_post(username: str, id: int, session: SessionDep) -> PostRead: ...
+
+        @router.patch("/{username}/post/{id}", response_model=PostRead)
+        @cache("{username}_post_cache", resource_id_name="id",
+               pattern_to_invalidate_extra=["{username}_posts:*"])
+        async def update_post(...) -> PostRead: ...
+    """
+    extra_keys = dict(to_invalidate_extra or {})
+    patterns = list(pattern_to_invalidate_extra or [])
+    for pattern in patterns:
+        head = re.sub(r"\{\w+\}", "", pattern.split(":", 1)[0])
+        if ":" not in pattern or any(ch in head for ch in "*?[]"):
+            raise ValueError(
+                f"pattern {pattern!r} must start with a literal namespace and ':', "
+                "for example '{username}_posts:*'"
+            )
+
+    def decorator(func: F) -> F:
+        signature = inspect.signature(func)
+        names = set(signature.parameters)
+        id_name = resource_id_name
+        if id_name is None:
+            id_name = next(
+                (
+                    name
+                    for name, param in signature.parameters.items()
+                    if isinstance(param.annotation, type)
+                    and issubclass(param.annotation, resource_id_type)
+                ),
+                None,
+            )
+        if id_name is None or id_name not in names:
+            raise ValueError(f"{func.__name__}: cannot find the resource id parameter for @cache")
+        templates = [key_prefix, *extra_keys, *extra_keys.values(), *patterns]
+        missing = set().union(*(_placeholders(t) for t in templates)) - names
+        if missing:
+            raise ValueError(f"{func.__name__}: @cache templates use unknown names {missing}")
+
+        @functools.wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            request: Request = kwargs.pop(_REQUEST)
+            sub_response: Response = kwargs.pop(_RESPONSE)
+            backend: CacheBackend = request.app.state.cache
+            key = f"{_format(key_prefix, kwargs)}:{kwargs[id_name]}"
+
+            if request.method != "GET":
+                result = await func(*args, **kwargs)
+                keys = [key] + [
+                    f"{_format(prefix, kwargs)}:{_format(ident, kwargs)}"
+                    for prefix, ident in extra_keys.items()
+                ]
+                globbed = [_format(p, kwargs, glob_safe=True) for p in patterns]
+                await after_commit(
+                    request, functools.partial(invalidate_now, backend, keys, globbed)
+                )
+                return result
+
+            try:
+                cached = await backend.get(key)
+            except CacheUnavailable as exc:
+                logger.warning("cache unavailable, serving %s from the database: %s", key, exc)
+                cached = None
+            if cached is not None:
+                body, state = cached, "HIT"
+            else:
+                body, state = _serialize(await func(*args, **kwargs)), "MISS"
+                try:
+                    await backend.set(key, body, expiration)
+                except CacheUnavailable as exc:
+                    logger.warning("cache unavailable, %s not stored: %s", key, exc)
+            response = Response(body, media_type="application/json")
+            response.headers.update(sub_response.headers)
+            response.headers["X-Cache"] = state
+            return response
+
+        extra = [
+            inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+            inspect.Parameter(_RESPONSE, inspect.Parameter.KEYWORD_ONLY, annotation=Response),
+        ]
+        params = list(signature.parameters.values())
+        positional = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        keyword = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*positional, *keyword, *extra]
+        )
+        return cast(F, wrapper)
+
+    return decorator

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from app.auth.dependencies import CurrentUser, SuperUser
+from app.core.cache import cache
+from app.core.db import SessionDep
+from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
+from app.core.pagination import (
+    Cursor,
+    CursorLimit,
+    CursorPage,
+    ItemsPerPage,
+    Page,
+    PageNumber,
+    PageParams,
+    wants_cursor,
+)
+from app.core.params import ResourceId
+from app.core.rate_limit import TooManyRequests
+from app.posts import service
+from app.posts.schemas import PostCreate, PostRead, PostUpdate
+from app.tiers.dependencies import rate_limiter
+
+router = APIRouter(tags=["posts"])
+
+WRITE_ERRORS = error_responses(Unauthorized, Forbidden, NotFound)
+LIST_KEY = (
+    "{username}_posts:page_{page}:items_per_page:{items_per_page}:cursor_{cursor}:limit_{limit}"
+)
+
+
+@router.post(
+    "/{username}/post",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostRead,
+    dependencies=[Depends(rate_limiter)],
+    responses=error_responses(Unauthorized, Forbidden, NotFound, TooManyRequests),
+)
+@cache(
+    "{username}_post_cache",
+    resource_id_name="username",
+    pattern_to_invalidate_extra=["{username}_posts:*"],
+)
+async def create_post(
+    username: str, data: PostCreate, session: SessionDep, actor: CurrentUser
+) -> PostRead:
+    """Publish a post as `username` (that user only)."""
+    return await service.create_post(session, actor, username, data)
+
+
+@router.get(
+    "/{username}/posts",
+    response_model=Page[PostRead] | CursorPage[PostRead],
+    responses=error_responses(NotFound),
+)
+@cache(LIST_KEY, resource_id_name="username", expiration=60)
+async def list_posts(
+    request: Request,
+    username: str,
+    session: SessionDep,
+    page: PageNumber = 1,
+    items_per_page: ItemsPerPage = 10,
+    cursor: Cursor = None,
+    limit: CursorLimit = None,
+) -> dict[str, Any]:
+    """A user's posts, newest first: offset pages (`page`, `items_per_page`) or cursor pages
+    (`limit`, then `cursor` = the previous page's `next_cursor`)."""
+    if wants_cursor(request, cursor, limit):
+        return await service.list_posts_by_cursor(session, username, cursor, limit or 10)
+    params = PageParams(page=page, items_per_page=items_per_page)
+    posts, total = await service.list_posts(session, username, params.offset, items_per_page)
+    return params.respond(posts, total)
+
+
+@router.get("/{username}/post/{id}", response_model=PostRead, responses=error_responses(NotFound))
+@cache("{username}_post_cache", resource_id_name="id")
+async def get_post(username: str, id: ResourceId, session: SessionDep) -> PostRead:
+    """One post, under its author's username."""
+    return await service.get_post(session, username, id)
+
+
+@router.patch("/{username}/post/{id}", response_model=PostRead, responses=WRITE_ERRORS)
+@cache(
+    "{username}_post_cache",
+    resource_id_name="id",
+    pattern_to_invalidate_extra=["{username}_posts:*"],
+)
+async def update_post(
+    username: str, id: ResourceId, data: PostUpdate, session: SessionDep, actor: CurrentUser
+) -> PostRead:
+    """Edit a post (its author only)."""
+    return await service.update_post(session, actor, username, id, data)
+
+
+@router.delete(
+    "/{username}/post/{id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
+)
+@cache(
+    "{username}_post_cache",
+    resource_id_name="id",
+    pattern_to_invalidate_extra=["{username}_posts:*"],
+)
+async def delete_post(
+    username: str, id: ResourceId, session: SessionDep, actor: CurrentUser
+) -> None:
+    """Delete a post (its author only; soft delete)."""
+    await service.delete_post(session, actor, username, id)
+
+
+@router.delete(
+    "/{username}/db_post/{id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
+)
+@cache(
+    "{username}_post_cache",
+    resource_id_name="id",
+    pattern_to_invalidate_extra=["{username}_posts:*"],
+)
+async def hard_delete_post(
+    username: str, id: ResourceId, session: SessionDep, _: SuperUser
+) -> None:
+    """Remove a post from the database (superusers only)."""
+    await service.hard_delete_post(session, username, id)

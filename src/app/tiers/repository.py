@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastcrud import FastCRUD
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.tiers.models import RateLimit, Tier
+from app.users.models import User
+
+
+class TierRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._tiers: FastCRUD[Tier, Any, Any, Any, Any, Any] = FastCRUD(Tier)
+        self._limits: FastCRUD[RateLimit, Any, Any, Any, Any, Any] = FastCRUD(RateLimit)
+
+    async def get_by_name(self, name: str) -> Tier | None:
+        return await self.session.scalar(select(Tier).where(Tier.name == name))
+
+    async def get(self, tier_id: int) -> Tier | None:
+        return await self.session.get(Tier, tier_id)
+
+    async def name_taken(self, name: str) -> bool:
+        return await self._tiers.exists(self.session, name=name)
+
+    async def list(self, offset: int, limit: int) -> tuple[Sequence[Tier], int]:
+        total = await self._tiers.count(self.session)
+        rows = await self.session.scalars(
+            select(Tier).order_by(Tier.id).offset(offset).limit(limit)
+        )
+        return rows.all(), total
+
+    async def users_on(self, tier: Tier) -> int:
+        count = await self.session.scalar(
+            select(func.count()).select_from(User).where(User.tier_id == tier.id)
+        )
+        return int(count or 0)
+
+    async def add(self, obj: Tier | RateLimit) -> None:
+        self.session.add(obj)
+        await self.session.flush()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def delete(self, obj: Tier | RateLimit) -> None:
+        await self.session.delete(obj)
+        await self.session.flush()
+
+    async def get_limit(self, tier: Tier, limit_id: int) -> RateLimit | None:
+        return await self.session.scalar(
+            select(RateLimit).where(RateLimit.id == limit_id, RateLimit.tier_id == tier.id)
+        )
+
+    async def limit_conflicts(
+        self, tier_id: int, *, name: str | None, path: str | None, exclude_id: int | None = None
+    ) -> str | None:
+        """Which field of a rate limit is already used in the tier, if any."""
+        for field, value in (("name", name), ("path", path)):
+            if value is None:
+                continue
+            query = select(RateLimit.id).where(
+                RateLimit.tier_id == tier_id, getattr(RateLimit, field) == value
+            )
+            if exclude_id is not None:
+                query = query.where(RateLimit.id != exclude_id)
+            if await self.session.scalar(query.limit(1)) is not None:
+                return field
+        return None
+
+    async def list_limits(
+        self, tier_id: int, offset: int, limit: int
+    ) -> tuple[Sequence[RateLimit], int]:
+        total = await self._limits.count(self.session, tier_id=tier_id)
+        rows = await self.session.scalars(
+            select(RateLimit)
+            .where(RateLimit.tier_id == tier_id)
+            .order_by(RateLimit.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), total
+
+    async def all_limits(self, tier_id: int) -> Sequence[RateLimit]:
+        rows = await self.session.scalars(
+            select(RateLimit).where(RateLimit.tier_id == tier_id).order_by(RateLimit.id)
+        )
+        return rows.all()

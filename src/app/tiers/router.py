@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+
+from app.auth.dependencies import CurrentUser, SuperUser
+from app.core.cache import CacheDep
+from app.core.db import SessionDep
+from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
+from app.core.pagination import Page, PageDep
+from app.core.params import ResourceId
+from app.tiers import service
+from app.tiers.schemas import (
+    RateLimitCreate,
+    RateLimitRead,
+    RateLimitUpdate,
+    TierCreate,
+    TierRead,
+    TierUpdate,
+    UserTierRead,
+    UserTierUpdate,
+)
+
+router = APIRouter(tags=["tiers"])
+
+ADMIN_ERRORS = error_responses(Unauthorized, Forbidden, NotFound, Conflict)
+
+
+@router.post(
+    "/tier", status_code=status.HTTP_201_CREATED, response_model=TierRead, responses=ADMIN_ERRORS
+)
+async def create_tier(data: TierCreate, session: SessionDep, _: SuperUser) -> TierRead:
+    """Create a tier (superusers only)."""
+    return TierRead.model_validate(await service.create_tier(session, data))
+
+
+@router.get("/tiers", response_model=Page[TierRead])
+async def list_tiers(session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """List tiers, one offset page at a time."""
+    return await service.list_tiers(session, page)
+
+
+@router.get("/tier/{name}", response_model=TierRead, responses=error_responses(NotFound))
+async def get_tier(name: str, session: SessionDep) -> TierRead:
+    """A tier by name."""
+    return TierRead.model_validate(await service.get_tier(session, name))
+
+
+@router.patch("/tier/{name}", response_model=TierRead, responses=ADMIN_ERRORS)
+async def update_tier(name: str, data: TierUpdate, session: SessionDep, _: SuperUser) -> TierRead:
+    """Rename a tier (superusers only)."""
+    return TierRead.model_validate(await service.update_tier(session, name, data))
+
+
+@router.delete("/tier/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ADMIN_ERRORS)
+async def delete_tier(
+    name: str, request: Request, session: SessionDep, cache: CacheDep, _: SuperUser
+) -> None:
+    """Delete a tier and its rate limits; refused (409) while users still have it."""
+    await service.delete_tier(session, request, cache, name)
+
+
+@router.post(
+    "/tier/{tier_name}/rate_limit",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RateLimitRead,
+    responses=ADMIN_ERRORS,
+)
+async def create_rate_limit(
+    tier_name: str,
+    data: RateLimitCreate,
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    _: SuperUser,
+) -> RateLimitRead:
+    """Add a rate limit for one path to a tier (superusers only)."""
+    rate_limit = await service.create_rate_limit(session, request, cache, tier_name, data)
+    return RateLimitRead.model_validate(rate_limit)
+
+
+@router.get(
+    "/tier/{tier_name}/rate_limits",
+    response_model=Page[RateLimitRead],
+    responses=error_responses(NotFound),
+)
+async def list_rate_limits(tier_name: str, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """A tier's rate limits, one offset page at a time."""
+    return await service.list_rate_limits(session, tier_name, page)
+
+
+@router.get(
+    "/tier/{tier_name}/rate_limit/{id}",
+    response_model=RateLimitRead,
+    responses=error_responses(NotFound),
+)
+async def get_rate_limit(tier_name: str, id: ResourceId, session: SessionDep) -> RateLimitRead:
+    """One of a tier's rate limits."""
+    return RateLimitRead.model_validate(await service.get_rate_limit(session, tier_name, id))
+
+
+@router.patch(
+    "/tier/{tier_name}/rate_limit/{id}", response_model=RateLimitRead, responses=ADMIN_ERRORS
+)
+async def update_rate_limit(
+    tier_name: str,
+    id: ResourceId,
+    data: RateLimitUpdate,
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    _: SuperUser,
+) -> RateLimitRead:
+    """Change a rate limit (superusers only); every process applies it at once."""
+    rate_limit = await service.update_rate_limit(session, request, cache, tier_name, id, data)
+    return RateLimitRead.model_validate(rate_limit)
+
+
+@router.delete(
+    "/tier/{tier_name}/rate_limit/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ADMIN_ERRORS,
+)
+async def delete_rate_limit(
+    tier_name: str,
+    id: ResourceId,
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    _: SuperUser,
+) -> None:
+    """Remove a rate limit (superusers only)."""
+    await service.delete_rate_limit(session, request, cache, tier_name, id)
+
+
+@router.get("/user/{username}/tier", response_model=UserTierRead, responses=ADMIN_ERRORS)
+async def get_user_tier(username: str, session: SessionDep, actor: CurrentUser) -> UserTierRead:
+    """A user's tier (that user or a superuser)."""
+    return await service.get_user_tier(session, actor, username)
+
+
+@router.patch("/user/{username}/tier", response_model=UserTierRead, responses=ADMIN_ERRORS)
+async def set_user_tier(
+    username: str, data: UserTierUpdate, session: SessionDep, _: SuperUser
+) -> UserTierRead:
+    """Move a user to another tier (superusers only); their limits change at once."""
+    return await service.set_user_tier(session, username, data.tier_id)
+
+
+@router.get(
+    "/user/{username}/rate_limits", response_model=list[RateLimitRead], responses=ADMIN_ERRORS
+)
+async def get_user_rate_limits(
+    username: str, session: SessionDep, actor: CurrentUser
+) -> list[RateLimitRead]:
+    """The rate limits of a user's tier (that user or a superuser)."""
+    return await service.get_user_rate_limits(session, actor, username)

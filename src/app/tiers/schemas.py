@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app.core.rate_limit import validate_path
+
+TierName = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
+]
+LimitName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+LimitPath = Annotated[str, StringConstraints(max_length=300), AfterValidator(validate_path)]
+LimitCount = Annotated[int, Field(ge=1, le=1_000_000_000)]
+LimitPeriod = Annotated[int, Field(ge=1, le=366 * 86400, description="Seconds")]
+
+
+class TierCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TierName
+
+
+class TierUpdate(TierCreate):
+    pass
+
+
+class TierRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at: datetime
+
+
+class RateLimitCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "tasks", "path": "api/v1/tasks/task", "limit": 5, "period": 60}]
+        },
+    )
+
+    name: LimitName | None = Field(default=None, description="Defaults to the path")
+    path: LimitPath
+    limit: LimitCount
+    period: LimitPeriod
+
+
+class RateLimitUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: LimitName | None = None
+    path: LimitPath | None = None
+    limit: LimitCount | None = None
+    period: LimitPeriod | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> RateLimitUpdate:
+        for field in self.model_fields_set:
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+
+class RateLimitRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    tier_id: int
+    name: str
+    path: str
+    limit: int
+    period: int
+    created_at: datetime
+
+
+class UserTierUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tier_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class UserTierRead(BaseModel):
+    username: str
+    tier: TierRead | None
