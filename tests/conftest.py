@@ -73,6 +73,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "DEFAULT_RATE_LIMIT_LIMIT": 100_000,
         "LOGIN_RATE_LIMIT_LIMIT": 100_000,
         "LOGIN_ACCOUNT_RATE_LIMIT_LIMIT": 100_000,
+        "CACHE_WRITE_FENCE_SECONDS": 1,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Protocol, TypeVar, cast
 
@@ -259,14 +260,19 @@ def cache(
     def decorator(func: F) -> F:
         signature = inspect.signature(func)
         names = set(signature.parameters)
+        # FastAPI injects one Request and one Response per endpoint: reuse the endpoint's own.
+        hints = typing.get_type_hints(func)
+        request_name = next((n for n in names if hints.get(n) is Request), _REQUEST)
+        response_name = next((n for n in names if hints.get(n) is Response), _RESPONSE)
+        own_request, own_response = request_name in names, response_name in names
         id_name = resource_id_name
         if id_name is None:
             id_name = next(
                 (
                     name
-                    for name, param in signature.parameters.items()
-                    if isinstance(param.annotation, type)
-                    and issubclass(param.annotation, resource_id_type)
+                    for name in signature.parameters
+                    if isinstance(hints.get(name), type)
+                    and issubclass(hints[name], resource_id_type)
                 ),
                 None,
             )
@@ -279,8 +285,10 @@ def cache(
 
         @functools.wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            request: Request = kwargs.pop(_REQUEST)
-            sub_response: Response = kwargs.pop(_RESPONSE)
+            request: Request = kwargs[request_name] if own_request else kwargs.pop(_REQUEST)
+            sub_response: Response = (
+                kwargs[response_name] if own_response else kwargs.pop(_RESPONSE)
+            )
             backend: CacheBackend = request.app.state.cache
             key = f"{_format(key_prefix, kwargs)}:{kwargs[id_name]}"
 
@@ -314,10 +322,15 @@ def cache(
             response.headers["X-Cache"] = state
             return response
 
-        extra = [
-            inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request),
-            inspect.Parameter(_RESPONSE, inspect.Parameter.KEYWORD_ONLY, annotation=Response),
-        ]
+        extra = []
+        if not own_request:
+            extra.append(
+                inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+            )
+        if not own_response:
+            extra.append(
+                inspect.Parameter(_RESPONSE, inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+            )
         params = list(signature.parameters.values())
         positional = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
         keyword = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
