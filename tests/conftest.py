@@ -9,6 +9,7 @@ table after each test rather than from a rolled-back outer transaction.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -30,7 +31,23 @@ from app.models import metadata
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+def _claim_redis_database() -> tuple[str, Any]:
+    """TEST_REDIS_URL, or a database of the local Redis that no other test run on this machine
+    holds (runs flush their database, so two runs must not share one)."""
+    if "TEST_REDIS_URL" in os.environ:
+        return os.environ["TEST_REDIS_URL"], None
+    for number in range(15, 0, -1):
+        handle = open(f"/tmp/app-tests-redis-db-{number}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return f"redis://127.0.0.1:6379/{number}", handle
+    raise RuntimeError("every Redis test database is in use; set TEST_REDIS_URL")
+
+
+TEST_REDIS_URL, _REDIS_LOCK = _claim_redis_database()
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 PASSWORD = "correct-horse-1"
 
