@@ -12,8 +12,10 @@ import asyncio
 import fcntl
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,13 +33,16 @@ from app.models import metadata
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+
+
 def _claim_redis_database() -> tuple[str, Any]:
     """TEST_REDIS_URL, or a database of the local Redis that no other test run on this machine
     holds (runs flush their database, so two runs must not share one)."""
     if "TEST_REDIS_URL" in os.environ:
         return os.environ["TEST_REDIS_URL"], None
     for number in range(15, 0, -1):
-        handle = open(f"/tmp/app-tests-redis-db-{number}.lock", "w")  # noqa: SIM115
+        lock_path = Path(tempfile.gettempdir()) / f"app-tests-redis-db-{number}.lock"
+        handle = lock_path.open("w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
