@@ -105,3 +105,37 @@ def test_register_login_me_refresh_logout(base_url: str) -> None:
     with httpx.Client(base_url=f"{base_url}/api/v1") as replayer:
         replay = replayer.post("/refresh", headers={"Cookie": f"refresh_token={first_cookie}"})
         assert replay.status_code == 401
+
+
+def test_posts_cache_and_rate_limits(base_url: str) -> None:
+    with httpx.Client(base_url=f"{base_url}/api/v1") as client:
+        body = {"name": "Poster", "username": "poster", "email": "p@example.com"}
+        assert client.post("/user", json={**body, "password": PASSWORD}).status_code == 201
+        login = client.post("/login", data={"username": "poster", "password": PASSWORD})
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        # The default limit (10 per hour) applies to a user without a tier, counted in memory.
+        statuses = [
+            client.post("/poster/post", json={"title": f"Post {i}", "text": "x"}, headers=auth)
+            for i in range(11)
+        ]
+        assert [r.status_code for r in statuses] == [201] * 10 + [429]
+        assert statuses[0].headers["x-ratelimit-limit"] == "10"
+        assert int(statuses[-1].headers["retry-after"]) >= 1
+
+        page = client.get("/poster/posts", params={"items_per_page": 4})
+        assert page.status_code == 200
+        assert page.json()["total_count"] == 10
+        assert page.headers["cache-control"].startswith("public")
+
+        first = client.get("/poster/posts", params={"limit": 4}).json()
+        second = client.get("/poster/posts", params={"limit": 4, "cursor": first["next_cursor"]})
+        ids = [p["id"] for p in first["data"] + second.json()["data"]]
+        assert ids == sorted(ids, reverse=True)
+        assert len(set(ids)) == 8
+
+        post_id = ids[0]
+        assert client.get(f"/poster/post/{post_id}").json()["title"] == "Post 9"
+        edited = client.patch(f"/poster/post/{post_id}", json={"title": "Edited"}, headers=auth)
+        assert edited.status_code == 200
+        assert client.get(f"/poster/post/{post_id}").json()["title"] == "Edited"
