@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate superuser lint format typecheck check migrations-check test test-embedded clean
+.PHONY: help install run serve migrate superuser tier lint format typecheck check migrations-check test test-embedded clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ migrate: install ## apply database migrations
 
 superuser: install ## create the first superuser from ADMIN_* (harmless to rerun)
 	$(RUN) app create-superuser
+
+tier: install ## create the tier TIER_NAME (harmless to rerun)
+	$(RUN) app create-tier
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check src tests
