@@ -88,7 +88,7 @@ def decode_cursor(cursor: str) -> int:
         row_id = int(value)
     except (ValueError, UnicodeDecodeError):
         raise Unprocessable("Invalid cursor") from None
-    if version != "v1" or not 0 <= row_id < 2**63:
+    if version != "v1" or not 0 <= row_id < 2**31:
         raise Unprocessable("Invalid cursor")
     return row_id
 

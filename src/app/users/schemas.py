@@ -14,7 +14,10 @@ from pydantic import (
     model_validator,
 )
 
-RESERVED_USERNAMES = frozenset({"me"})
+# Names that would collide with a fixed path segment, such as `/user/me/` or `/tiers`.
+RESERVED_USERNAMES = frozenset(
+    {"me", "user", "users", "tier", "tiers", "login", "logout", "refresh", "tasks", "api"}
+)
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 
