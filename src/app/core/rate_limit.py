@@ -127,6 +127,22 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
+def route_template(request: Request) -> str:
+    """The matched route's full path template in normal form, e.g. 'api/v1/{username}/post'."""
+    path = request.url.path
+    path_format = getattr(request.scope.get("route"), "path_format", None)
+    if not path_format:
+        return normalize_path(path)
+    # The route knows only its own part of the path; the routers' prefixes are what the
+    # request path has in front of that part.
+    try:
+        concrete = path_format.format(**request.path_params)
+    except (KeyError, IndexError, ValueError):
+        return normalize_path(path)
+    prefix = path[: len(path) - len(concrete)] if path.endswith(concrete) else ""
+    return normalize_path(prefix + path_format)
+
+
 def client_ip(request: Request) -> str:
     """The socket peer; behind a proxy listed in TRUSTED_PROXIES, the address it forwarded."""
     return request.client.host if request.client else "unknown"

@@ -6,7 +6,14 @@ from app.auth.dependencies import OptionalUser
 from app.core.cache import CacheDep
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
-from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce, normalize_path
+from app.core.rate_limit import (
+    Limit,
+    RateLimiterDep,
+    client_ip,
+    enforce,
+    normalize_path,
+    route_template,
+)
 from app.tiers.service import rules_for_tier
 
 
@@ -24,9 +31,8 @@ async def rate_limiter(
     then on the route's template, e.g. 'api/v1/{username}/post'), else the default limit;
     an anonymous caller gets the default limit, counted per client IP.
     """
-    route = request.scope.get("route")
     path = normalize_path(request.url.path)
-    template = normalize_path(getattr(route, "path", request.url.path))
+    template = route_template(request)
     limit = Limit(settings.DEFAULT_RATE_LIMIT_LIMIT, settings.DEFAULT_RATE_LIMIT_PERIOD)
     if user is None:
         identity = f"ip:{client_ip(request)}"

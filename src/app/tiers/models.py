@@ -24,7 +24,7 @@ class RateLimit(IdMixin, TimestampMixin, Base):
     )
 
     tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(255))
     path: Mapped[str] = mapped_column(String(255))
     limit: Mapped[int] = mapped_column(Integer)
     period: Mapped[int] = mapped_column(Integer)

@@ -128,7 +128,7 @@ async def create_rate_limit(
 ) -> RateLimit:
     repo = TierRepository(session)
     tier = await get_tier(session, tier_name)
-    name = data.name or data.path[:50]
+    name = data.name or data.path
     field = await repo.limit_conflicts(tier.id, name=name, path=data.path)
     if field:
         raise _limit_conflict(field)
@@ -219,7 +219,10 @@ async def set_user_tier(session: AsyncSession, username: str, tier_id: int) -> U
     if tier is None:
         raise NotFound(TIER_NOT_FOUND)
     user.tier_id = tier.id
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the tier was deleted meanwhile
+        raise NotFound(TIER_NOT_FOUND) from None
     return UserTierRead(username=user.username, tier=TierRead.model_validate(tier))
 
 

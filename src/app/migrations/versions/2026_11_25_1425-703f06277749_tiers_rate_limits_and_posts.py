@@ -32,7 +32,7 @@ def upgrade() -> None:
         "rate_limits",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("tier_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("path", sa.String(length=255), nullable=False),
         sa.Column("limit", sa.Integer(), nullable=False),
         sa.Column("period", sa.Integer(), nullable=False),
