@@ -359,17 +359,20 @@ async def test_delete_tier_in_use_is_409_until_its_users_move(
     assert await query(database_url, "SELECT count(*) FROM rate_limits") == [(0,)]
 
 
-async def test_delete_tier_of_a_soft_deleted_user_is_409_not_500(
+async def test_a_soft_deleted_user_does_not_hold_a_tier(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
-    """A soft-deleted account still holds its tier: refused cleanly; a hard delete frees it."""
+    """Deleting an account releases its tier, so the tier can be deleted afterwards."""
     admin = await superuser(client, database_url)
     alice = await user(client, "alice")
+    await user(client, "bob")
     gold = await new_tier(client, admin, "gold")
     await assign(client, admin, "alice", gold["id"])
-    assert (await client.delete(f"{API}/user/alice", headers=alice)).status_code == 204
+    await assign(client, admin, "bob", gold["id"])
     error_detail(await client.delete(f"{API}/tier/gold", headers=admin), 409)
-    assert (await client.delete(f"{API}/db_user/alice", headers=admin)).status_code == 204
+    assert (await client.delete(f"{API}/user/alice", headers=alice)).status_code == 204
+    error_detail(await client.delete(f"{API}/tier/gold", headers=admin), 409)  # bob still
+    assert (await client.delete(f"{API}/db_user/bob", headers=admin)).status_code == 204
     assert (await client.delete(f"{API}/tier/gold", headers=admin)).status_code == 204
 
 

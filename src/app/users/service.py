@@ -120,6 +120,8 @@ async def delete_user(session: AsyncSession, actor: User, username: str) -> None
     """Soft delete. The account's tokens stop working at once: token checks need an active user."""
     user = await _own_account(session, actor, username)
     user.soft_delete()
+    # A deleted account holds no tier, so the tier can still be deleted later.
+    user.tier_id = None
 
 
 async def hard_delete_user(session: AsyncSession, username: str) -> None:
