@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from app.core.config import Settings
-from tests.conftest import PASSWORD, client_for, make_settings, running_app
+from tests.conftest import (
+    PASSWORD,
+    bearer,
+    client_for,
+    login,
+    make_settings,
+    make_superuser,
+    register,
+    running_app,
+)
 
 
 async def test_unknown_path_and_method_are_json(client: httpx.AsyncClient) -> None:
@@ -76,3 +86,53 @@ async def test_unexpected_error_is_a_json_500_without_traceback(settings: Settin
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error"}
     assert "secret internals" not in response.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/user/al%00ice",
+        "/api/v1/al%00ice/posts",
+        "/api/v1/alice/post/1%00",
+        "/api/v1/tier/free%00",
+        "/api/v1/users?page=1%00",
+        "/api/v1/alice/posts?cursor=ab%00cd",
+    ],
+)
+async def test_a_nul_character_in_the_url_is_400(client: httpx.AsyncClient, url: str) -> None:
+    await register(client, "alice")
+    response = await client.get(url)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "NUL characters are not allowed in the URL"}
+
+
+async def test_a_nul_character_in_a_body_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    body = {"name": "Nul\x00Name", "username": "bob", "email": "bob@example.com"}
+    response = await client.post("/api/v1/user", json={**body, "password": PASSWORD})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    assert (await client.get("/api/v1/user/bob")).status_code == 404
+
+    await register(client, "alice")
+    await make_superuser(database_url, "alice")
+    headers = bearer(await login(client, "alice"))
+    response = await client.patch("/api/v1/user/alice", json={"name": "a\x00b"}, headers=headers)
+    assert response.status_code == 422
+    assert (await client.post("/api/v1/tier", json={"name": "free"}, headers=headers)).is_success
+    response = await client.post(
+        "/api/v1/tier/free/rate_limit",
+        json={"name": "n\x00", "path": "api/v1/x", "limit": 1, "period": 1},
+        headers=headers,
+    )
+    assert response.status_code == 422
+
+
+async def test_a_nul_character_in_a_login_is_a_plain_401(client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    response = await client.post(
+        "/api/v1/login", data={"username": "ali\x00ce", "password": PASSWORD}
+    )
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Incorrect username or password"}

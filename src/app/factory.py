@@ -20,6 +20,7 @@ from app.core.middleware import (
     BodySizeLimitMiddleware,
     ClientCacheMiddleware,
     RateLimitHeadersMiddleware,
+    UrlGuardMiddleware,
 )
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
@@ -80,10 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.token_codec = TokenCodec(settings)
     install_error_handlers(app)
-    # The last added runs first: client address, then body bound, caching headers, limits.
+    # The last added runs first: client address, then clean URL, body bound, caching headers,
+    # limits.
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(ClientCacheMiddleware, max_age=settings.CLIENT_CACHE_MAX_AGE)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY_BYTES)
+    app.add_middleware(UrlGuardMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.TRUSTED_PROXIES)
     app.include_router(api_router)
     return app

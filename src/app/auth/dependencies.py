@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
+from app.auth import service
 from app.auth.repository import TokenRepository
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
@@ -51,17 +52,24 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 SuperUser = Annotated[User, Depends(get_superuser)]
 
 
-async def login_rate_limit(
+async def get_login_account(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
-) -> None:
-    """Limit login attempts per client IP, then per account (username or email)."""
+) -> User | None:
+    """The account a login form names, after its attempt is counted: per client IP first, then
+    per account, so that its username and its email share one budget."""
     per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
     await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "login"))
-    account = form.username.strip().lower()[:320]
+    user = await service.find_login_account(session, form.username)
+    key = f"user:{user.id}" if user else "login:" + form.username.strip().lower()[:320]
     per_account = Limit(
         settings.LOGIN_ACCOUNT_RATE_LIMIT_LIMIT, settings.LOGIN_ACCOUNT_RATE_LIMIT_PERIOD
     )
-    await enforce(request, await limiter.hit(per_account, f"account:{account}", "login"))
+    await enforce(request, await limiter.hit(per_account, key, "login"))
+    return user
+
+
+LoginAccount = Annotated[User | None, Depends(get_login_account)]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Cookie, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
-from app.auth.dependencies import bearer, login_rate_limit
+from app.auth.dependencies import LoginAccount, bearer
 from app.auth.schemas import Message, Token
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep
@@ -35,19 +35,18 @@ def _set_refresh_cookie(response: Response, settings: Settings, pair: service.To
 @router.post(
     "/login",
     response_model=Token,
-    dependencies=[Depends(login_rate_limit)],
     responses=error_responses(Unauthorized, TooManyRequests),
 )
 async def login(
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    account: LoginAccount,
     hasher: HasherDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
 ) -> Token:
     """Sign in with username (or email) and password; sets the refresh-token cookie."""
-    pair = await service.login(session, hasher, codec, form.username, form.password)
+    pair = await service.login(hasher, codec, account, form.password)
     _set_refresh_cookie(response, settings, pair)
     return Token(access_token=pair.access.token)
 

@@ -37,13 +37,22 @@ def issue_pair(codec: TokenCodec, user: User) -> TokenPair:
     )
 
 
+async def find_login_account(session: AsyncSession, login: str) -> User | None:
+    """The active account a login (username or email) names, or None. Inputs that no account
+    can match are refused here, before any query."""
+    login = login.strip()
+    if not login or len(login) > MAX_LOGIN_LENGTH or "\x00" in login:
+        return None
+    return await UserRepository(session).get_by_login(login)
+
+
 async def login(
-    session: AsyncSession, hasher: PasswordHasher, codec: TokenCodec, login: str, password: str
+    hasher: PasswordHasher, codec: TokenCodec, user: User | None, password: str
 ) -> TokenPair:
-    if not login or len(login) > MAX_LOGIN_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+    """Check `password` against the account that `find_login_account` found."""
+    if len(password) > MAX_PASSWORD_LENGTH:
         # No account can match: refuse without spending a hash on an oversized input.
         raise Unauthorized(BAD_LOGIN)
-    user = await UserRepository(session).get_by_login(login)
     # The hash is checked even for an unknown login, so both failures take the same time.
     valid, new_hash = await hasher.verify(password, user.hashed_password if user else None)
     if user is None or not valid:

@@ -11,6 +11,8 @@ stands. Invalidation runs after the request's transaction commits, before the re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fnmatch
 import functools
 import inspect
@@ -68,14 +70,28 @@ return 1
 
 
 class RedisCache:
-    """The shared backend: every app process sees the same entries and fences."""
+    """The shared backend: every app process sees the same entries and fences.
 
-    def __init__(self, client: Redis, fence_seconds: int) -> None:
+    An invalidation that cannot reach Redis is kept and retried in the background until it
+    lands; until then this process neither reads nor stores entries, so it never serves what a
+    write of its own has made stale.
+    """
+
+    def __init__(self, client: Redis, fence_seconds: int, retry_max_seconds: float = 1.0) -> None:
         self.client = client
         self.fence_seconds = fence_seconds
+        self.retry_max_seconds = retry_max_seconds
         self._set_script = client.register_script(_SET_SCRIPT)
+        self._pending_keys: set[str] = set()
+        self._pending_patterns: set[str] = set()
+        self._retry: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending_keys or self._pending_patterns)
 
     async def get(self, key: str) -> bytes | None:
+        await self._flush_pending()
         try:
             value = await self.client.get(key)
         except (RedisError, OSError) as exc:
@@ -83,6 +99,7 @@ class RedisCache:
         return cast(bytes | None, value)
 
     async def set(self, key: str, value: bytes, ttl: int) -> bool:
+        await self._flush_pending()
         namespace = namespace_of(key)
         keys = [key, FENCE_PREFIX + key, FENCE_PREFIX + namespace, INDEX_PREFIX + namespace]
         try:
@@ -93,29 +110,71 @@ class RedisCache:
 
     async def invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None:
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.set(FENCE_PREFIX + key, 1, ex=self.fence_seconds)
-                for pattern in patterns:
-                    pipe.set(FENCE_PREFIX + namespace_of(pattern), 1, ex=self.fence_seconds)
-                await pipe.execute()
-            doomed = list(keys)
-            for pattern in patterns:
-                index = INDEX_PREFIX + namespace_of(pattern)
-                members = [
-                    m.decode() if isinstance(m, bytes) else m
-                    for m in await self.client.smembers(index)
-                ]
-                matched = [m for m in members if fnmatch.fnmatchcase(m, pattern)]
-                if matched:
-                    await self.client.srem(index, *matched)
-                doomed.extend(matched)
-            if doomed:
-                await self.client.delete(*doomed)
+            await self._invalidate(keys, patterns)
         except (RedisError, OSError) as exc:
+            self._pending_keys.update(keys)
+            self._pending_patterns.update(patterns)
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.create_task(self._retry_pending())
             raise CacheUnavailable(str(exc)) from exc
 
+    async def _invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(FENCE_PREFIX + key, 1, ex=self.fence_seconds)
+            for pattern in patterns:
+                pipe.set(FENCE_PREFIX + namespace_of(pattern), 1, ex=self.fence_seconds)
+            await pipe.execute()
+        doomed = list(keys)
+        for pattern in patterns:
+            index = INDEX_PREFIX + namespace_of(pattern)
+            members = [
+                m.decode() if isinstance(m, bytes) else m for m in await self.client.smembers(index)
+            ]
+            matched = [m for m in members if fnmatch.fnmatchcase(m, pattern)]
+            if matched:
+                await self.client.srem(index, *matched)
+            doomed.extend(matched)
+        if doomed:
+            await self.client.delete(*doomed)
+
+    async def _flush_pending(self) -> None:
+        """Apply the invalidations that failed earlier; CacheUnavailable while they still fail."""
+        if not self.pending:
+            return
+        keys, patterns = sorted(self._pending_keys), sorted(self._pending_patterns)
+        try:
+            await self._invalidate(keys, patterns)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(f"{len(keys) + len(patterns)} invalidations pending") from exc
+        self._pending_keys.difference_update(keys)
+        self._pending_patterns.difference_update(patterns)
+        logger.warning(
+            "cache reachable again: applied %d pending invalidations", len(keys) + len(patterns)
+        )
+
+    async def _retry_pending(self) -> None:
+        delay = 0.05
+        while self.pending:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max_seconds)
+            with contextlib.suppress(CacheUnavailable):
+                await self._flush_pending()
+
     async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+        if self.pending:
+            with contextlib.suppress(CacheUnavailable):
+                await self._flush_pending()
+        if self.pending:
+            logger.error(
+                "cache unreachable at shutdown: invalidations of %s %s were not applied",
+                sorted(self._pending_keys),
+                sorted(self._pending_patterns),
+            )
         await self.client.aclose()
 
 

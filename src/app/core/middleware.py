@@ -1,4 +1,4 @@
-"""ASGI middleware: bounded request bodies, rate-limit headers, client-side caching."""
+"""ASGI middleware: clean URLs, bounded request bodies, rate-limit headers, client-side caching."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, "Request body too large")
 
 
-async def _reply_413(send: Send) -> None:
-    body = json.dumps({"detail": "Request body too large"}).encode()
+async def _reply(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -30,6 +30,22 @@ async def _reply_413(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class UrlGuardMiddleware:
+    """Refuse, with 400, a path or query string holding a NUL character: no route can use one,
+    and PostgreSQL would fail on it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
+                await _reply(send, 400, "NUL characters are not allowed in the URL")
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:
@@ -46,7 +62,7 @@ class BodySizeLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
-                    await _reply_413(send)
+                    await _reply(send, 413, "Request body too large")
                     return
                 break
 
@@ -72,7 +88,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _reply_413(send)
+                await _reply(send, 413, "Request body too large")
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -5,8 +5,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=63206)]
+from app.core.params import NoNul
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30), NoNul]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=63206), NoNul]
 MediaUrl = Annotated[HttpUrl, Field(max_length=2048)]
 
 

@@ -12,12 +12,15 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.params import NoNul
 from app.core.rate_limit import validate_path
 
 TierName = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
 ]
-LimitName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+LimitName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
+]
 LimitPath = Annotated[str, StringConstraints(max_length=300), AfterValidator(validate_path)]
 LimitCount = Annotated[int, Field(ge=1, le=1_000_000_000)]
 LimitPeriod = Annotated[int, Field(ge=1, le=366 * 86400, description="Seconds")]

@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.params import NoNul
+
 # Names that would collide with a fixed path segment, such as `/user/me/` or `/tiers`.
 RESERVED_USERNAMES = frozenset(
     {"me", "user", "users", "tier", "tiers", "login", "logout", "refresh", "tasks", "api"}
@@ -41,7 +43,7 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30), NoNul]
 Username = Annotated[
     str,
     StringConstraints(min_length=2, max_length=20, pattern=r"^[a-z0-9]+$"),

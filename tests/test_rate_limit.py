@@ -1,0 +1,367 @@
+"""Rate limits over HTTP: the default and per-tier limits on posting, atomic counting shared by
+every app instance, the login limits per IP and per account, and which client IP is counted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import (
+    PASSWORD,
+    bearer,
+    client_for,
+    login,
+    make_settings,
+    make_superuser,
+    register,
+    running_app,
+)
+
+API = "/api/v1"
+LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@contextlib.asynccontextmanager
+async def app_with(database_url: str, **overrides: Any) -> AsyncIterator[FastAPI]:
+    async with running_app(make_settings(database_url, **overrides)) as app:
+        yield app
+
+
+@contextlib.asynccontextmanager
+async def client_from(
+    app: FastAPI, host: str, port: int = 1234
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose socket peer is `host`."""
+    transport = httpx.ASGITransport(app=app, client=(host, port))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def author(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    await register(client, username)
+    return bearer(await login(client, username))
+
+
+async def post(
+    client: httpx.AsyncClient, username: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return await client.post(
+        f"{API}/{username}/post", json={"title": "Hello", "text": "text"}, headers=headers
+    )
+
+
+async def attempt(
+    client: httpx.AsyncClient,
+    username: str,
+    password: str = PASSWORD,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return await client.post(
+        f"{API}/login", data={"username": username, "password": password}, headers=headers
+    )
+
+
+def assert_limited(response: httpx.Response, limit: int, period: int) -> None:
+    assert response.status_code == 429, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str)
+    assert "rate limit" in detail.lower()
+    assert 1 <= int(response.headers["Retry-After"]) <= period
+    assert response.headers["X-RateLimit-Limit"] == str(limit)
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(response.headers["X-RateLimit-Reset"]) <= period
+
+
+async def post_count(client: httpx.AsyncClient, username: str) -> int:
+    response = await client.get(f"{API}/{username}/posts")
+    assert response.status_code == 200
+    total: int = response.json()["total_count"]
+    return total
+
+
+# --- posting: the default limit and tiers --------------------------------------------------
+
+
+async def test_a_user_without_a_tier_gets_the_default_limit(database_url: str) -> None:
+    async with (
+        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as app,
+        client_for(app) as client,
+    ):
+        headers = await author(client, "bob")
+        for remaining in (2, 1, 0):
+            response = await post(client, "bob", headers)
+            assert response.status_code == 201, response.text
+            assert response.headers["X-RateLimit-Limit"] == "3"
+            assert response.headers["X-RateLimit-Remaining"] == str(remaining)
+            assert 1 <= int(response.headers["X-RateLimit-Reset"]) <= 60
+            assert "Retry-After" not in response.headers
+        for _ in range(2):
+            assert_limited(await post(client, "bob", headers), limit=3, period=60)
+        assert await post_count(client, "bob") == 3
+
+        # another user has a budget of their own
+        other = await author(client, "carol")
+        response = await post(client, "carol", other)
+        assert response.status_code == 201
+        assert response.headers["X-RateLimit-Remaining"] == "2"
+
+
+async def test_anonymous_callers_are_limited_per_client_ip(database_url: str) -> None:
+    async with (
+        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as app,
+        client_from(app, "203.0.113.7") as first,
+        client_from(app, "203.0.113.8") as second,
+    ):
+        for remaining in (2, 1, 0):
+            response = await post(first, "bob")
+            assert response.status_code == 401  # counted, then refused: not signed in
+            assert response.headers["X-RateLimit-Remaining"] == str(remaining)
+        assert_limited(await post(first, "bob"), limit=3, period=60)
+
+        # another address has its own budget
+        response = await post(second, "bob")
+        assert response.status_code == 401
+        assert response.headers["X-RateLimit-Remaining"] == "2"
+
+        # a signed-in user behind the exhausted address is counted as that user
+        headers = await author(first, "bob")
+        response = await post(first, "bob", headers)
+        assert response.status_code == 201, response.text
+        assert response.headers["X-RateLimit-Remaining"] == "2"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["api/v1/{username}/post", "api/v1/carol/post", "/api/v1/{username}/post/"],
+    ids=["route-template", "request-path", "template-with-slashes"],
+)
+async def test_a_tiered_user_gets_the_tier_limit_for_the_path(database_url: str, path: str) -> None:
+    async with (
+        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as app,
+        client_for(app) as client,
+    ):
+        await register(client, "root")
+        await make_superuser(database_url, "root")
+        root = bearer(await login(client, "root"))
+        tier = await client.post(f"{API}/tier", json={"name": "pro"}, headers=root)
+        assert tier.status_code == 201, tier.text
+        rule = await client.post(
+            f"{API}/tier/pro/rate_limit",
+            json={"path": path, "limit": 2, "period": 60},
+            headers=root,
+        )
+        assert rule.status_code == 201, rule.text
+        tiered = await author(client, "carol")
+        untiered = await author(client, "dave")
+        moved = await client.patch(
+            f"{API}/user/carol/tier", json={"tier_id": tier.json()["id"]}, headers=root
+        )
+        assert moved.status_code == 200, moved.text
+
+        for remaining in (1, 0):
+            response = await post(client, "carol", tiered)
+            assert response.status_code == 201, response.text
+            assert response.headers["X-RateLimit-Limit"] == "2"
+            assert response.headers["X-RateLimit-Remaining"] == str(remaining)
+        assert_limited(await post(client, "carol", tiered), limit=2, period=60)
+
+        for remaining in (2, 1, 0):
+            response = await post(client, "dave", untiered)
+            assert response.status_code == 201, response.text
+            assert response.headers["X-RateLimit-Limit"] == "3"
+            assert response.headers["X-RateLimit-Remaining"] == str(remaining)
+        assert_limited(await post(client, "dave", untiered), limit=3, period=60)
+
+        assert await post_count(client, "carol") == 2
+        assert await post_count(client, "dave") == 3
+
+
+async def test_a_changed_tier_limit_applies_at_once_on_every_instance(database_url: str) -> None:
+    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=100)
+    async with (
+        running_app(settings) as a,
+        running_app(settings) as b,
+        client_for(a) as ca,
+        client_for(b) as cb,
+    ):
+        await register(ca, "root")
+        await make_superuser(database_url, "root")
+        root = bearer(await login(ca, "root"))
+        tier = (await ca.post(f"{API}/tier", json={"name": "pro"}, headers=root)).json()
+        rule = await ca.post(
+            f"{API}/tier/pro/rate_limit",
+            json={"path": "api/v1/carol/post", "limit": 50, "period": 60},
+            headers=root,
+        )
+        assert rule.status_code == 201
+        headers = await author(ca, "carol")
+        moved = await ca.patch(f"{API}/user/carol/tier", json={"tier_id": tier["id"]}, headers=root)
+        assert moved.status_code == 200
+
+        response = await post(cb, "carol", headers)  # B loads (and caches) the tier's rules
+        assert response.status_code == 201
+        assert response.headers["X-RateLimit-Limit"] == "50"
+
+        changed = await ca.patch(
+            f"{API}/tier/pro/rate_limit/{rule.json()['id']}", json={"limit": 2}, headers=root
+        )
+        assert changed.status_code == 200
+        # (a new limit may start a new count: at most 2 more posts, then refused)
+        statuses = []
+        for _ in range(3):
+            response = await post(cb, "carol", headers)
+            assert response.headers["X-RateLimit-Limit"] == "2"
+            statuses.append(response.status_code)
+        assert statuses[0] == 201
+        assert statuses[-1] == 429
+        assert_limited(await post(ca, "carol", headers), limit=2, period=60)
+
+
+async def test_retry_after_is_long_enough_and_no_longer(database_url: str) -> None:
+    async with (
+        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=2, DEFAULT_RATE_LIMIT_PERIOD=2) as app,
+        client_for(app) as client,
+    ):
+        headers = await author(client, "bob")
+        for _ in range(2):
+            assert (await post(client, "bob", headers)).status_code == 201
+        refused = await post(client, "bob", headers)
+        assert_limited(refused, limit=2, period=2)
+        await asyncio.sleep(int(refused.headers["Retry-After"]) + 0.05)
+        response = await post(client, "bob", headers)
+        assert response.status_code == 201, response.text
+
+
+async def test_counting_is_atomic_and_shared_by_every_instance(database_url: str) -> None:
+    limit = 5
+    settings = make_settings(
+        database_url, DEFAULT_RATE_LIMIT_LIMIT=limit, DEFAULT_RATE_LIMIT_PERIOD=3600
+    )
+    async with (
+        running_app(settings) as a,
+        running_app(settings) as b,
+        client_for(a) as ca,
+        client_for(b) as cb,
+    ):
+        headers = await author(ca, "bob")
+        requests = [post(ca if i % 2 else cb, "bob", headers) for i in range(3 * limit)]
+        responses = await asyncio.gather(*requests)
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [201] * limit + [429] * (2 * limit), statuses
+        assert await post_count(ca, "bob") == limit
+        assert_limited(await post(ca, "bob", headers), limit=limit, period=3600)
+        assert_limited(await post(cb, "bob", headers), limit=limit, period=3600)
+
+
+# --- login ----------------------------------------------------------------------------------
+
+
+async def test_login_attempts_are_limited_per_ip_across_accounts(database_url: str) -> None:
+    async with app_with(database_url, LOGIN_RATE_LIMIT_LIMIT=3, LOGIN_RATE_LIMIT_PERIOD=60) as app:
+        async with client_for(app) as setup:
+            await register(setup, "alice")
+            await register(setup, "bob")
+        async with (
+            client_from(app, "198.51.100.1") as client,
+            client_from(app, "198.51.100.2") as elsewhere,
+        ):
+            assert (await attempt(client, "alice")).status_code == 200
+            assert (await attempt(client, "alice", "wrong-pass-1")).status_code == 401
+            assert (await attempt(client, "bob")).status_code == 200
+            assert_limited(await attempt(client, "bob"), limit=3, period=60)
+            assert_limited(await attempt(client, "alice"), limit=3, period=60)
+            assert_limited(await attempt(client, "nobody", "wrong-pass-1"), limit=3, period=60)
+
+            # another address is not affected
+            assert (await attempt(elsewhere, "bob")).status_code == 200
+
+
+async def test_login_attempts_are_limited_per_account(database_url: str) -> None:
+    async with app_with(
+        database_url,
+        LOGIN_RATE_LIMIT_LIMIT=1000,
+        LOGIN_ACCOUNT_RATE_LIMIT_LIMIT=2,
+        LOGIN_ACCOUNT_RATE_LIMIT_PERIOD=300,
+    ) as app:
+        async with client_for(app) as setup:
+            await register(setup, "alice")
+            await register(setup, "bob")
+        async with (
+            client_from(app, "198.51.100.1") as client,
+            client_from(app, "198.51.100.2") as elsewhere,
+        ):
+            assert (await attempt(client, "alice", "wrong-pass-1")).status_code == 401
+            assert (await attempt(client, "ALICE", "wrong-pass-2")).status_code == 401
+            # the right password does not help, nor another case, nor another address
+            assert_limited(await attempt(client, "Alice"), limit=2, period=300)
+            assert_limited(await attempt(client, "alice"), limit=2, period=300)
+            assert_limited(await attempt(elsewhere, " alice "), limit=2, period=300)
+
+            assert (await attempt(client, "bob")).status_code == 200
+            assert (await attempt(elsewhere, "bob")).status_code == 200
+            assert_limited(await attempt(client, "bob"), limit=2, period=300)
+
+
+async def test_the_email_and_the_username_share_one_account_budget(database_url: str) -> None:
+    """One account, one budget: signing in by email is another spelling of the same account."""
+    settings = make_settings(
+        database_url,
+        LOGIN_RATE_LIMIT_LIMIT=1000,
+        LOGIN_ACCOUNT_RATE_LIMIT_LIMIT=2,
+        LOGIN_ACCOUNT_RATE_LIMIT_PERIOD=300,
+    )
+    async with running_app(settings) as app, client_for(app) as client:
+        await register(client, "alice")
+        assert (await attempt(client, "alice", "wrong-pass-1")).status_code == 401
+        assert (await attempt(client, "alice@example.com", "wrong-pass-2")).status_code == 401
+        assert_limited(await attempt(client, "ALICE@example.com"), limit=2, period=300)
+        assert_limited(await attempt(client, "alice"), limit=2, period=300)
+
+
+# --- which client IP is counted --------------------------------------------------------------
+
+
+async def test_forwarded_for_is_ignored_from_an_untrusted_peer(database_url: str) -> None:
+    async with (
+        app_with(database_url, LOGIN_RATE_LIMIT_LIMIT=2) as app,
+        client_from(app, "10.0.0.1") as proxy,
+    ):
+        for forged in ("1.1.1.1", "2.2.2.2"):
+            response = await attempt(proxy, "nobody", headers={"X-Forwarded-For": forged})
+            assert response.status_code == 401
+        response = await attempt(proxy, "nobody", headers={"X-Forwarded-For": "3.3.3.3"})
+        assert_limited(response, limit=2, period=60)
+        assert_limited(await attempt(proxy, "nobody"), limit=2, period=60)
+
+
+async def test_forwarded_for_from_a_trusted_proxy_names_the_client(database_url: str) -> None:
+    async with (
+        app_with(database_url, LOGIN_RATE_LIMIT_LIMIT=2, TRUSTED_PROXIES=["10.0.0.1"]) as app,
+        client_from(app, "10.0.0.1") as proxy,
+        client_from(app, "10.0.0.2") as untrusted,
+    ):
+        first = {"X-Forwarded-For": "1.1.1.1"}
+        second = {"X-Forwarded-For": "2.2.2.2"}
+        for _ in range(2):
+            assert (await attempt(proxy, "nobody", headers=first)).status_code == 401
+        assert_limited(await attempt(proxy, "nobody", headers=first), limit=2, period=60)
+
+        # another forwarded client, and the proxy's own requests, have budgets of their own
+        for _ in range(2):
+            assert (await attempt(proxy, "nobody", headers=second)).status_code == 401
+        assert_limited(await attempt(proxy, "nobody", headers=second), limit=2, period=60)
+        assert (await attempt(proxy, "nobody")).status_code == 401
+
+        # a peer that is not a trusted proxy cannot borrow a forwarded address
+        fresh = {"X-Forwarded-For": "4.4.4.4"}
+        for _ in range(2):
+            assert (await attempt(untrusted, "nobody", headers=fresh)).status_code == 401
+        spoofed = {"X-Forwarded-For": "5.5.5.5"}
+        assert_limited(await attempt(untrusted, "nobody", headers=spoofed), limit=2, period=60)
+        assert (await attempt(proxy, "nobody", headers=fresh)).status_code == 401
