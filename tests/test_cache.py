@@ -13,8 +13,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -87,6 +87,10 @@ async def warm(client: httpx.AsyncClient, *urls: str) -> None:
 
 def titles(page: httpx.Response) -> dict[int, str]:
     return {post["id"]: post["title"] for post in page.json()["data"]}
+
+
+async def smembers(redis: Redis, key: str) -> set[bytes]:
+    return await cast(Awaitable[set[bytes]], redis.smembers(key))
 
 
 @contextlib.asynccontextmanager
@@ -271,9 +275,9 @@ async def test_pattern_invalidation_uses_the_namespace_index(client: httpx.Async
 
     page_two_key = list_key("alice").replace("page_1", "page_2")
     async with redis_client() as redis:
-        index = await redis.smembers("cache-index:alice_posts")
+        index = await smembers(redis, "cache-index:alice_posts")
         assert index == {list_key("alice").encode(), page_two_key.encode()}
-        item_index = await redis.smembers("cache-index:alice_post_cache")
+        item_index = await smembers(redis, "cache-index:alice_post_cache")
         assert item_index == {item_key("alice", post["id"]).encode()}
         assert await redis.ttl("cache-index:alice_posts") > 0
 
@@ -282,7 +286,7 @@ async def test_pattern_invalidation_uses_the_namespace_index(client: httpx.Async
         )
         assert patched.status_code == 200
 
-        assert await redis.smembers("cache-index:alice_posts") == set()
+        assert await smembers(redis, "cache-index:alice_posts") == set()
         assert await redis.exists(list_key("alice"), page_two_key) == 0
         assert await redis.exists(item_key("alice", post["id"])) == 0
         assert await redis.exists("cache-fence:alice_posts") == 1
@@ -498,7 +502,9 @@ async def test_reads_racing_an_update_never_leave_old_data_behind(settings: Sett
             seen: list[tuple[float, str, str]] = []
 
             async def read(url: str, *, _done: list[float] = done, _seen: list[Any] = seen) -> None:
-                while not _done or time.monotonic() - _done[0] < 0.3:
+                # Read until 0.3 s after the update returned, and at least once after it.
+                started = 0.0
+                while not _done or started <= _done[0] or time.monotonic() - _done[0] < 0.3:
                     started = time.monotonic()
                     response = await get_ok(cb, url)
                     body = response.json()

@@ -105,6 +105,16 @@ def test_serve_refuses_several_workers_on_embedded_backends(
     assert "allow one process" in capsys.readouterr().err
 
 
+def test_worker_without_redis_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("REDIS_URL", "REDIS_QUEUE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["worker"]) == 2
+    assert "the worker needs Redis" in capsys.readouterr().err
+
+
 def test_configuration_errors_exit_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -33,7 +33,7 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("embedded")
-    env = _clean_env()
+    env = {**_clean_env(), "SAMPLE_TASK_SLEEP_SECONDS": "0.2"}
     subprocess.run([APP, "migrate"], cwd=workdir, env=env, check=True, capture_output=True)
     port = _free_port()
     log = (workdir / "serve.log").open("w")
@@ -139,3 +139,18 @@ def test_posts_cache_and_rate_limits(base_url: str) -> None:
         edited = client.patch(f"/poster/post/{post_id}", json={"title": "Edited"}, headers=auth)
         assert edited.status_code == 200
         assert client.get(f"/poster/post/{post_id}").json()["title"] == "Edited"
+
+
+def test_a_job_runs_in_process(base_url: str) -> None:
+    with httpx.Client(base_url=f"{base_url}/api/v1") as client:
+        created = client.post("/tasks/task", params={"message": "embedded"})
+        assert created.status_code == 201, created.text
+        task_id = created.json()["id"]
+        deadline = time.monotonic() + 20
+        while (body := client.get(f"/tasks/task/{task_id}").json())["status"] != "complete":
+            assert body["status"] in ("queued", "in_progress"), body
+            assert time.monotonic() < deadline, body
+            time.sleep(0.05)
+        assert body["success"] is True
+        assert body["result"] == f"task {task_id} is complete: embedded"
+        assert client.get("/tasks/task/unknown").status_code == 404

@@ -1,4 +1,4 @@
-"""The `app` command: serve, migrate, create-superuser, create-tier."""
+"""The `app` command: serve, worker, migrate, create-superuser, create-tier."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.LOG_LEVEL.lower(),
     )
     return 0
+
+
+def worker(settings: Settings, args: argparse.Namespace) -> int:
+    from app.worker import run_worker
+
+    try:
+        return run_worker(settings)
+    except ConfigError as exc:
+        return _fail(str(exc))
 
 
 def alembic_config() -> Config:
@@ -139,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.set_defaults(handler=serve)
+
+    p = commands.add_parser("worker", help="run the job worker (ARQ; needs Redis)")
+    p.set_defaults(handler=worker)
 
     p = commands.add_parser("migrate", help="apply database migrations")
     p.add_argument(

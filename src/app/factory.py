@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import api_router
@@ -22,6 +23,7 @@ from app.core.middleware import (
     RateLimitHeadersMiddleware,
     UrlGuardMiddleware,
 )
+from app.core.queue import ArqQueue, JobQueue, LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 
@@ -37,6 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.hasher = PasswordHasher(settings)
     app.state.cache = create_cache(settings)
     app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.state.queue = create_queue(settings, app.state.sessionmaker)
     if settings.is_embedded:
         logger.warning(
             "embedded backends in use (%s): run a single process only",
@@ -47,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.queue.close()
         await app.state.rate_limiter.close()
         await app.state.cache.close()
         await engine.dispose()
@@ -60,6 +64,15 @@ def create_cache(settings: Settings) -> CacheBackend:
     timeout = settings.REDIS_TIMEOUT_SECONDS
     client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     return RedisCache(client, fence)
+
+
+def create_queue(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> JobQueue:
+    from app.jobs import FUNCTIONS
+
+    url = settings.queue_redis_url
+    if url is None:
+        return LocalQueue(FUNCTIONS, {"settings": settings, "sessionmaker": sessionmaker}, settings)
+    return ArqQueue(url, settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -128,12 +128,11 @@ class RedisCache:
         doomed = list(keys)
         for pattern in patterns:
             index = INDEX_PREFIX + namespace_of(pattern)
-            members = [
-                m.decode() if isinstance(m, bytes) else m for m in await self.client.smembers(index)
-            ]
+            raw = await cast(Awaitable[set[bytes | str]], self.client.smembers(index))
+            members = [m.decode() if isinstance(m, bytes) else m for m in raw]
             matched = [m for m in members if fnmatch.fnmatchcase(m, pattern)]
             if matched:
-                await self.client.srem(index, *matched)
+                await cast(Awaitable[int], self.client.srem(index, *matched))
             doomed.extend(matched)
         if doomed:
             await self.client.delete(*doomed)

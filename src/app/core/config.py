@@ -96,6 +96,17 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); default none
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # jobs: the worker (`app worker`) and the embedded in-process runner
+    WORKER_JOB_TIMEOUT_SECONDS: int = Field(default=300, ge=1, le=86_400)
+    WORKER_MAX_TRIES: int = Field(default=5, ge=1, le=100)
+    WORKER_MAX_JOBS: int = Field(default=10, ge=1, le=1000)
+    # On SIGTERM, how long running jobs may finish before they are handed back to the queue
+    WORKER_SHUTDOWN_GRACE_SECONDS: int = Field(default=30, ge=0, le=3600)
+    JOB_KEEP_RESULT_SECONDS: int = Field(default=3600, ge=1, le=30 * 86_400)
+    # The example jobs: how long `sample_background_task` sleeps; when deleted posts are purged
+    SAMPLE_TASK_SLEEP_SECONDS: float = Field(default=5.0, ge=0, le=3600)
+    PURGE_DELETED_POSTS_AFTER_DAYS: int = Field(default=30, ge=1)
+
     # first admin and tier
     ADMIN_NAME: str = "Admin"
     ADMIN_EMAIL: str = "admin@example.com"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
+from app.core.errors import AppError
 
 logger = logging.getLogger(__name__)
 
@@ -135,13 +136,20 @@ async def after_commit(request: Request, hook: AfterCommit) -> None:
 
 
 async def _run_hooks(request: Request) -> None:
+    """Run every hook; the first one that fails with an AppError (say, a 503 from a queue that
+    cannot be reached) becomes the response once all have run. Other failures are logged."""
     hooks: list[AfterCommit] = getattr(request.state, _HOOKS, None) or []
     setattr(request.state, _HOOKS, None)
+    failure: AppError | None = None
     for hook in hooks:
         try:
             await hook()
+        except AppError as exc:
+            failure = failure or exc
         except Exception:
             logger.exception("after-commit hook %r failed", hook)
+    if failure is not None:
+        raise failure
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from fastcrud import FastCRUD
@@ -56,3 +57,16 @@ class PostRepository:
 
     async def hard_delete(self, post: Post) -> None:
         await self.session.execute(delete(Post).where(Post.id == post.id))
+
+    async def purge_deleted(self, deleted_before: datetime, limit: int) -> int:
+        """Hard-delete up to `limit` posts soft-deleted before `deleted_before`; the count."""
+        doomed = (
+            select(Post.id)
+            .where(Post.is_deleted.is_(True), Post.deleted_at < deleted_before)
+            .order_by(Post.id)
+            .limit(limit)
+        )
+        ids = list((await self.session.scalars(doomed)).all())
+        if ids:
+            await self.session.execute(delete(Post).where(Post.id.in_(ids)))
+        return len(ids)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+
+from app.auth.dependencies import OptionalUser
+from app.core.errors import NotFound, ServiceUnavailable, Unauthorized, error_responses
+from app.core.queue import QueueDep
+from app.core.rate_limit import TooManyRequests
+from app.tasks import service
+from app.tasks.schemas import Message, TaskCreated, TaskRead
+from app.tiers.dependencies import rate_limiter
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+TaskId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post(
+    "/task",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskCreated,
+    dependencies=[Depends(rate_limiter)],
+    responses=error_responses(Unauthorized, TooManyRequests, ServiceUnavailable),
+)
+async def create_task(
+    request: Request,
+    message: Annotated[Message, Query()],
+    queue: QueueDep,
+    user: OptionalUser,
+) -> TaskCreated:
+    """Enqueue `sample_background_task` with `message`; returns the job's id."""
+    return TaskCreated(id=await service.create_sample_task(request, queue, user, message))
+
+
+@router.get(
+    "/task/{task_id}",
+    response_model=TaskRead,
+    responses=error_responses(Unauthorized, NotFound, ServiceUnavailable),
+)
+async def get_task(task_id: TaskId, queue: QueueDep, user: OptionalUser) -> TaskRead:
+    """A job's status and, once it is complete, its result (only for whoever enqueued it)."""
+    return await service.get_task(queue, user, task_id)

@@ -1,0 +1,30 @@
+"""Enqueueing and reading jobs, each visible only to whoever enqueued it."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from app.core.errors import NotFound
+from app.core.queue import JobQueue, enqueue_after_commit, owner_of
+from app.tasks.schemas import TaskRead
+from app.users.models import User
+
+
+def _viewer(user: User | None) -> str:
+    return owner_of(user.id if user else None)
+
+
+async def create_sample_task(
+    request: Request, queue: JobQueue, user: User | None, message: str
+) -> str:
+    return await enqueue_after_commit(
+        request, queue, "sample_background_task", message, owner=_viewer(user)
+    )
+
+
+async def get_task(queue: JobQueue, user: User | None, task_id: str) -> TaskRead:
+    # Someone else's job is answered like an unknown one: its existence is not revealed.
+    view = await queue.view(task_id, _viewer(user))
+    if view is None:
+        raise NotFound("Task not found")
+    return TaskRead.model_validate(view, from_attributes=True)

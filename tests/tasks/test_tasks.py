@@ -1,0 +1,410 @@
+"""Jobs over HTTP with the real Redis and real `app worker` processes: end to end, exactly once
+with two workers, at least once when a worker is killed, handed back on SIGTERM, sent only
+after commit, visible only to whoever enqueued them; and the embedded in-process runner."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import ArqRedis
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.core.db import SessionDep, utcnow
+from app.core.errors import Conflict
+from app.core.queue import QUEUE_NAME, LocalQueue, QueueDep, enqueue_after_commit
+from tests.conftest import (
+    TEST_REDIS_URL,
+    TEST_SECRET_KEY,
+    bearer,
+    client_for,
+    login,
+    make_settings,
+    register,
+    running_app,
+)
+
+APP = str(Path(sys.executable).parent / "app")
+TASK = "/api/v1/tasks/task"
+
+
+class WorkerProcess:
+    """`app worker` in a process of its own, with its log in a file."""
+
+    def __init__(self, database_url: str, log: Path, **settings: Any) -> None:
+        env = {
+            **{name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ},
+            "DATABASE_URL": database_url,
+            "REDIS_URL": TEST_REDIS_URL,
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "LOG_LEVEL": "INFO",
+            "SAMPLE_TASK_SLEEP_SECONDS": "0.2",
+            **{name: str(value) for name, value in settings.items()},
+        }
+        self.log = log
+        self._file = log.open("a")
+        self.process = subprocess.Popen(
+            [APP, "worker"], env=env, stdout=self._file, stderr=subprocess.STDOUT
+        )
+        self._wait_for("Starting worker")
+
+    def _wait_for(self, needle: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not log {needle!r}:\n{self.text()}")
+            time.sleep(0.05)
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._file.close()
+        return code
+
+
+@pytest.fixture
+def workers(tmp_path: Path, database_url: str) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(**settings: Any) -> WorkerProcess:
+        worker = WorkerProcess(database_url, tmp_path / f"worker-{len(started)}.log", **settings)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(signal.SIGKILL, timeout=10)
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient,
+    task_id: str,
+    wanted: str,
+    headers: dict[str, str] | None = None,
+    within: float = 30,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get(f"{TASK}/{task_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] == wanted:
+            return body
+        assert time.monotonic() < deadline, f"still {body['status']}, wanted {wanted}"
+        await asyncio.sleep(0.05)
+
+
+async def enqueue(
+    client: httpx.AsyncClient, message: str = "hello", headers: dict[str, str] | None = None
+) -> str:
+    response = await client.post(TASK, params={"message": message}, headers=headers)
+    assert response.status_code == 201, response.text
+    task_id: str = response.json()["id"]
+    return task_id
+
+
+@asynccontextmanager
+async def queue_redis() -> AsyncIterator[ArqRedis]:
+    redis = ArqRedis.from_url(TEST_REDIS_URL)
+    try:
+        yield redis
+    finally:
+        await redis.aclose()
+
+
+def starts(log: str, task_id: str) -> int:
+    """How many times a worker log shows the job starting."""
+    return log.count(f"→ {task_id}:")
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+async def test_a_task_runs_end_to_end_over_http(
+    client: httpx.AsyncClient, workers: Callable[..., WorkerProcess]
+) -> None:
+    task_id = await enqueue(client, "from http")
+    assert len(task_id) >= 22
+    queued = (await client.get(f"{TASK}/{task_id}")).json()
+    assert queued["status"] == "queued"
+    assert queued["result"] is None
+
+    worker = workers()
+    done = await wait_for_status(client, task_id, "complete")
+    assert done["success"] is True
+    assert done["result"] == f"task {task_id} is complete: from http"
+    assert done["function"] == "sample_background_task"
+    assert done["tries"] == 1
+    assert done["error"] is None
+    assert done["enqueued_at"] <= done["started_at"] <= done["finished_at"]
+    assert starts(worker.text(), task_id) == 1
+
+
+async def test_task_input_is_bounded(client: httpx.AsyncClient) -> None:
+    for params in ({}, {"message": ""}, {"message": "x" * 1001}, {"message": "a\x00b"}):
+        response = await client.post(TASK, params=params)
+        assert response.status_code in (400, 422), (params, response.text)
+        assert "detail" in response.json()
+    assert (await client.post(TASK, params={"message": "x" * 1000})).status_code == 201
+    for bad_id in ("x" * 65, "has space", "semi;colon"):
+        response = await client.get(f"{TASK}/{bad_id}")
+        assert response.status_code in (404, 422), response.text
+    assert (await client.get(f"{TASK}/unknownbutvalid")).json() == {"detail": "Task not found"}
+
+
+async def test_two_workers_run_each_job_exactly_once(
+    client: httpx.AsyncClient, workers: Callable[..., WorkerProcess]
+) -> None:
+    first, second = workers(WORKER_MAX_JOBS=3), workers(WORKER_MAX_JOBS=3)
+    ids = [await enqueue(client, f"job {n}") for n in range(24)]
+    for task_id in ids:
+        done = await wait_for_status(client, task_id, "complete")
+        assert done["tries"] == 1
+    logs = first.text() + second.text()
+    assert [starts(logs, task_id) for task_id in ids] == [1] * len(ids)
+    # Both took part: the queue is shared, not owned by one worker.
+    assert any(starts(first.text(), i) for i in ids)
+    assert any(starts(second.text(), i) for i in ids)
+
+
+async def test_a_worker_killed_mid_job_does_not_lose_it(
+    client: httpx.AsyncClient, workers: Callable[..., WorkerProcess]
+) -> None:
+    # The claim of a dead worker lasts the job timeout plus 10 s; keep both short.
+    settings = {"WORKER_JOB_TIMEOUT_SECONDS": 3, "SAMPLE_TASK_SLEEP_SECONDS": 2}
+    doomed = workers(**settings)
+    task_id = await enqueue(client, "survives")
+    await wait_for_status(client, task_id, "in_progress")
+    assert doomed.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    assert (await client.get(f"{TASK}/{task_id}")).json()["status"] != "complete"
+    restarted = workers(**settings)
+    done = await wait_for_status(client, task_id, "complete", within=40)
+    assert done["success"] is True
+    assert done["result"].endswith("survives")
+    assert done["tries"] == 2
+    assert starts(restarted.text(), task_id) == 1
+
+
+async def test_sigterm_lets_the_running_job_finish(
+    client: httpx.AsyncClient, workers: Callable[..., WorkerProcess]
+) -> None:
+    worker = workers(SAMPLE_TASK_SLEEP_SECONDS=1.5, WORKER_SHUTDOWN_GRACE_SECONDS=20)
+    task_id = await enqueue(client, "finish me")
+    await wait_for_status(client, task_id, "in_progress")
+    assert worker.stop(signal.SIGTERM) == 0
+    done = (await client.get(f"{TASK}/{task_id}")).json()
+    assert done["status"] == "complete"
+    assert done["success"] is True
+    assert done["tries"] == 1
+
+
+async def test_sigterm_hands_a_long_job_back_to_the_queue(
+    client: httpx.AsyncClient, workers: Callable[..., WorkerProcess]
+) -> None:
+    settings = {"SAMPLE_TASK_SLEEP_SECONDS": 3, "WORKER_SHUTDOWN_GRACE_SECONDS": 1}
+    worker = workers(**settings)
+    task_id = await enqueue(client, "hand back")
+    await wait_for_status(client, task_id, "in_progress")
+    assert worker.stop(signal.SIGTERM) == 0
+    assert (await client.get(f"{TASK}/{task_id}")).json()["status"] == "queued"
+
+    workers(**settings)
+    done = await wait_for_status(client, task_id, "complete")
+    assert done["success"] is True
+    assert done["tries"] == 2
+
+
+# --- after commit ----------------------------------------------------------------------------
+
+
+def add_enqueueing_routes(app: FastAPI) -> None:
+    @app.post("/test/enqueue")
+    async def enqueue_and_commit(
+        request: Request, session: SessionDep, queue: QueueDep, fail: bool = False
+    ) -> dict[str, str]:
+        await session.execute(text("SELECT 1"))
+        job_id = await enqueue_after_commit(
+            request, queue, "sample_background_task", "after commit", owner="-"
+        )
+        if fail:
+            raise Conflict("rolled back on purpose")
+        return {"id": job_id}
+
+
+async def test_a_job_is_sent_after_commit_and_not_at_all_on_rollback(database_url: str) -> None:
+    async with running_app(make_settings(database_url)) as app, client_for(app) as client:
+        add_enqueueing_routes(app)
+        async with queue_redis() as redis:
+            failed = await client.post("/test/enqueue", params={"fail": True})
+            assert failed.status_code == 409
+            assert await redis.zcard(QUEUE_NAME) == 0
+            assert await redis.keys("arq:job:*") == []
+
+            sent = await client.post("/test/enqueue")
+            assert sent.status_code == 200
+            assert await redis.zcard(QUEUE_NAME) == 1
+            assert (await client.get(f"{TASK}/{sent.json()['id']}")).json()["status"] == "queued"
+
+
+# --- who may see a job -----------------------------------------------------------------------
+
+
+async def test_a_users_job_is_visible_only_to_that_user(client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    await register(client, "bob")
+    alice, bob = bearer(await login(client, "alice")), bearer(await login(client, "bob"))
+    task_id = await enqueue(client, "private", headers=alice)
+
+    mine = await client.get(f"{TASK}/{task_id}", headers=alice)
+    assert mine.status_code == 200
+    assert mine.json()["status"] == "queued"
+    for headers in (bob, None):
+        other = await client.get(f"{TASK}/{task_id}", headers=headers)
+        assert other.status_code == 404
+        assert other.json() == {"detail": "Task not found"}
+
+    anonymous_job = await enqueue(client, "public")
+    for headers in (alice, bob, None):
+        assert (await client.get(f"{TASK}/{anonymous_job}", headers=headers)).status_code == 200
+    bad = await client.get(f"{TASK}/{task_id}", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+
+
+async def test_the_task_endpoint_is_rate_limited(database_url: str) -> None:
+    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=2)
+    async with running_app(settings) as app, client_for(app) as client:
+        assert (await client.post(TASK, params={"message": "a"})).status_code == 201
+        assert (await client.post(TASK, params={"message": "b"})).status_code == 201
+        limited = await client.post(TASK, params={"message": "c"})
+        assert limited.status_code == 429
+        assert limited.headers["retry-after"]
+        async with queue_redis() as redis:
+            assert await redis.zcard(QUEUE_NAME) == 2
+
+
+async def test_an_unreachable_queue_is_a_503(database_url: str) -> None:
+    from tests.test_cache import free_port
+
+    settings = make_settings(
+        database_url,
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        REDIS_TIMEOUT_SECONDS=0.5,
+    )
+    async with running_app(settings) as app, client_for(app) as client:
+        created = await client.post(TASK, params={"message": "lost?"})
+        assert created.status_code == 503, created.text
+        assert created.json()["detail"].startswith("Job queue unavailable")
+        read = await client.get(f"{TASK}/whatever")
+        assert read.status_code == 503
+
+
+# --- a job that reads and writes the database ------------------------------------------------
+
+
+async def test_purge_deleted_posts_runs_in_the_worker(
+    client: httpx.AsyncClient, database_url: str, workers: Callable[..., WorkerProcess]
+) -> None:
+    headers = bearer(await login(client, (await register(client, "alice"))["username"]))
+    ids = []
+    for n in range(3):
+        created = await client.post(
+            "/api/v1/alice/post", json={"title": f"Post {n}", "text": "x"}, headers=headers
+        )
+        ids.append(created.json()["id"])
+    for post_id in ids[:2]:
+        assert (
+            await client.delete(f"/api/v1/alice/post/{post_id}", headers=headers)
+        ).status_code == 204
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE posts SET deleted_at = :old WHERE id = :id"),
+                {"old": utcnow() - timedelta(days=31), "id": ids[0]},
+            )
+        workers()
+        async with queue_redis() as redis:
+            job = await redis.enqueue_job("purge_deleted_posts")
+            assert job is not None
+            assert await job.result(timeout=20) == 1
+        async with engine.connect() as conn:
+            left = (await conn.execute(text("SELECT id FROM posts ORDER BY id"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert list(left) == ids[1:]
+
+
+async def test_a_transient_database_error_is_retried_with_backoff(tmp_path: Path) -> None:
+    worker = WorkerProcess(
+        "postgresql+asyncpg://postgres@127.0.0.1:1/nothing",
+        tmp_path / "no-db.log",
+        WORKER_MAX_TRIES=2,
+    )
+    try:
+        async with queue_redis() as redis:
+            job = await redis.enqueue_job("purge_deleted_posts")
+            assert job is not None
+            deadline = time.monotonic() + 30
+            while (info := await job.result_info()) is None:
+                assert time.monotonic() < deadline, worker.text()
+                await asyncio.sleep(0.1)
+    finally:
+        worker.stop()
+    assert info.success is False
+    assert "retrying in 1 s" in worker.text()
+    assert "max 2 retries exceeded" in str(info.result)
+
+
+# --- the embedded runner ---------------------------------------------------------------------
+
+
+async def test_without_redis_jobs_run_in_process(database_url: str) -> None:
+    settings = make_settings(database_url, REDIS_URL=None, SAMPLE_TASK_SLEEP_SECONDS=0.1)
+    async with running_app(settings) as app, client_for(app) as client:
+        assert isinstance(app.state.queue, LocalQueue)
+        await register(client, "alice")
+        alice = bearer(await login(client, "alice"))
+        task_id = await enqueue(client, "in process", headers=alice)
+        assert (await client.get(f"{TASK}/{task_id}")).status_code == 404
+        done = await wait_for_status(client, task_id, "complete", headers=alice)
+        assert done["result"] == f"task {task_id} is complete: in process"
+        assert done["tries"] == 1
+        assert done["success"] is True
+
+
+async def test_an_embedded_job_that_fails_reports_its_error_name_only(database_url: str) -> None:
+    settings = make_settings(database_url, REDIS_URL=None)
+    async with running_app(settings) as app:
+        queue: LocalQueue = app.state.queue
+        # A negative age is refused by the job itself: the job fails, the runner carries on.
+        await queue.enqueue("purge_deleted_posts", -5, job_id="bad", owner="-")
+        await queue.drain()
+        view = await queue.view("bad", "-")
+    assert view is not None
+    assert view.status == "complete"
+    assert view.success is False
+    assert view.error == "ValueError"
+    assert view.result is None
