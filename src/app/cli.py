@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,20 +27,40 @@ def _fail(message: str, code: int = 2) -> int:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    if args.workers > 1 and settings.is_embedded:
+    from app.core.logging import configure_logging
+
+    workers = 1 if args.reload else args.workers
+    if workers < 1:
+        return _fail("--workers must be at least 1")
+    if workers > 1 and settings.is_embedded:
         return _fail(
             "the embedded backends (SQLite, in-process cache and queue) allow one process; "
             "set DATABASE_URL and REDIS_URL to run several workers"
         )
+    budget = settings.DATABASE_MAX_CONNECTIONS
+    if budget is not None and not settings.is_sqlite and budget < workers:
+        return _fail(
+            f"DATABASE_MAX_CONNECTIONS={budget} cannot give {workers} workers a connection each"
+        )
+    # Each worker process sizes its pool from this, so N workers stay within the budget.
+    os.environ["APP_SERVER_WORKERS"] = str(workers)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     uvicorn.run(
         "app.factory:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=None if args.reload else args.workers,
+        workers=None if args.reload else workers,
         reload=args.reload,
         # Forwarded headers are handled in the app, from TRUSTED_PROXIES only.
         proxy_headers=False,
+        server_header=False,
+        # On SIGTERM: stop accepting, let in-flight requests finish for this long.
+        timeout_graceful_shutdown=settings.GRACEFUL_TIMEOUT_SECONDS,
+        timeout_keep_alive=settings.KEEP_ALIVE_SECONDS,
+        # The app configures logging itself (request ids, JSON) and writes the access log.
+        log_config=None,
+        access_log=False,
         log_level=settings.LOG_LEVEL.lower(),
     )
     return 0
@@ -145,7 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="serve the API with uvicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="worker processes (default: WEB_CONCURRENCY or 1)",
+    )
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.set_defaults(handler=serve)
 

@@ -21,11 +21,14 @@ from app.core.middleware import (
     BodySizeLimitMiddleware,
     ClientCacheMiddleware,
     RateLimitHeadersMiddleware,
+    RequestContextMiddleware,
     UrlGuardMiddleware,
 )
 from app.core.queue import ArqQueue, JobQueue, LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
+from app.docs import install_docs
+from app.health.router import router as health_router
 
 logger = logging.getLogger("app")
 
@@ -77,7 +80,7 @@ def create_queue(settings: Settings, sessionmaker: async_sessionmaker[AsyncSessi
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     contact = {
         key: value
         for key, value in (("name", settings.CONTACT_NAME), ("email", settings.CONTACT_EMAIL))
@@ -90,16 +93,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contact=contact or None,
         license_info={"name": settings.LICENSE_NAME} if settings.LICENSE_NAME else None,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.token_codec = TokenCodec(settings)
     install_error_handlers(app)
-    # The last added runs first: client address, then clean URL, body bound, caching headers,
-    # limits.
+    # The last added runs first: client address, request id and access log, clean URL, body
+    # bound, caching headers, limits.
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(ClientCacheMiddleware, max_age=settings.CLIENT_CACHE_MAX_AGE)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY_BYTES)
     app.add_middleware(UrlGuardMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.TRUSTED_PROXIES)
     app.include_router(api_router)
+    app.include_router(health_router)
+    install_docs(app, settings)
     return app

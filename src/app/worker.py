@@ -69,7 +69,7 @@ def create_worker(settings: Settings) -> Worker:
 
 
 def run_worker(settings: Settings) -> int:
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     logger.info("worker starting: queue %s", QUEUE_NAME)
     create_worker(settings).run()
     return 0

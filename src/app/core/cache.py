@@ -57,6 +57,10 @@ class CacheBackend(Protocol):
 
     async def invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None: ...
 
+    async def ping(self) -> bool:
+        """True when the backend answers."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -160,6 +164,12 @@ class RedisCache:
             with contextlib.suppress(CacheUnavailable):
                 await self._flush_pending()
 
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
     async def close(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
@@ -235,6 +245,9 @@ class MemoryCache:
             for key in [m for m in members if fnmatch.fnmatchcase(m, pattern)]:
                 members.discard(key)
                 self._values.pop(key, None)
+
+    async def ping(self) -> bool:
+        return True
 
     async def close(self) -> None:
         self._values.clear()

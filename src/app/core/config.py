@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     DATABASE_MAX_OVERFLOW: int = Field(default=5, ge=0, le=1000)
     DATABASE_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
     DATABASE_ECHO: bool = False
+    # Connections all `app serve` workers of one server may open together: when set, each of
+    # N workers gets at most DATABASE_MAX_CONNECTIONS // N (pool size + overflow)
+    DATABASE_MAX_CONNECTIONS: int | None = Field(default=None, ge=1, le=100_000)
 
     # redis: REDIS_URL serves all three uses; a *_HOST variable overrides one use
     REDIS_URL: str | None = None
@@ -114,9 +117,16 @@ class Settings(BaseSettings):
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
     TIER_NAME: str = "free"
 
+    # server (`app serve`)
+    # On SIGTERM, seconds in-flight requests may finish before the server closes
+    GRACEFUL_TIMEOUT_SECONDS: int = Field(default=30, ge=0, le=3600)
+    KEEP_ALIVE_SECONDS: int = Field(default=5, ge=1, le=3600)
+
     # requests
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one readable line per record; json: one JSON object per line
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod
@@ -155,6 +165,15 @@ class Settings(BaseSettings):
                 database=self.POSTGRES_DB or "postgres",
             )
         return make_url(DEFAULT_SQLITE_URL)
+
+    def pool_limits(self, processes: int) -> tuple[int, int]:
+        """(pool size, max overflow) for one of `processes` server processes."""
+        size, overflow = self.DATABASE_POOL_SIZE, self.DATABASE_MAX_OVERFLOW
+        if self.DATABASE_MAX_CONNECTIONS is None:
+            return size, overflow
+        share = max(1, self.DATABASE_MAX_CONNECTIONS // max(1, processes))
+        size = min(size, share)
+        return size, min(overflow, share - size)
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -104,11 +105,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, echo=settings.DATABASE_ECHO)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # `app serve --workers N` tells each process how many share DATABASE_MAX_CONNECTIONS.
+    pool_size, max_overflow = settings.pool_limits(int(os.environ.get("APP_SERVER_WORKERS", "1")))
     return create_async_engine(
         url,
         echo=settings.DATABASE_ECHO,
-        pool_size=settings.DATABASE_POOL_SIZE,
-        max_overflow=settings.DATABASE_MAX_OVERFLOW,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_timeout=settings.DATABASE_POOL_TIMEOUT,
         pool_pre_ping=True,
     )

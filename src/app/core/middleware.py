@@ -1,12 +1,22 @@
-"""ASGI middleware: clean URLs, bounded request bodies, rate-limit headers, client-side caching."""
+"""ASGI middleware: request ids and the access log, clean URLs, bounded request bodies,
+rate-limit headers, client-side caching."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
+import time
+import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.logging import request_id_var
+
+access_logger = logging.getLogger("app.access")
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class _BodyTooLarge(HTTPException):
@@ -30,6 +40,57 @@ async def _reply(send: Send, status: int, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the client's `X-Request-ID` when it is a plain token of up to
+    128 characters, else a new one), returns it in `X-Request-ID`, tags every log record of the
+    request with it, and writes one access-log line: method, path, status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope["headers"], b"x-request-id")
+        request_id = given.decode() if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            client = scope.get("client")
+            access_logger.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                duration_ms,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "client": client[0] if client else None,
+                },
+            )
+            request_id_var.reset(token)
 
 
 class UrlGuardMiddleware:

@@ -154,6 +154,10 @@ class JobQueue(Protocol):
         """The job as `viewer` may see it; None when it is unknown or someone else's."""
         ...
 
+    async def ping(self) -> bool:
+        """True when the queue answers."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -214,6 +218,12 @@ class ArqQueue:
                 error=error,
             )
         return view
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -331,6 +341,9 @@ class LocalQueue:
         """Wait until every job has finished (tests, and an orderly shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def ping(self) -> bool:
+        return True
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -111,6 +111,13 @@ class RateLimiter:
         reset_after = max(1, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, limit.limit, max(0, stats.remaining), reset_after)
 
+    async def ping(self) -> bool:
+        """True when the storage answers."""
+        try:
+            return bool(await self.storage.check())
+        except Exception:  # the storage's client errors vary with the backend
+            return False
+
     async def close(self) -> None:
         closer = getattr(self.storage, "aclose", None) or getattr(self.storage, "close", None)
         if closer is not None:

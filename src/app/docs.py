@@ -1,0 +1,109 @@
+"""The interactive documentation, by environment: open in `local`; in `staging` only for
+superusers (HTTP Basic with a superuser's username or email and password, so a browser can
+open it, or a superuser's bearer token); absent (404) in `production`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from app.auth import service
+from app.auth.dependencies import get_optional_user
+from app.core.config import Environment, Settings, SettingsDep
+from app.core.db import SessionDep
+from app.core.errors import AppError, Forbidden
+from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
+from app.core.security import HasherDep
+from app.users.models import User
+
+OPENAPI_URL = "/openapi.json"
+DOCS_URL = "/docs"
+REDOC_URL = "/redoc"
+OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
+
+
+class DocsUnauthorized(AppError):
+    status_code = 401
+    default_detail = "Sign in as a superuser to read the API documentation"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": 'Basic realm="API docs", charset="UTF-8"'})
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise DocsUnauthorized() from None
+    login, sep, password = decoded.partition(":")
+    if not sep:
+        raise DocsUnauthorized()
+    return login, password
+
+
+async def docs_superuser(
+    request: Request,
+    session: SessionDep,
+    hasher: HasherDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
+    bearer_user: Annotated[User | None, Depends(get_optional_user)],
+) -> User:
+    """A superuser, by bearer token or by HTTP Basic; else 401 asking the browser to sign in."""
+    user = bearer_user
+    if user is None:
+        credentials = _basic_credentials(request)
+        if credentials is None:
+            raise DocsUnauthorized()
+        # Each Basic request checks a password: limit them per IP like logins.
+        per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
+        await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "docs"))
+        login, password = credentials
+        account = await service.find_login_account(session, login)
+        valid, _ = await hasher.verify(password, account.hashed_password if account else None)
+        if account is None or not valid:
+            raise DocsUnauthorized()
+        user = account
+    if not user.is_superuser:
+        raise Forbidden("Superuser privileges required")
+    return user
+
+
+def install_docs(app: FastAPI, settings: Settings) -> None:
+    """Serve /docs, /redoc and /openapi.json as the environment allows."""
+    if settings.ENVIRONMENT is Environment.PRODUCTION:
+        return
+    guard = [] if settings.is_local else [Depends(docs_superuser)]
+    title = settings.APP_NAME
+
+    @app.get(OPENAPI_URL, include_in_schema=False, dependencies=guard)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get(DOCS_URL, include_in_schema=False, dependencies=guard)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=OPENAPI_URL,
+            title=f"{title} - Swagger UI",
+            oauth2_redirect_url=OAUTH2_REDIRECT_URL,
+        )
+
+    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get(REDOC_URL, include_in_schema=False, dependencies=guard)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=OPENAPI_URL, title=f"{title} - ReDoc")
