@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate superuser tier lint format typecheck check migrations-check test test-embedded clean
+.PHONY: help install run serve migrate superuser tier lint format typecheck check migrations-check test test-embedded deploy-check multi-instance clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ test: check ## lint, types, migration drift and the whole suite with coverage (P
 
 test-embedded: install ## only the embedded-default (SQLite) leg
 	$(RUN) pytest -q tests/test_embedded.py
+
+deploy-check: install ## Dockerfile, docker-compose.yml (Compose schema) and nginx configs, without a Docker engine
+	$(RUN) pytest -q -p no:cacheprovider tests/test_deploy_files.py
+
+multi-instance: install ## two app servers and a worker behind nginx (installs nginx if missing), on PostgreSQL and Redis
+	$(RUN) pytest -q -p no:cacheprovider tests/test_multi_instance.py
 
 clean: ## remove virtual environments, caches and the local SQLite database
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov app.db app.db-*

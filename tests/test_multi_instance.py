@@ -1,0 +1,294 @@
+"""Two `app serve` processes and one `app worker` behind nginx (round robin), on the run's
+PostgreSQL database and Redis, as a scaled deployment runs them. Through nginx, the processes
+share everything that must be shared: logins and logouts, rate limits, the response cache
+(never stale after a write), and the job queue.
+
+nginx runs from deploy/nginx/local.conf.template as an ordinary foreground process with its
+files in the test's directory; when it is not installed, `nginx_binary()` installs it (as root)
+or fails saying how to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, TEST_REDIS_URL, TEST_SECRET_KEY
+from tests.test_deploy_files import fill_local_template, nginx_binary
+
+APP = str(Path(sys.executable).parent / "app")
+API = "/api/v1"
+RATE_LIMIT = 6
+STARTUP_SECONDS = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    handle: IO[bytes]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        try:
+            if self.alive():
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+        finally:
+            self.handle.close()
+
+
+@dataclass
+class Stack:
+    """The processes of one deployment and their logs."""
+
+    workdir: Path
+    procs: list[Proc] = field(default_factory=list)
+    backends: list[str] = field(default_factory=list)
+    proxy: str = ""
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
+        log = self.workdir / f"{name}.log"
+        handle = log.open("wb")
+        process = subprocess.Popen(
+            argv, cwd=self.workdir, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
+        proc = Proc(name, process, log, handle)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            # One that cannot be stopped must not leave the others running.
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                proc.stop()
+
+    def logs(self, title: str = "") -> str:
+        """For assertion messages: every log's tail, nginx's included."""
+        parts = [title] if title else []
+        files = [proc.log for proc in self.procs]
+        files += [self.workdir / "nginx" / name for name in ("error.log", "access.log")]
+        for path in files:
+            text = path.read_text(errors="replace") if path.exists() else "(no file)"
+            parts.append(f"----- {path.name} -----\n{text[-4000:]}")
+        return "\n".join(parts)
+
+
+def _app_env(database_url: str) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+    return {
+        **{name: os.environ[name] for name in keep if name in os.environ},
+        "DATABASE_URL": database_url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "ENVIRONMENT": "local",
+        "LOG_LEVEL": "INFO",
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "SAMPLE_TASK_SLEEP_SECONDS": "0.2",
+        "DEFAULT_RATE_LIMIT_LIMIT": str(RATE_LIMIT),
+        "DEFAULT_RATE_LIMIT_PERIOD": "3600",
+        "LOGIN_RATE_LIMIT_LIMIT": "1000",
+        "LOGIN_ACCOUNT_RATE_LIMIT_LIMIT": "1000",
+        "CACHE_WRITE_FENCE_SECONDS": "1",
+    }
+
+
+def _wait(stack: Stack, what: str, ready: Callable[[], bool], procs: list[Proc]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        try:
+            if ready():
+                return
+        except httpx.TransportError:
+            pass
+        for proc in procs:
+            assert proc.alive(), stack.logs(f"{proc.name} exited before {what}")
+        assert time.monotonic() < deadline, stack.logs(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _answers(url: str, path: str) -> bool:
+    return httpx.get(url + path, timeout=2).status_code == 200
+
+
+@pytest.fixture
+def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    nginx = nginx_binary()  # before anything starts: installing may take a while
+    stack = Stack(tmp_path)
+    try:
+        env = _app_env(database_url)
+        servers = []
+        for number in (1, 2):
+            port = _free_port()
+            argv = [APP, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+            servers.append(stack.start(f"serve-{number}", argv, env))
+            stack.backends.append(f"http://127.0.0.1:{port}")
+        worker = stack.start("worker", [APP, "worker"], env)
+        for url, proc in zip(stack.backends, servers, strict=True):
+            _wait(stack, f"{url}/health", functools.partial(_answers, url, "/health"), [proc])
+        _wait(
+            stack,
+            "the worker",
+            lambda: "Starting worker" in worker.log.read_text(errors="replace"),
+            [worker],
+        )
+
+        prefix = tmp_path / "nginx"
+        prefix.mkdir()
+        listen = _free_port()
+        upstream_ports = [int(url.rsplit(":", 1)[1]) for url in stack.backends]
+        (prefix / "nginx.conf").write_text(fill_local_template(listen, upstream_ports))
+        directives = "daemon off;"
+        if os.geteuid() == 0:
+            # As root, nginx workers would switch to `nobody`, who cannot enter pytest's
+            # private temporary directory where the proxy's temporary files live.
+            directives += " user root;"
+        argv = [nginx, "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "error.log"]
+        proc = stack.start("nginx", [*argv, "-g", directives], {"PATH": os.environ["PATH"]})
+        stack.proxy = f"http://127.0.0.1:{listen}"
+        _wait(stack, "nginx", lambda: _answers(stack.proxy, "/health"), [proc])
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _instance(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    instance: str = response.json()["instance"]
+    return instance
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_two_processes_behind_nginx_share_auth_limits_cache_and_jobs(stack: Stack) -> None:
+    one, two = (httpx.Client(base_url=url, timeout=10) for url in stack.backends)
+    proxy = httpx.Client(base_url=stack.proxy, timeout=10)
+    try:
+        _check(stack, one, two, proxy)
+    finally:
+        for client in (one, two, proxy):
+            client.close()
+
+
+def _check(stack: Stack, one: httpx.Client, two: httpx.Client, proxy: httpx.Client) -> None:
+    logs = stack.logs
+
+    # The readiness probe agrees on each process, and through nginx.
+    for client in (one, two, proxy):
+        ready = client.get("/ready")
+        assert ready.status_code == 200, logs(f"{client.base_url}/ready: {ready.text}")
+
+    # (a) nginx sends requests to both processes, in turn.
+    instances = {_instance(one.get("/health")), _instance(two.get("/health"))}
+    assert len(instances) == 2, logs(f"the two processes report one instance: {instances}")
+    seen = [_instance(proxy.get("/health")) for _ in range(6)]
+    assert set(seen) == instances, logs(f"through nginx: {seen}, processes: {instances}")
+
+    # An account, created and signed in through nginx.
+    body = {
+        "name": "Multi Tester",
+        "username": "multi",
+        "email": "multi@example.com",
+        "password": PASSWORD,
+    }
+    created = proxy.post(f"{API}/user", json=body)
+    assert created.status_code == 201, logs(created.text)
+
+    def login() -> str:
+        response = proxy.post(f"{API}/login", data={"username": "multi", "password": PASSWORD})
+        assert response.status_code == 200, logs(response.text)
+        token: str = response.json()["access_token"]
+        return token
+
+    token, doomed = login(), login()
+
+    # (b) A token revoked through one process is refused by the other, and through nginx.
+    for client in (one, two):
+        me = client.get(f"{API}/user/me/", headers=_bearer(doomed))
+        assert me.status_code == 200, logs(me.text)
+    out = one.post(f"{API}/logout", headers=_bearer(doomed))
+    assert out.status_code == 200, logs(out.text)
+    refused = [two.get(f"{API}/user/me/", headers=_bearer(doomed)).status_code]
+    refused += [proxy.get(f"{API}/user/me/", headers=_bearer(doomed)).status_code for _ in range(4)]
+    assert refused == [401] * 5, logs(f"a revoked token was accepted: {refused}")
+    me = proxy.get(f"{API}/user/me/", headers=_bearer(token))
+    assert me.status_code == 200, logs(f"the other token must still work: {me.text}")
+
+    # (c) The default limit counts across both processes: exactly RATE_LIMIT posts pass.
+    responses = [
+        proxy.post(
+            f"{API}/multi/post", json={"title": f"Post {i}", "text": "hi"}, headers=_bearer(token)
+        )
+        for i in range(RATE_LIMIT + 3)
+    ]
+    codes = [response.status_code for response in responses]
+    assert codes == [201] * RATE_LIMIT + [429] * 3, logs(f"post statuses: {codes}")
+    access = (stack.workdir / "nginx" / "access.log").read_text()
+    upstreams = {
+        line.split("upstream=", 1)[1].split()[0]
+        for line in access.splitlines()
+        if '"POST /api/v1/multi/post' in line
+    }
+    assert len(upstreams) == 2, logs(f"the posts did not reach both processes: {upstreams}")
+
+    # (d) Cached on both processes, then changed through either: never served stale.
+    post_id = responses[0].json()["id"]
+    path = f"{API}/multi/post/{post_id}"
+    for client in (one, two, one, two):
+        got = client.get(path)
+        assert got.status_code == 200, logs(got.text)
+        assert got.json()["title"] == "Post 0", logs(got.text)
+    for writer, title in ((one, "Changed once"), (two, "Changed twice")):
+        patched = writer.patch(path, json={"title": title}, headers=_bearer(token))
+        assert patched.status_code == 200, logs(patched.text)
+        titles = [client.get(path).json()["title"] for client in (two, one, two, one)]
+        titles += [proxy.get(path).json()["title"] for _ in range(6)]
+        assert titles == [title] * len(titles), logs(f"stale reads after a write: {titles}")
+
+    # (e) A job enqueued through one process runs on the worker, and the other one reads it.
+    enqueued = one.post(f"{API}/tasks/task", params={"message": "hello"}, headers=_bearer(token))
+    assert enqueued.status_code == 201, logs(enqueued.text)
+    task_id = enqueued.json()["id"]
+    deadline = time.monotonic() + 15
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        seen_by_two = two.get(f"{API}/tasks/task/{task_id}", headers=_bearer(token))
+        assert seen_by_two.status_code == 200, logs(seen_by_two.text)
+        status = seen_by_two.json()
+        if status["status"] == "complete":
+            break
+        time.sleep(0.1)
+    assert status.get("status") == "complete", logs(f"the job did not complete: {status}")
+    assert "hello" in str(status.get("result")), logs(f"unexpected result: {status}")
+    through_nginx = proxy.get(f"{API}/tasks/task/{task_id}", headers=_bearer(token))
+    assert through_nginx.status_code == 200, logs(through_nginx.text)
+    assert through_nginx.json()["status"] == "complete", logs(through_nginx.text)
