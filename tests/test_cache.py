@@ -18,10 +18,13 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from fastapi import Depends
 from redis.asyncio import Redis
 
+from app.auth.dependencies import OptionalUser
 from app.core.cache import CacheBackend, MemoryCache, RedisCache, cache
 from app.core.config import Settings
+from app.core.db import SessionDep
 from tests.conftest import (
     TEST_REDIS_URL,
     bearer,
@@ -738,3 +741,93 @@ def test_cache_accepts_well_formed_templates() -> None:
     assert callable(decorated)
     with pytest.raises(ValueError, match="resource id"):
         cache("{username}_x", resource_id_name="missing")(_endpoint)
+
+
+# --- hits answered before routing (serve_hits_early) ----------------------------------------
+
+
+class CountingSessions:
+    """Stands in for the app's sessionmaker and counts the sessions the routes open."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.opened = 0
+
+    def __call__(self) -> Any:
+        self.opened += 1
+        return self.inner()
+
+
+async def test_public_hits_are_answered_before_routing(database_url: str) -> None:
+    async with running_app(make_settings(database_url)) as app, client_for(app) as client:
+        headers = await author(client, "alice")
+        post = await new_post(client, "alice", headers)
+        await asyncio.sleep(FENCE_WAIT)
+        await warm(client, item_url("alice", post["id"]), list_url("alice"))
+        assert set(app.state.early_cache_routes) == {
+            "/api/v1/{username}/post/{id}",
+            "/api/v1/{username}/posts",
+        }
+        sessions = CountingSessions(app.state.sessionmaker)
+        app.state.sessionmaker = sessions
+
+        item = await get_ok(client, item_url("alice", post["id"]))
+        page = await get_ok(client, list_url("alice"))
+        explicit = await get_ok(client, list_url("alice") + "?page=1&items_per_page=10")
+        assert sessions.opened == 0
+        assert item.json() == post
+        assert item.headers["x-cache"] == "HIT"
+        assert item.headers["cache-control"].startswith("public")
+        assert titles(page) == {post["id"]: "First"}
+        assert explicit.content == page.content
+        revalidated = await client.get(
+            item_url("alice", post["id"]), headers={"If-None-Match": item.headers["etag"]}
+        )
+        assert revalidated.status_code == 304
+        assert sessions.opened == 0
+
+        # Whatever the early path cannot vouch for goes the normal way, with the same answer.
+        signed_in = await client.get(item_url("alice", post["id"]), headers=headers)
+        assert signed_in.json() == post
+        assert (await get_ok(client, list_url("alice") + "?page=01")).content == page.content
+        # (a cursor spelled "None" means no cursor, as it does for the decorator's key)
+        assert (await get_ok(client, list_url("alice") + "?cursor=None")).content == page.content
+        assert (await get_ok(client, list_url("alice") + "?other=1")).content == page.content
+        assert (await client.get(item_url("alice", 999))).status_code == 404
+        assert sessions.opened == 5
+
+        # A write still invalidates what the early path serves.
+        patched = await client.patch(
+            item_url("alice", post["id"]), json={"title": "Edited"}, headers=headers
+        )
+        assert patched.status_code == 200
+        assert (await get_ok(client, item_url("alice", post["id"]))).json()["title"] == "Edited"
+        assert titles(await get_ok(client, list_url("alice"))) == {post["id"]: "Edited"}
+
+
+async def test_early_hits_refuse_endpoints_with_other_dependencies() -> None:
+    with pytest.raises(ValueError, match="only dependency"):
+
+        @cache("{name}_thing", resource_id_name="name", serve_hits_early=True)
+        async def read_thing(name: str, viewer: OptionalUser) -> dict[str, str]:
+            return {"name": name}
+
+
+async def test_early_hits_leave_routes_with_dependencies_to_routing(database_url: str) -> None:
+    calls: list[int] = []
+
+    async def counted() -> None:
+        calls.append(1)
+
+    async with running_app(make_settings(database_url)) as app, client_for(app) as client:
+
+        @app.get("/guarded/{name}", dependencies=[Depends(counted)])
+        @cache("{name}_guarded", resource_id_name="name", serve_hits_early=True)
+        async def guarded(name: str, session: SessionDep) -> dict[str, str]:
+            return {"name": name}
+
+        first = await get_ok(client, "/guarded/box")
+        second = await get_ok(client, "/guarded/box")
+        assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+        assert calls == [1, 1]
+        assert app.state.early_cache_routes == {}

@@ -244,7 +244,7 @@ def test_pool_budget_is_shared_by_the_workers(database_url: str) -> None:
     assert settings.pool_limits(2) == (10, 0)
     assert settings.pool_limits(4) == (5, 0)
     assert settings.pool_limits(3) == (6, 0)
-    assert make_settings(database_url).pool_limits(8) == (10, 5)
+    assert make_settings(database_url).pool_limits(8) == (20, 0)
     for workers in (1, 2, 3, 4, 8):
         size, overflow = settings.pool_limits(workers)
         assert workers * (size + overflow) <= 20

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import api_router
-from app.core.cache import CacheBackend, MemoryCache, RedisCache
+from app.core.cache import CacheBackend, CacheHitMiddleware, MemoryCache, RedisCache
 from app.core.config import Settings, load_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.token_codec = TokenCodec(settings)
     install_error_handlers(app)
     # The last added runs first: client address, request id and access log, clean URL, body
-    # bound, caching headers, limits.
+    # bound, caching headers, limit headers, cache hits answered before routing.
+    app.state.early_cache_routes = {}
+    app.add_middleware(CacheHitMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(ClientCacheMiddleware, max_age=settings.CLIENT_CACHE_MAX_AGE)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY_BYTES)

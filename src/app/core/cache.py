@@ -21,16 +21,19 @@ import logging
 import re
 import time
 import typing
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypeVar, cast
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, params
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.db import after_commit
+from app.core.db import after_commit, get_session
 
 logger = logging.getLogger(__name__)
 
@@ -302,12 +305,21 @@ def cache(
     resource_id_type: type | tuple[type, ...] = int,
     to_invalidate_extra: dict[str, str] | None = None,
     pattern_to_invalidate_extra: list[str] | None = None,
+    *,
+    serve_hits_early: bool = False,
 ) -> Callable[[F], F]:
     """Cache a GET endpoint's JSON response; on other methods, invalidate it.
 
     Templates in `key_prefix`, `to_invalidate_extra` and the patterns are filled from the
     endpoint's path and query parameters. A cached endpoint must return its response schema
     (what it returns is what is stored, the same for every caller).
+
+    `serve_hits_early=True` (GET endpoints that anyone may read) lets `CacheHitMiddleware`
+    answer hits before routing, skipping FastAPI's dependency resolution. Only an endpoint
+    whose one dependency is the session qualifies (others are refused here), with no
+    route-level `dependencies=[...]` (it is then served the normal way); requests that carry
+    `Authorization` always take the normal way. Do not put it under a router whose
+    `dependencies=` must run on every request.
 
         @router.get("/{username}/post/{id}", response_model=PostRead)
         @cache("{username}_post_cache", resource_id_name="id")
@@ -353,6 +365,9 @@ def cache(
         missing = set().union(*(_placeholders(t) for t in templates)) - names
         if missing:
             raise ValueError(f"{func.__name__}: @cache templates use unknown names {missing}")
+        early: _EarlySpec | None = None
+        if serve_hits_early:
+            early = _early_spec(func, signature, key_prefix, id_name)
 
         @functools.wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -375,6 +390,8 @@ def cache(
                 )
                 return result
 
+            if early is not None:
+                early.learn(request)
             try:
                 cached = await backend.get(key)
             except CacheUnavailable as exc:
@@ -411,3 +428,155 @@ def cache(
         return cast(F, wrapper)
 
     return decorator
+
+
+# --- answering hits before routing -----------------------------------------------------------
+
+_REQUIRED = object()
+# Query values the early path trusts: a raw value that names a stored key is the very string
+# FastAPI turned into that key, so it stands for the same parameter value. "None" is left to
+# FastAPI (as a string it is not the absent value).
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.~=-]{1,256}$")
+EARLY_ROUTES = "early_cache_routes"
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyRoute:
+    """A learned cached GET route: its full path as a regex, and how to build its key."""
+
+    pattern: re.Pattern[str]
+    key_prefix: str
+    id_name: str
+    query_defaults: dict[str, object]
+
+    def key_for(self, path_values: dict[str, str], query_string: bytes) -> str | None:
+        values: dict[str, object] = dict(path_values)
+        given = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+        for name, value in given:
+            if name not in self.query_defaults or name in values:
+                return None
+            if value == "None" or not _PLAIN_VALUE.match(value):
+                return None
+            values[name] = value
+        for name, default in self.query_defaults.items():
+            if name not in values:
+                if default is _REQUIRED:
+                    return None
+                values[name] = default
+        return f"{_format(self.key_prefix, values)}:{values[self.id_name]}"
+
+
+@dataclass(slots=True)
+class _EarlySpec:
+    key_prefix: str
+    id_name: str
+    defaults: dict[str, object]
+    learned: set[int] = field(default_factory=set)
+
+    def learn(self, request: Request) -> None:
+        """Register this endpoint's full path with the app, once per app."""
+        app = request.app
+        if id(app) in self.learned:
+            return
+        self.learned.add(id(app))
+        route = request.scope.get("route")
+        path_format: str | None = getattr(route, "path_format", None)
+        registry: dict[str, EarlyRoute] | None = getattr(app.state, EARLY_ROUTES, None)
+        if registry is None or route is None or not path_format:
+            return
+        if getattr(route, "dependencies", None):
+            logger.warning(
+                "%s has route dependencies: its cache hits go the normal way", path_format
+            )
+            return
+        concrete = path_format.format(**request.path_params)
+        path = request.url.path
+        if not path.endswith(concrete):
+            return
+        template = path[: len(path) - len(concrete)] + path_format
+        parts = re.split(r"\{(\w+)\}", template)
+        regex = "".join(
+            re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+        )
+        path_names = set(parts[1::2])
+        query_defaults = {
+            name: self.defaults.get(name, _REQUIRED)
+            for name in _placeholders(self.key_prefix) | {self.id_name}
+            if name not in path_names
+        }
+        registry[template] = EarlyRoute(
+            re.compile(regex), self.key_prefix, self.id_name, query_defaults
+        )
+
+
+def _early_spec(
+    func: Callable[..., Any], signature: inspect.Signature, key_prefix: str, id_name: str
+) -> _EarlySpec:
+    hints = typing.get_type_hints(func, include_extras=True)
+    for name, param in signature.parameters.items():
+        marks = [param.default, *getattr(hints.get(name), "__metadata__", ())]
+        for mark in marks:
+            if isinstance(mark, params.Depends) and mark.dependency is not get_session:
+                raise ValueError(
+                    f"{func.__name__}: serve_hits_early needs an endpoint whose only dependency "
+                    f"is the session; {name!r} depends on {mark.dependency!r}"
+                )
+    defaults = {
+        name: param.default
+        for name, param in signature.parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
+    return _EarlySpec(key_prefix, id_name, defaults)
+
+
+class CacheHitMiddleware:
+    """Answers GET requests for endpoints cached with `serve_hits_early=True` straight from
+    the cache when the entry is there; everything else (misses, signed-in requests, unknown
+    query parameters, an unreachable cache) goes on to the app unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = await self._hit(scope)
+            if body is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-cache", b"HIT"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _hit(scope: Scope) -> bytes | None:
+        state = scope["app"].state
+        routes: dict[str, EarlyRoute] | None = getattr(state, EARLY_ROUTES, None)
+        if not routes:
+            return None
+        for name, _ in scope["headers"]:
+            if name == b"authorization":
+                return None
+        path: str = scope["path"]
+        for route in routes.values():
+            match = route.pattern.fullmatch(path)
+            if match is not None:
+                key = route.key_for(match.groupdict(), scope.get("query_string", b""))
+                break
+        else:
+            return None
+        if key is None:
+            return None
+        backend: CacheBackend = state.cache
+        try:
+            return await backend.get(key)
+        except CacheUnavailable:
+            return None

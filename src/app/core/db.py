@@ -113,7 +113,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=settings.DATABASE_POOL_TIMEOUT,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.DATABASE_POOL_PRE_PING,
     )
 
 

@@ -56,7 +56,7 @@ async def create_post(
     response_model=Page[PostRead] | CursorPage[PostRead],
     responses=error_responses(NotFound),
 )
-@cache(LIST_KEY, resource_id_name="username", expiration=60)
+@cache(LIST_KEY, resource_id_name="username", expiration=60, serve_hits_early=True)
 async def list_posts(
     request: Request,
     username: str,
@@ -76,7 +76,7 @@ async def list_posts(
 
 
 @router.get("/{username}/post/{id}", response_model=PostRead, responses=error_responses(NotFound))
-@cache("{username}_post_cache", resource_id_name="id")
+@cache("{username}_post_cache", resource_id_name="id", serve_hits_early=True)
 async def get_post(username: str, id: ResourceId, session: SessionDep) -> PostRead:
     """One post, under its author's username."""
     return await service.get_post(session, username, id)
