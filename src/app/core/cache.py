@@ -256,7 +256,7 @@ class MemoryCache:
         self._values.clear()
 
 
-def get_cache(request: Request) -> CacheBackend:
+async def get_cache(request: Request) -> CacheBackend:
     backend: CacheBackend = request.app.state.cache
     return backend
 

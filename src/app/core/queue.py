@@ -351,7 +351,7 @@ class LocalQueue:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def get_queue(request: Request) -> JobQueue:
+async def get_queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.queue
     return queue
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -17,6 +21,21 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from app.core.config import Settings
+
+
+def _return_large_blocks_to_the_system() -> None:
+    """Each Argon2 hash allocates its whole memory cost (19 MiB by default) and frees it.
+    glibc raises its mmap threshold after such a free, so later hashes come from the heap of
+    whichever thread ran them and stay resident: tens of MiB per process. A fixed threshold
+    keeps every large block mmapped and gives it back when freed."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+
+
+_M_MMAP_THRESHOLD = -3
 
 
 class PasswordHasher:
@@ -41,6 +60,7 @@ class PasswordHasher:
                 BcryptHasher(),
             )
         )
+        _return_large_blocks_to_the_system()
         # Hashes at most one per core at a time: more only queues work in memory and
         # takes threads from the rest of the app.
         self._limiter = anyio.CapacityLimiter(max_threads or os.cpu_count() or 1)
@@ -146,12 +166,12 @@ class TokenCodec:
         return TokenClaims(int(sub), expected, jti, expires_at)
 
 
-def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.hasher
     return hasher
 
 
-def get_token_codec(request: Request) -> TokenCodec:
+async def get_token_codec(request: Request) -> TokenCodec:
     codec: TokenCodec = request.app.state.token_codec
     return codec
 
