@@ -53,6 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.hasher.close()
         await app.state.queue.close()
         await app.state.rate_limiter.close()
         await app.state.cache.close()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
+import asyncio
 import os
 import secrets
-import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-import anyio
 import jwt
 from fastapi import Depends, Request
 from pwdlib import PasswordHash
@@ -21,21 +18,6 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from app.core.config import Settings
-
-
-def _return_large_blocks_to_the_system() -> None:
-    """Each Argon2 hash allocates its whole memory cost (19 MiB by default) and frees it.
-    glibc raises its mmap threshold after such a free, so later hashes come from the heap of
-    whichever thread ran them and stay resident: tens of MiB per process. A fixed threshold
-    keeps every large block mmapped and gives it back when freed."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
-
-
-_M_MMAP_THRESHOLD = -3
 
 
 class PasswordHasher:
@@ -60,26 +42,34 @@ class PasswordHasher:
                 BcryptHasher(),
             )
         )
-        _return_large_blocks_to_the_system()
-        # Hashes at most one per core at a time: more only queues work in memory and
-        # takes threads from the rest of the app.
-        self._limiter = anyio.CapacityLimiter(max_threads or os.cpu_count() or 1)
+        # Hashing has threads of its own, as many as this process's share of the cores
+        # (`app serve --workers N` runs N processes): more only queues work in memory and
+        # competes with the event loops. Each thread keeps one Argon2 buffer (19 MiB by
+        # default) in its malloc arena, so few threads also keep the memory flat.
+        workers = int(os.environ.get("APP_SERVER_WORKERS", "1"))
+        threads = max_threads or max(1, (os.cpu_count() or 1) // max(1, workers))
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="password-hash")
         # Verified against when the account does not exist, so that a failed login costs
         # the same time either way.
         self._dummy_hash = self._hash.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hash.hash, password, limiter=self._limiter)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._hash.hash, password)
 
     async def verify(self, password: str, stored_hash: str | None) -> tuple[bool, str | None]:
         """Check a password; returns (valid, new hash to store when the old one is outdated)."""
         target = stored_hash or self._dummy_hash
-        valid, updated = await anyio.to_thread.run_sync(
-            self._verify_sync, password, target, limiter=self._limiter
+        loop = asyncio.get_running_loop()
+        valid, updated = await loop.run_in_executor(
+            self._executor, self._verify_sync, password, target
         )
         if stored_hash is None:
             return False, None
         return valid, updated
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _verify_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
         try:

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from fastcrud import FastCRUD
-from sqlalchemy import delete, select
+from sqlalchemy import delete, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.posts.models import Post
@@ -24,7 +24,7 @@ class PostRepository:
     ) -> Post | None:
         query = select(Post).where(Post.id == post_id, Post.created_by_user_id == author_id)
         if not include_deleted:
-            query = query.where(Post.is_deleted.is_(False))
+            query = query.where(Post.is_deleted == false())
         return await self.session.scalar(query)
 
     async def page(self, author_id: int, offset: int, limit: int) -> tuple[Sequence[Post], int]:
@@ -45,7 +45,7 @@ class PostRepository:
         return rows.all()
 
     def _live(self, author_id: int) -> Any:
-        return select(Post).where(Post.created_by_user_id == author_id, Post.is_deleted.is_(False))
+        return select(Post).where(Post.created_by_user_id == author_id, Post.is_deleted == false())
 
     async def add(self, post: Post) -> Post:
         self.session.add(post)
