@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate superuser tier lint format typecheck check migrations-check test test-embedded deploy-check multi-instance clean
+.PHONY: help install run serve migrate superuser tier lint format typecheck check migrations-check test test-embedded deploy-check multi-instance bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -44,12 +44,12 @@ tier: install ## create the tier TIER_NAME (harmless to rerun)
 	$(RUN) app create-tier
 
 lint: install ## ruff lint and format check
-	$(RUN) ruff check src tests
-	$(RUN) ruff format --check src tests
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
 
 format: install ## apply ruff fixes and formatting
-	$(RUN) ruff check --fix src tests
-	$(RUN) ruff format src tests
+	$(RUN) ruff check --fix src tests bench
+	$(RUN) ruff format src tests bench
 
 typecheck: install ## mypy (strict for src/app)
 	$(RUN) mypy
@@ -71,5 +71,12 @@ deploy-check: install ## Dockerfile, docker-compose.yml (Compose schema) and ngi
 multi-instance: install ## two app servers and a worker behind nginx (installs nginx if missing), on PostgreSQL and Redis
 	$(RUN) pytest -q -p no:cacheprovider tests/test_multi_instance.py
 
+bench: install ## the load benchmark (minutes): 2 server processes on PostgreSQL and Redis, wrk, report and chart in bench/results
+	$(UV) sync --frozen --group bench
+	$(RUN) python -m bench.run $(ARGS)
+
+bench-smoke: install ## the benchmark harness on tiny data, 2 s per scenario (also part of make test)
+	$(RUN) python -m bench.run --smoke --out bench/results-smoke
+
 clean: ## remove virtual environments, caches and the local SQLite database
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov app.db app.db-*
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov app.db app.db-* bench/results-smoke

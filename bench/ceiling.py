@@ -1,0 +1,67 @@
+"""The ceiling: the least an ASGI app can do under the app's own server settings.
+
+One route returns a fixed small JSON body, served by uvicorn exactly as `app serve` serves the
+API (see `serve` in src/app/cli.py): same workers, event loop and HTTP parser (uvloop and
+httptools from uvicorn[standard]), no proxy headers, no server header, the app's keep-alive and
+graceful timeouts, no access log. Whatever the API reaches is measured as a share of this.
+
+    python -m bench.ceiling --port 8001 --workers 2
+
+`/health` names the worker's pid, so the harness can tell when every worker is up; it is not
+what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+BODY = {"status": "ok"}
+
+
+async def fixed(request: Request) -> Response:
+    return JSONResponse(BODY)
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "instance": f"ceiling:{os.getpid()}"})
+
+
+app = Starlette(routes=[Route("/", fixed), Route("/health", health)])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvicorn
+
+    from app.core.config import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    uvicorn.run(
+        "bench.ceiling:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=settings.GRACEFUL_TIMEOUT_SECONDS,
+        timeout_keep_alive=settings.KEEP_ALIVE_SECONDS,
+        log_config=None,
+        access_log=False,
+        log_level=settings.LOG_LEVEL.lower(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
