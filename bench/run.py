@@ -557,8 +557,9 @@ class Bench:
             self.out / "results.png",
             ceiling,
             self.results,
-            f"{header}\n{WORKERS} workers; wrk {THREADS} threads, "
-            f"{CONNECTIONS} connections unless noted",
+            f"bench {mode.name} of {source}, {_iso(started)}, {os.cpu_count()} CPUs "
+            f"({100 * busy:.0f} % busy before, {100 * busy_after:.0f} % after, without the bench)"
+            f"\n{WORKERS} workers; wrk {THREADS} threads, {CONNECTIONS} connections unless noted",
         )
         log("")
         log(f"wrote {self.out / 'results.json'}, results.txt" + (", results.png" if drawn else ""))
