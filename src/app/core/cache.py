@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.db import after_commit, get_session
+from app.core.rate_limit import full_path_template
 
 logger = logging.getLogger(__name__)
 
@@ -489,11 +490,9 @@ class _EarlySpec:
                 "%s has route dependencies: its cache hits go the normal way", path_format
             )
             return
-        concrete = path_format.format(**request.path_params)
-        path = request.url.path
-        if not path.endswith(concrete):
+        template = full_path_template(request)
+        if template is None:
             return
-        template = path[: len(path) - len(concrete)] + path_format
         parts = re.split(r"\{(\w+)\}", template)
         regex = "".join(
             re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)

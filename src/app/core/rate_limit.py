@@ -134,20 +134,26 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-def route_template(request: Request) -> str:
-    """The matched route's full path template in normal form, e.g. 'api/v1/{username}/post'."""
-    path = request.url.path
-    path_format = getattr(request.scope.get("route"), "path_format", None)
+def full_path_template(request: Request) -> str | None:
+    """The matched route's path template with its routers' prefixes, e.g.
+    '/api/v1/{username}/post'; None when the request matched no route."""
+    path_format: str | None = getattr(request.scope.get("route"), "path_format", None)
     if not path_format:
-        return normalize_path(path)
+        return None
     # The route knows only its own part of the path; the routers' prefixes are what the
     # request path has in front of that part.
     try:
         concrete = path_format.format(**request.path_params)
     except (KeyError, IndexError, ValueError):
-        return normalize_path(path)
+        return None
+    path = request.url.path
     prefix = path[: len(path) - len(concrete)] if path.endswith(concrete) else ""
-    return normalize_path(prefix + path_format)
+    return prefix + path_format
+
+
+def route_template(request: Request) -> str:
+    """The matched route's full path template in normal form, e.g. 'api/v1/{username}/post'."""
+    return normalize_path(full_path_template(request) or request.url.path)
 
 
 def client_ip(request: Request) -> str:
