@@ -140,9 +140,7 @@ def server_env(database_url: str, redis_url: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key.upper() not in known
-        and key not in ("WEB_CONCURRENCY", "APP_SERVER_WORKERS")
-        and not key.startswith(("COV_CORE_", "COVERAGE_"))
+        if key.upper() not in known and not key.startswith(("COV_CORE_", "COVERAGE_"))
     }
     env.update(
         DATABASE_URL=database_url,

@@ -23,8 +23,10 @@ from redis.asyncio import Redis
 
 from app.auth.dependencies import OptionalUser
 from app.core.cache import CacheBackend, MemoryCache, RedisCache, cache
+from app.core.cache.early import early_routes
 from app.core.config import Settings
 from app.core.db import SessionDep
+from app.core.state import resources_of
 from tests.conftest import (
     TEST_REDIS_URL,
     bearer,
@@ -477,6 +479,9 @@ class SlowStores:
     async def invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None:
         await self.inner.invalidate(keys, patterns)
 
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
     async def close(self) -> None:
         await self.inner.close()
 
@@ -488,7 +493,7 @@ async def test_reads_racing_an_update_never_leave_old_data_behind(settings: Sett
         client_for(a) as ca,
         client_for(b) as cb,
     ):
-        b.state.cache = SlowStores(b.state.cache, delay=0.1)
+        resources_of(b).cache = SlowStores(resources_of(b).cache, delay=0.1)
         headers = await author(ca, "alice")
         post = await new_post(ca, "alice", headers, "Version 0")
         item = item_url("alice", post["id"])
@@ -560,7 +565,7 @@ async def test_redis_stopped_during_requests_falls_back_to_the_database(
             database_url, REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT_SECONDS=0.5
         )
         async with running_app(settings) as app, client_for(app) as client:
-            assert isinstance(app.state.cache, RedisCache)
+            assert isinstance(resources_of(app).cache, RedisCache)
             headers = await author(client, "alice")
             post = await new_post(client, "alice", headers)
             await asyncio.sleep(FENCE_WAIT)
@@ -665,7 +670,7 @@ async def test_a_write_during_a_redis_blip_leaves_no_stale_entry_behind(
 async def test_memory_cache_has_the_same_semantics(database_url: str) -> None:
     settings = make_settings(database_url, REDIS_URL=None)
     async with running_app(settings) as app, client_for(app) as client:
-        assert isinstance(app.state.cache, MemoryCache)
+        assert isinstance(resources_of(app).cache, MemoryCache)
         headers = await author(client, "alice")
         post = await new_post(client, "alice", headers)
         await asyncio.sleep(FENCE_WAIT)
@@ -764,12 +769,12 @@ async def test_public_hits_are_answered_before_routing(database_url: str) -> Non
         post = await new_post(client, "alice", headers)
         await asyncio.sleep(FENCE_WAIT)
         await warm(client, item_url("alice", post["id"]), list_url("alice"))
-        assert set(app.state.early_cache_routes) == {
+        assert {route.path for route in early_routes(app.routes)} == {
             "/api/v1/{username}/post/{id}",
             "/api/v1/{username}/posts",
         }
-        sessions = CountingSessions(app.state.sessionmaker)
-        app.state.sessionmaker = sessions
+        sessions = CountingSessions(resources_of(app).sessionmaker)
+        resources_of(app).sessionmaker = sessions  # type: ignore[assignment]
 
         item = await get_ok(client, item_url("alice", post["id"]))
         page = await get_ok(client, list_url("alice"))
@@ -830,4 +835,4 @@ async def test_early_hits_leave_routes_with_dependencies_to_routing(database_url
         second = await get_ok(client, "/guarded/box")
         assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
         assert calls == [1, 1]
-        assert app.state.early_cache_routes == {}
+        assert "/guarded/{name}" not in {route.path for route in early_routes(app.routes)}

@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.models import metadata
+from app.domains import metadata
 from tests.conftest import create_database, drop_database, migrate
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from app.cli import main
 from app.core.logging import JsonFormatter, RequestIdFilter
+from app.core.state import resources_of
 from tests.conftest import (
     PASSWORD,
     TEST_REDIS_URL,
@@ -237,16 +238,17 @@ def test_served_logs_are_json_when_asked(tmp_path: Path, database_url: str) -> N
 
 
 def test_pool_budget_is_shared_by_the_workers(database_url: str) -> None:
-    settings = make_settings(
-        database_url, DATABASE_MAX_CONNECTIONS=20, DATABASE_POOL_SIZE=10, DATABASE_MAX_OVERFLOW=5
-    )
-    assert settings.pool_limits(1) == (10, 5)
-    assert settings.pool_limits(2) == (10, 0)
-    assert settings.pool_limits(4) == (5, 0)
-    assert settings.pool_limits(3) == (6, 0)
-    assert make_settings(database_url).pool_limits(8) == (20, 0)
+    def limits(workers: int, **budget: int) -> tuple[int, int]:
+        return make_settings(database_url, WEB_CONCURRENCY=workers, **budget).pool_limits()
+
+    budget = {"DATABASE_MAX_CONNECTIONS": 20, "DATABASE_POOL_SIZE": 10, "DATABASE_MAX_OVERFLOW": 5}
+    assert limits(1, **budget) == (10, 5)
+    assert limits(2, **budget) == (10, 0)
+    assert limits(4, **budget) == (5, 0)
+    assert limits(3, **budget) == (6, 0)
+    assert limits(8) == (20, 0)
     for workers in (1, 2, 3, 4, 8):
-        size, overflow = settings.pool_limits(workers)
+        size, overflow = limits(workers, **budget)
         assert workers * (size + overflow) <= 20
 
 
@@ -266,7 +268,7 @@ async def test_an_exhausted_pool_waits_then_answers_503(database_url: str) -> No
         database_url, DATABASE_POOL_SIZE=1, DATABASE_MAX_OVERFLOW=0, DATABASE_POOL_TIMEOUT=0.5
     )
     async with running_app(settings) as app, client_for(app) as client:
-        engine = app.state.engine
+        engine = resources_of(app).engine
         async with engine.connect() as held:  # the only connection, taken
             await held.exec_driver_sql("SELECT 1")
             response = await client.get("/api/v1/users")

@@ -303,8 +303,15 @@ async def test_login_attempts_are_limited_per_account(database_url: str) -> None
             assert_limited(await attempt(client, "alice"), limit=2, period=300)
             assert_limited(await attempt(elsewhere, " alice "), limit=2, period=300)
 
+            # Failed attempts are what an account's budget counts: successful logins are
+            # never refused, however many...
+            for source in (client, elsewhere, client, client):
+                assert (await attempt(source, "bob")).status_code == 200
+            # ...and a success starts the count of failures afresh.
+            assert (await attempt(client, "bob", "wrong-pass-1")).status_code == 401
             assert (await attempt(client, "bob")).status_code == 200
-            assert (await attempt(elsewhere, "bob")).status_code == 200
+            assert (await attempt(client, "bob", "wrong-pass-2")).status_code == 401
+            assert (await attempt(elsewhere, "bob", "wrong-pass-3")).status_code == 401
             assert_limited(await attempt(client, "bob"), limit=2, period=300)
 
 

@@ -1,19 +1,21 @@
-"""The `/api/v1` router: every domain registers its router here, in one place."""
+"""The `/api/v1` router: every domain's router, from `app.domains`."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.auth.router import router as auth_router
-from app.posts.router import router as posts_router
-from app.tasks.router import router as tasks_router
-from app.tiers.router import router as tiers_router
-from app.users.router import router as users_router
+from app.domains import DOMAINS
 
-api_router = APIRouter(prefix="/api/v1")
-api_router.include_router(auth_router)
-api_router.include_router(users_router)
-api_router.include_router(tiers_router)
-api_router.include_router(tasks_router)
-# Last: its paths start with a free {username} segment.
-api_router.include_router(posts_router)
+
+def _starts_with_parameter(router: APIRouter) -> bool:
+    return any(getattr(route, "path", "").startswith("/{") for route in router.routes)
+
+
+def build_api_router() -> APIRouter:
+    api_router = APIRouter(prefix="/api/v1")
+    routers = [domain.router for domain in DOMAINS if domain.router is not None]
+    # Routers whose paths start with a fixed segment are tried before those with paths that
+    # start with a free one (`/{username}/posts`), whatever the order of the domains.
+    for router in sorted(routers, key=_starts_with_parameter):
+        api_router.include_router(router)
+    return api_router

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 from pydantic import SecretStr, ValidationError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import ConfigError, Settings, load_settings
 
+if TYPE_CHECKING:
+    from app.core.state import Resources
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class CommandFailed(Exception):
+    """Ends a command with its message on one line and exit code `code`."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -29,7 +45,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from app.core.logging import configure_logging
 
-    workers = 1 if args.reload else args.workers
+    workers = (
+        1
+        if args.reload
+        else (args.workers if args.workers is not None else settings.WEB_CONCURRENCY)
+    )
     if workers < 1:
         return _fail("--workers must be at least 1")
     if workers > 1 and settings.is_embedded:
@@ -42,8 +62,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return _fail(
             f"DATABASE_MAX_CONNECTIONS={budget} cannot give {workers} workers a connection each"
         )
-    # Each worker process sizes its pool from this, so N workers stay within the budget.
-    os.environ["APP_SERVER_WORKERS"] = str(workers)
+    _check_schema_before_serving(settings)
+    # The server processes read their settings afresh: WEB_CONCURRENCY tells each one how many
+    # share the connection budget and the cores.
+    os.environ["WEB_CONCURRENCY"] = str(workers)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     uvicorn.run(
         "app.factory:create_app",
@@ -67,12 +89,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    from app.worker import run_worker
+    from app.worker import create_worker, run_worker
 
     try:
-        return run_worker(settings)
+        create_worker(settings)
     except ConfigError as exc:
         return _fail(str(exc))
+    _check_schema_before_serving(settings)
+    return run_worker(settings)
 
 
 def alembic_config() -> Config:
@@ -90,13 +114,77 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
             command.upgrade(config, args.revision)
     except CommandError as exc:
         return _fail(f"cannot migrate to {args.revision}: {exc}")
+    except (OSError, SQLAlchemyError) as exc:
+        return _fail(_unreachable(settings, exc), code=1)
     print(f"database migrated to {args.revision}")
     return 0
 
 
+async def schema_problem(engine: AsyncEngine) -> str | None:
+    """Why the database cannot serve this code (None when it is at the newest migration)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+    def current_heads(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async with engine.connect() as connection:
+        current = await connection.run_sync(current_heads)
+    if not current:
+        return "the database has no schema yet: run `app migrate` first"
+    if current != heads:
+        return (
+            f"the database is at migration {', '.join(sorted(current))} but this code needs "
+            f"{', '.join(sorted(heads))}: run `app migrate`"
+        )
+    return None
+
+
+def _unreachable(settings: Settings, exc: Exception) -> str:
+    where = settings.database_url.render_as_string(hide_password=True)
+    return f"cannot reach the database at {where} ({type(exc).__name__})"
+
+
+@contextlib.asynccontextmanager
+async def _migrated_database(settings: Settings) -> AsyncIterator[Resources]:
+    """The process's resources, once the database is known to be reachable and migrated."""
+    from app.resources import open_resources
+
+    async with open_resources(settings) as resources:
+        try:
+            problem = await schema_problem(resources.engine)
+        except (OSError, SQLAlchemyError) as exc:
+            raise CommandFailed(_unreachable(settings, exc), code=1) from None
+        if problem is not None:
+            raise CommandFailed(problem)
+        yield resources
+
+
+def _check_schema_before_serving(settings: Settings) -> None:
+    """Refuse to start on a database that is not migrated; a database that cannot be reached
+    yet is only a warning (the server starts, and /ready says what is down)."""
+    from app.core.db import create_engine
+
+    async def check() -> str | None:
+        engine = create_engine(settings)
+        try:
+            return await schema_problem(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        problem = asyncio.run(check())
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"warning: {_unreachable(settings, exc)}; starting anyway", file=sys.stderr)
+        return
+    if problem is not None:
+        raise CommandFailed(problem)
+
+
 async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int:
-    from app.core.db import create_engine, create_sessionmaker
-    from app.core.security import PasswordHasher
+    from app.core.db import transaction
     from app.users import service
     from app.users.repository import UserRepository
     from app.users.schemas import UserCreate
@@ -114,19 +202,17 @@ async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
             for err in exc.errors(include_input=False, include_url=False)
         )
-        return _fail(f"invalid superuser: {problems}")
+        raise CommandFailed(f"invalid superuser: {problems}") from None
 
-    engine = create_engine(settings)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            repo = UserRepository(session)
-            if await repo.username_taken(data.username) or await repo.email_taken(data.email):
-                print(f"user '{data.username}' or email '{data.email}' exists: nothing to do")
-                return 0
-            await service.register(session, PasswordHasher(settings), data, is_superuser=True)
-            await session.commit()
-    finally:
-        await engine.dispose()
+    async with (
+        _migrated_database(settings) as resources,
+        transaction(resources.sessionmaker) as session,
+    ):
+        repo = UserRepository(session)
+        if await repo.username_taken(data.username) or await repo.email_taken(data.email):
+            print(f"user '{data.username}' or email '{data.email}' exists: nothing to do")
+            return 0
+        await service.register(session, resources.hasher, data, is_superuser=True)
     print(f"superuser '{data.username}' created")
     return 0
 
@@ -136,21 +222,21 @@ def create_superuser(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _create_tier(settings: Settings, args: argparse.Namespace) -> int:
-    from app.core.db import create_engine, create_sessionmaker
+    from app.core.db import transaction
     from app.tiers import service
     from app.tiers.schemas import TierCreate
 
     try:
         name = TierCreate(name=args.name or settings.TIER_NAME).name
     except ValidationError:
-        return _fail("invalid tier name: use 1-50 letters, digits, '_', '.' or '-'")
-    engine = create_engine(settings)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            created = await service.ensure_tier(session, name)
-            await session.commit()
-    finally:
-        await engine.dispose()
+        raise CommandFailed(
+            "invalid tier name: use 1-50 letters, digits, '_', '.' or '-'"
+        ) from None
+    async with (
+        _migrated_database(settings) as resources,
+        transaction(resources.sessionmaker) as session,
+    ):
+        created = await service.ensure_tier(session, name)
     print(f"tier '{name}' created" if created else f"tier '{name}' exists: nothing to do")
     return 0
 
@@ -166,12 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="serve the API with uvicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
-        help="worker processes (default: WEB_CONCURRENCY or 1)",
-    )
+    p.add_argument("--workers", type=int, help="server processes (default: WEB_CONCURRENCY, or 1)")
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.set_defaults(handler=serve)
 
@@ -205,7 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         return _fail(str(exc))
-    code: int = args.handler(settings, args)
+    try:
+        code: int = args.handler(settings, args)
+    except CommandFailed as exc:
+        return _fail(str(exc), exc.code)
     return code
 
 

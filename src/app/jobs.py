@@ -1,11 +1,13 @@
-"""Every job function, registered once: the worker and the embedded runner both run these.
-A domain's jobs live in its `tasks.py`; add them here."""
+"""Every job and cron job of every domain (from `app.domains`): the worker and the embedded
+runner both run these."""
 
-from app.core.queue import JobFunction, job_functions
-from app.posts.tasks import purge_deleted_posts
-from app.tasks.tasks import sample_background_task
+from __future__ import annotations
 
-JOBS: list[JobFunction] = [sample_background_task, purge_deleted_posts]
+from app.core.queue import CronJob, JobFunction, job_functions
+from app.domains import DOMAINS
+
+JOBS: tuple[JobFunction, ...] = tuple(job for domain in DOMAINS for job in domain.jobs)
+CRON_JOBS: tuple[CronJob, ...] = tuple(cron for domain in DOMAINS for cron in domain.cron_jobs)
 
 FUNCTIONS = job_functions(JOBS)
 """By name, each wrapped to retry transient errors."""

@@ -1,35 +1,24 @@
-"""The ARQ worker (`app worker`): runs the jobs of `app.jobs`, and the daily cron jobs."""
+"""The ARQ worker (`app worker`): runs every domain's jobs and cron jobs (`app.jobs`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import cast
+from typing import Any, cast
 
 from arq.connections import RedisSettings
-from arq.cron import cron
 from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from app.core.config import ConfigError, Settings
-from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import configure_logging
-from app.core.queue import QUEUE_NAME, JobContext, retrying
-from app.jobs import FUNCTIONS
-from app.posts.tasks import purge_deleted_posts
+from app.core.queue.arq_backend import QUEUE_NAME, arq_cron
+from app.jobs import CRON_JOBS, FUNCTIONS
+from app.resources import open_resources
 
 logger = logging.getLogger("app.worker")
 
-
-async def startup(ctx: JobContext) -> None:
-    engine = create_engine(ctx["settings"])
-    ctx["engine"] = engine
-    ctx["sessionmaker"] = create_sessionmaker(engine)
-
-
-async def shutdown(ctx: JobContext) -> None:
-    engine = ctx.get("engine")
-    if engine is not None:
-        await engine.dispose()
+_EXIT_STACK = "exit_stack"
 
 
 def create_worker(settings: Settings) -> Worker:
@@ -41,22 +30,25 @@ def create_worker(settings: Settings) -> Worker:
         )
     redis = RedisSettings.from_dsn(url)
     redis.conn_timeout = max(1, int(settings.REDIS_TIMEOUT_SECONDS))
+
+    # ARQ hands every job the same dict: the process's resources go in once, at start-up.
+    async def startup(ctx: dict[str, Any]) -> None:
+        stack = contextlib.AsyncExitStack()
+        ctx["resources"] = await stack.enter_async_context(open_resources(settings))
+        ctx[_EXIT_STACK] = stack
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        stack: contextlib.AsyncExitStack | None = ctx.pop(_EXIT_STACK, None)
+        if stack is not None:
+            await stack.aclose()
+
     return Worker(
         functions=[func(cast(WorkerCoroutine, fn), name=name) for name, fn in FUNCTIONS.items()],
-        cron_jobs=[
-            # unique: with several workers, each day's run is enqueued and run once.
-            cron(
-                cast(WorkerCoroutine, retrying(purge_deleted_posts)),
-                name="purge_deleted_posts_daily",
-                hour=3,
-                minute=0,
-            )
-        ],
+        cron_jobs=[arq_cron(job) for job in CRON_JOBS],
         queue_name=QUEUE_NAME,
         redis_settings=redis,
         on_startup=startup,
         on_shutdown=shutdown,
-        ctx={"settings": settings},
         max_jobs=settings.WORKER_MAX_JOBS,
         job_timeout=settings.WORKER_JOB_TIMEOUT_SECONDS,
         max_tries=settings.WORKER_MAX_TRIES,

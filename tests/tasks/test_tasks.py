@@ -19,13 +19,16 @@ from typing import Any
 import httpx
 import pytest
 from arq.connections import ArqRedis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.db import SessionDep, utcnow
 from app.core.errors import Conflict
-from app.core.queue import QUEUE_NAME, LocalQueue, QueueDep, enqueue_after_commit
+from app.core.queue import QueueDep, enqueue_after_commit
+from app.core.queue.arq_backend import QUEUE_NAME
+from app.core.queue.local import LocalQueue
+from app.core.state import resources_of
 from tests.conftest import (
     TEST_REDIS_URL,
     TEST_SECRET_KEY,
@@ -243,11 +246,11 @@ async def test_sigterm_hands_a_long_job_back_to_the_queue(
 def add_enqueueing_routes(app: FastAPI) -> None:
     @app.post("/test/enqueue")
     async def enqueue_and_commit(
-        request: Request, session: SessionDep, queue: QueueDep, fail: bool = False
+        session: SessionDep, queue: QueueDep, fail: bool = False
     ) -> dict[str, str]:
         await session.execute(text("SELECT 1"))
-        job_id = await enqueue_after_commit(
-            request, queue, "sample_background_task", "after commit", owner="-"
+        job_id = enqueue_after_commit(
+            session, queue, "sample_background_task", "after commit", owner="-"
         )
         if fail:
             raise Conflict("rolled back on purpose")
@@ -384,7 +387,7 @@ async def test_a_transient_database_error_is_retried_with_backoff(tmp_path: Path
 async def test_without_redis_jobs_run_in_process(database_url: str) -> None:
     settings = make_settings(database_url, REDIS_URL=None, SAMPLE_TASK_SLEEP_SECONDS=0.1)
     async with running_app(settings) as app, client_for(app) as client:
-        assert isinstance(app.state.queue, LocalQueue)
+        assert isinstance(resources_of(app).queue, LocalQueue)
         await register(client, "alice")
         alice = bearer(await login(client, "alice"))
         task_id = await enqueue(client, "in process", headers=alice)
@@ -398,7 +401,8 @@ async def test_without_redis_jobs_run_in_process(database_url: str) -> None:
 async def test_an_embedded_job_that_fails_reports_its_error_name_only(database_url: str) -> None:
     settings = make_settings(database_url, REDIS_URL=None)
     async with running_app(settings) as app:
-        queue: LocalQueue = app.state.queue
+        queue = resources_of(app).queue
+        assert isinstance(queue, LocalQueue)
         # A negative age is refused by the job itself: the job fails, the runner carries on.
         await queue.enqueue("purge_deleted_posts", -5, job_id="bad", owner="-")
         await queue.drain()

@@ -1127,20 +1127,29 @@ async def test_limit_change_applies_at_once(database_url: str) -> None:
         await assert_posted(c, "alice", alice, 100)
 
         rule = await new_limit(c, admin, "gold", path=POST_TEMPLATE, limit=2, period=3600)
+        # What was made in the window still counts: one request made, so one is left.
         first = await post_as(c, "alice", alice)
         assert first.status_code == 201, first.text
         assert first.headers["x-ratelimit-limit"] == "2"
-        assert first.headers["x-ratelimit-remaining"] == "1"
-        await assert_posted(c, "alice", alice, 2)
+        assert first.headers["x-ratelimit-remaining"] == "0"
         await assert_limited(c, "alice", alice, 2, 3600)
-        assert await post_count(c, "alice") == 3  # the refused post was not created
+        assert await post_count(c, "alice") == 2  # the refused post was not created
 
         response = await c.patch(
             f"{API}/tier/gold/rate_limit/{rule['id']}", json={"limit": 5}, headers=admin
         )
         assert response.status_code == 200, response.text
-        await assert_posted(c, "alice", alice, 5)
-        assert await post_count(c, "alice") == 4
+        for _ in range(3):
+            await assert_posted(c, "alice", alice, 5)
+        await assert_limited(c, "alice", alice, 5, 3600)
+
+        # Lowered below what the user has already made in the window: refused at once.
+        response = await c.patch(
+            f"{API}/tier/gold/rate_limit/{rule['id']}", json={"limit": 3}, headers=admin
+        )
+        assert response.status_code == 200, response.text
+        await assert_limited(c, "alice", alice, 3, 3600)
+        assert await post_count(c, "alice") == 5
 
 
 async def test_limit_change_through_another_app_instance_applies_at_once(
@@ -1156,8 +1165,7 @@ async def test_limit_change_through_another_app_instance_applies_at_once(
         alice = bearer(await login(c, "alice"))
         await assert_posted(c, "alice", alice, 100)  # rules for gold cached: none
         rule = await new_limit(client, admin, "gold", path=POST_TEMPLATE, limit=2, period=3600)
-        await assert_posted(c, "alice", alice, 2)
-        await assert_posted(c, "alice", alice, 2)
+        await assert_posted(c, "alice", alice, 2)  # the second in the window
         await assert_limited(c, "alice", alice, 2, 3600)
         response = await client.patch(
             f"{API}/tier/gold/rate_limit/{rule['id']}", json={"limit": 5}, headers=admin

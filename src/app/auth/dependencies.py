@@ -52,15 +52,16 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 SuperUser = Annotated[User, Depends(get_superuser)]
 
 
-async def get_login_account(
+async def get_login_attempt(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
-) -> User | None:
-    """The account a login form names, after its attempt is counted: per client IP first, then
-    per account, so that its username and its email share one budget."""
+) -> service.LoginAttempt:
+    """The account a login form names, once the attempt may go on: every attempt counts
+    against the client IP's budget; the account's budget counts failed attempts only (its
+    username and its email share it), and an account over it is refused before any check."""
     per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
     await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "login"))
     user = await service.find_login_account(session, form.username)
@@ -68,8 +69,8 @@ async def get_login_account(
     per_account = Limit(
         settings.LOGIN_ACCOUNT_RATE_LIMIT_LIMIT, settings.LOGIN_ACCOUNT_RATE_LIMIT_PERIOD
     )
-    await enforce(request, await limiter.hit(per_account, key, "login"))
-    return user
+    await enforce(request, await limiter.peek(per_account, key, "login"))
+    return service.LoginAttempt(user, limiter, per_account, (key, "login"))
 
 
-LoginAccount = Annotated[User | None, Depends(get_login_account)]
+LoginAttemptDep = Annotated[service.LoginAttempt, Depends(get_login_attempt)]

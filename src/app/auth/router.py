@@ -6,7 +6,7 @@ from fastapi import APIRouter, Cookie, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
-from app.auth.dependencies import LoginAccount, bearer
+from app.auth.dependencies import LoginAttemptDep, bearer
 from app.auth.schemas import Message, Token
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep
@@ -40,13 +40,13 @@ def _set_refresh_cookie(response: Response, settings: Settings, pair: service.To
 async def login(
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    account: LoginAccount,
+    attempt: LoginAttemptDep,
     hasher: HasherDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
 ) -> Token:
     """Sign in with username (or email) and password; sets the refresh-token cookie."""
-    pair = await service.login(hasher, codec, account, form.password)
+    pair = await service.login(hasher, codec, attempt, form.password)
     _set_refresh_cookie(response, settings, pair)
     return Token(access_token=pair.access.token)
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.repository import TokenRepository
 from app.core.errors import Unauthorized
+from app.core.rate_limit import Limit, RateLimiter
 from app.core.security import (
     InvalidToken,
     IssuedToken,
@@ -30,6 +31,17 @@ class TokenPair:
     refresh: IssuedToken
 
 
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """The account a login names (None when no active account matches) and the failure
+    budget it is counted against."""
+
+    account: User | None
+    limiter: RateLimiter
+    failures: Limit
+    identifiers: tuple[str, ...]
+
+
 def issue_pair(codec: TokenCodec, user: User) -> TokenPair:
     return TokenPair(
         access=codec.issue(user.id, TokenType.ACCESS),
@@ -47,16 +59,20 @@ async def find_login_account(session: AsyncSession, login: str) -> User | None:
 
 
 async def login(
-    hasher: PasswordHasher, codec: TokenCodec, user: User | None, password: str
+    hasher: PasswordHasher, codec: TokenCodec, attempt: LoginAttempt, password: str
 ) -> TokenPair:
-    """Check `password` against the account that `find_login_account` found."""
-    if len(password) > MAX_PASSWORD_LENGTH:
-        # No account can match: refuse without spending a hash on an oversized input.
-        raise Unauthorized(BAD_LOGIN)
-    # The hash is checked even for an unknown login, so both failures take the same time.
-    valid, new_hash = await hasher.verify(password, user.hashed_password if user else None)
+    """Check `password` against the account of the attempt. A failure counts against the
+    account's budget; a success clears it."""
+    user = attempt.account
+    valid, new_hash = False, None
+    # No account can match an oversized password: refuse it without spending a hash. Else
+    # the hash is checked even for an unknown login, so both failures take the same time.
+    if len(password) <= MAX_PASSWORD_LENGTH:
+        valid, new_hash = await hasher.verify(password, user.hashed_password if user else None)
     if user is None or not valid:
+        await attempt.limiter.hit(attempt.failures, *attempt.identifiers)
         raise Unauthorized(BAD_LOGIN)
+    await attempt.limiter.clear(attempt.failures, *attempt.identifiers)
     if new_hash is not None:
         user.hashed_password = new_hash
     return issue_pair(codec, user)

@@ -16,6 +16,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from app.core.state import get_resources
+
 DEFAULT_SECRET_KEY = "insecure-local-development-key-change-me"  # noqa: S105
 DEFAULT_ADMIN_PASSWORD = "Change-me-1"  # noqa: S105
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./app.db"
@@ -124,6 +126,9 @@ class Settings(BaseSettings):
     TIER_NAME: str = "free"
 
     # server (`app serve`)
+    # Server processes (`app serve --workers N` sets it for the processes it starts); each
+    # takes its share of DATABASE_MAX_CONNECTIONS and of the cores for password hashing.
+    WEB_CONCURRENCY: int = Field(default=1, ge=1, le=256)
     # On SIGTERM, seconds in-flight requests may finish before the server closes
     GRACEFUL_TIMEOUT_SECONDS: int = Field(default=30, ge=0, le=3600)
     KEEP_ALIVE_SECONDS: int = Field(default=5, ge=1, le=3600)
@@ -172,12 +177,12 @@ class Settings(BaseSettings):
             )
         return make_url(DEFAULT_SQLITE_URL)
 
-    def pool_limits(self, processes: int) -> tuple[int, int]:
-        """(pool size, max overflow) for one of `processes` server processes."""
+    def pool_limits(self) -> tuple[int, int]:
+        """(pool size, max overflow) for one of the WEB_CONCURRENCY server processes."""
         size, overflow = self.DATABASE_POOL_SIZE, self.DATABASE_MAX_OVERFLOW
         if self.DATABASE_MAX_CONNECTIONS is None:
             return size, overflow
-        share = max(1, self.DATABASE_MAX_CONNECTIONS // max(1, processes))
+        share = max(1, self.DATABASE_MAX_CONNECTIONS // self.WEB_CONCURRENCY)
         size = min(size, share)
         return size, min(overflow, share - size)
 
@@ -252,8 +257,7 @@ def load_settings(**overrides: object) -> Settings:
 
 
 async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return get_resources(request).settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

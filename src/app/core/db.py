@@ -1,16 +1,18 @@
-"""Database: declarative base, shared mixins, engine factory and the per-request session."""
+"""Database: declarative base, shared mixins, the engine factory and `transaction()`, the one
+place sessions are opened (requests, jobs, the CLI) and after-commit hooks run."""
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Boolean, DateTime, Integer, MetaData, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,7 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
-from app.core.errors import AppError
+from app.core.errors import AppError, Conflict
+from app.core.state import get_resources
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +108,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, echo=settings.DATABASE_ECHO)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    # `app serve --workers N` tells each process how many share DATABASE_MAX_CONNECTIONS.
-    pool_size, max_overflow = settings.pool_limits(int(os.environ.get("APP_SERVER_WORKERS", "1")))
+    pool_size, max_overflow = settings.pool_limits()
     return create_async_engine(
         url,
         echo=settings.DATABASE_ECHO,
@@ -125,24 +127,21 @@ AfterCommit = Callable[[], Awaitable[None]]
 _HOOKS = "after_commit_hooks"
 
 
-async def after_commit(request: Request, hook: AfterCommit) -> None:
-    """Run `hook` once the request's transaction has committed; never if it rolls back.
-    A request without a session has no transaction to wait for: the hook runs at once.
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run `hook` once the session's transaction (opened by `transaction`) has committed;
+    never if it rolls back.
 
-        await after_commit(request, functools.partial(invalidate_now, cache, ["posts:1"]))
+        after_commit(session, functools.partial(invalidate_now, cache, ["alice_posts:1"]))
     """
-    hooks: list[AfterCommit] | None = getattr(request.state, _HOOKS, None)
+    hooks: list[AfterCommit] | None = session.info.get(_HOOKS)
     if hooks is None:
-        await hook()
-    else:
-        hooks.append(hook)
+        raise RuntimeError("after_commit needs a session opened by transaction()")
+    hooks.append(hook)
 
 
-async def _run_hooks(request: Request) -> None:
+async def _run_hooks(hooks: list[AfterCommit]) -> None:
     """Run every hook; the first one that fails with an AppError (say, a 503 from a queue that
-    cannot be reached) becomes the response once all have run. Other failures are logged."""
-    hooks: list[AfterCommit] = getattr(request.state, _HOOKS, None) or []
-    setattr(request.state, _HOOKS, None)
+    cannot be reached) is raised once all have run. Other failures are logged."""
     failure: AppError | None = None
     for hook in hooks:
         try:
@@ -155,23 +154,53 @@ async def _run_hooks(request: Request) -> None:
         raise failure
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: commit when the handler returns, roll back if it raises.
-    Hooks registered with `after_commit` run after the commit, before the response is sent."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit when the block ends, roll back if it raises, then run the
+    hooks registered with `after_commit` (only after a commit). The request dependency, jobs
+    and the CLI all open their sessions here.
+
+        async with transaction(resources.sessionmaker) as session:
+            session.add(Tier(name="free"))
+    """
     async with sessionmaker() as session:
-        setattr(request.state, _HOOKS, [])
+        hooks: list[AfterCommit] = []
+        session.info[_HOOKS] = hooks
         try:
             yield session
         except BaseException:
-            setattr(request.state, _HOOKS, None)
+            hooks.clear()
             await session.rollback()
             raise
-        else:
-            await session.commit()
-            await _run_hooks(request)
+        await session.commit()
+        session.info.pop(_HOOKS, None)
+        await _run_hooks(hooks)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns, rolled back if it
+    raises; the after-commit hooks run before the response is sent."""
+    async with transaction(get_resources(request).sessionmaker) as session:
+        yield session
 
 
 # scope="function" ends the dependency (and so commits) before the response is sent: a client
 # that sees a 2xx can rely on its write being durable and visible to its next request.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+@contextmanager
+def integrity_error_as(error: str | Callable[[IntegrityError], AppError]) -> Iterator[None]:
+    """Turn a constraint violation raised in the block into an API error: a 409 with `error`
+    as its detail, or what `error(exc)` returns. The constraints decide races between
+    concurrent requests, so the loser gets this answer rather than a 500.
+
+        with integrity_error_as("Tier name is already taken"):
+            await repo.add(tier)
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise (Conflict(error) if isinstance(error, str) else error(exc)) from None

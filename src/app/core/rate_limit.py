@@ -15,9 +15,11 @@ from fastapi import Depends, Request
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.limits import safe_string
 
 from app.core.config import Settings
 from app.core.errors import AppError
+from app.core.state import get_resources
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,16 @@ class Verdict:
         return values
 
 
+class _Window(RateLimitItemPerSecond):
+    """A window whose counter is named by its identifiers and period, not by its limit: a
+    limit changed by an administrator applies to the counts already made in the window (a
+    caller who has made as many requests as the new limit is refused at once)."""
+
+    def key_for(self, *identifiers: bytes | str | int | float) -> str:
+        parts = [safe_string(part) for part in (*identifiers, self.multiples)]
+        return "/".join([self.namespace, *parts, self.GRANULARITY.name])
+
+
 class RateLimiter:
     """Counts hits per identity and path.
 
@@ -101,9 +113,28 @@ class RateLimiter:
 
     async def hit(self, limit: Limit, *identifiers: str) -> Verdict | None:
         """Count one hit; None when the storage is unreachable (the request is let through)."""
-        item = RateLimitItemPerSecond(limit.limit, limit.period)
+        return await self._check(limit, identifiers, count=True)
+
+    async def peek(self, limit: Limit, *identifiers: str) -> Verdict | None:
+        """Whether one more hit would be allowed, without counting it."""
+        return await self._check(limit, identifiers, count=False)
+
+    async def clear(self, limit: Limit, *identifiers: str) -> None:
+        """Forget the hits counted so far (a failure to reach the storage is only logged)."""
         try:
-            allowed = await self._strategy.hit(item, *identifiers)
+            await self._strategy.clear(_Window(limit.limit, limit.period), *identifiers)
+        except Exception as exc:  # the storage's client errors vary with the backend
+            logger.warning("rate-limit storage unavailable, not cleared: %s", type(exc).__name__)
+
+    async def _check(
+        self, limit: Limit, identifiers: tuple[str, ...], *, count: bool
+    ) -> Verdict | None:
+        item = _Window(limit.limit, limit.period)
+        try:
+            if count:
+                allowed = await self._strategy.hit(item, *identifiers)
+            else:
+                allowed = await self._strategy.test(item, *identifiers)
             stats = await self._strategy.get_window_stats(item, *identifiers)
         except Exception as exc:  # the storage's client errors vary with the backend
             logger.warning("rate-limit storage unavailable, not limiting: %s", type(exc).__name__)
@@ -127,8 +158,7 @@ class RateLimiter:
 
 
 async def get_rate_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
+    return get_resources(request).rate_limiter
 
 
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

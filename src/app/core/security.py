@@ -18,6 +18,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from app.core.config import Settings
+from app.core.state import get_resources
 
 
 class PasswordHasher:
@@ -43,11 +44,10 @@ class PasswordHasher:
             )
         )
         # Hashing has threads of its own, as many as this process's share of the cores
-        # (`app serve --workers N` runs N processes): more only queues work in memory and
+        # (WEB_CONCURRENCY server processes share them): more only queues work in memory and
         # competes with the event loops. Each thread keeps one Argon2 buffer (19 MiB by
         # default) in its malloc arena, so few threads also keep the memory flat.
-        workers = int(os.environ.get("APP_SERVER_WORKERS", "1"))
-        threads = max_threads or max(1, (os.cpu_count() or 1) // max(1, workers))
+        threads = max_threads or max(1, (os.cpu_count() or 1) // settings.WEB_CONCURRENCY)
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="password-hash")
         # Verified against when the account does not exist, so that a failed login costs
         # the same time either way.
@@ -157,13 +157,11 @@ class TokenCodec:
 
 
 async def get_hasher(request: Request) -> PasswordHasher:
-    hasher: PasswordHasher = request.app.state.hasher
-    return hasher
+    return get_resources(request).hasher
 
 
 async def get_token_codec(request: Request) -> TokenCodec:
-    codec: TokenCodec = request.app.state.token_codec
-    return codec
+    return get_resources(request).token_codec
 
 
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]

@@ -7,13 +7,13 @@ import os
 import socket
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.config import SettingsDep
 from app.core.errors import ErrorBody
+from app.core.state import ResourcesDep
 
 router = APIRouter(tags=["health"])
 
@@ -47,16 +47,15 @@ async def _within(check: Any, seconds: float) -> bool:
 @router.get(
     "/ready", responses={503: {"description": "A backing service is down", "model": ErrorBody}}
 )
-async def ready(request: Request, settings: SettingsDep) -> JSONResponse:
+async def ready(resources: ResourcesDep) -> JSONResponse:
     """PostgreSQL (or SQLite) and Redis answer; 503 naming what is down."""
-    state = request.app.state
-    timeout = settings.REDIS_TIMEOUT_SECONDS + 1
+    timeout = resources.settings.REDIS_TIMEOUT_SECONDS + 1
     names = ("database", "cache", "queue", "rate_limit")
     results = await asyncio.gather(
-        _within(_database_ok(state.engine), timeout),
-        _within(state.cache.ping(), timeout),
-        _within(state.queue.ping(), timeout),
-        _within(state.rate_limiter.ping(), timeout),
+        _within(_database_ok(resources.engine), timeout),
+        _within(resources.cache.ping(), timeout),
+        _within(resources.queue.ping(), timeout),
+        _within(resources.rate_limiter.ping(), timeout),
     )
     checks = {name: "ok" if ok else "down" for name, ok in zip(names, results, strict=True)}
     down = [name for name, ok in zip(names, results, strict=True) if not ok]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import load_settings
 from app.core.db import create_engine
-from app.models import metadata
+from app.domains import metadata
 
 config = context.config
 

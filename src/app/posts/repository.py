@@ -4,20 +4,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from fastcrud import FastCRUD
-from sqlalchemy import delete, false, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import false, select
 
+from app.core.repository import Repository
 from app.posts.models import Post
 
 
-class PostRepository:
+class PostRepository(Repository[Post]):
     """Queries on posts, always scoped to their author. Deleted posts are invisible unless
     a method says otherwise."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self._crud: FastCRUD[Post, Any, Any, Any, Any, Any] = FastCRUD(Post)
+    model = Post
 
     async def get(
         self, author_id: int, post_id: int, *, include_deleted: bool = False
@@ -28,7 +25,7 @@ class PostRepository:
         return await self.session.scalar(query)
 
     async def page(self, author_id: int, offset: int, limit: int) -> tuple[Sequence[Post], int]:
-        total = await self._crud.count(self.session, created_by_user_id=author_id, is_deleted=False)
+        total = await self.crud.count(self.session, created_by_user_id=author_id, is_deleted=False)
         if offset >= total:
             return [], total
         rows = await self.session.scalars(
@@ -47,26 +44,17 @@ class PostRepository:
     def _live(self, author_id: int) -> Any:
         return select(Post).where(Post.created_by_user_id == author_id, Post.is_deleted == false())
 
-    async def add(self, post: Post) -> Post:
-        self.session.add(post)
-        await self.session.flush()
-        return post
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
-    async def hard_delete(self, post: Post) -> None:
-        await self.session.execute(delete(Post).where(Post.id == post.id))
-
-    async def purge_deleted(self, deleted_before: datetime, limit: int) -> int:
-        """Hard-delete up to `limit` posts soft-deleted before `deleted_before`; the count."""
+    async def purge_deleted(self, deleted_before: datetime, limit: int) -> list[Post]:
+        """Hard-delete up to `limit` posts soft-deleted before `deleted_before`; returns them."""
         doomed = (
-            select(Post.id)
+            select(Post)
             .where(Post.is_deleted.is_(True), Post.deleted_at < deleted_before)
             .order_by(Post.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
-        ids = list((await self.session.scalars(doomed)).all())
-        if ids:
-            await self.session.execute(delete(Post).where(Post.id.in_(ids)))
-        return len(ids)
+        posts = list((await self.session.scalars(doomed)).all())
+        for post in posts:
+            await self.session.delete(post)
+        await self.session.flush()
+        return posts

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 
 from app.auth.dependencies import CurrentUser, SuperUser
-from app.core.cache import cache
+from app.core.cache import cache, invalidates
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import (
@@ -27,9 +27,15 @@ from app.tiers.dependencies import rate_limiter
 router = APIRouter(tags=["posts"])
 
 WRITE_ERRORS = error_responses(Unauthorized, Forbidden, NotFound)
+
+# The cache keys of the posts domain: one post under `{POST_KEY}:{id}`, and every page of an
+# author's posts in the `{username}_posts` namespace.
+POST_KEY = "{username}_post_cache"
 LIST_KEY = (
     "{username}_posts:page_{page}:items_per_page:{items_per_page}:cursor_{cursor}:limit_{limit}"
 )
+POST_PATTERN = POST_KEY + ":*"
+LIST_PATTERN = "{username}_posts:*"
 
 
 @router.post(
@@ -39,11 +45,7 @@ LIST_KEY = (
     dependencies=[Depends(rate_limiter)],
     responses=error_responses(Unauthorized, Forbidden, NotFound, TooManyRequests),
 )
-@cache(
-    "{username}_post_cache",
-    resource_id_name="username",
-    pattern_to_invalidate_extra=["{username}_posts:*"],
-)
+@invalidates(patterns=[LIST_PATTERN])
 async def create_post(
     username: str, data: PostCreate, session: SessionDep, actor: CurrentUser
 ) -> PostRead:
@@ -76,18 +78,14 @@ async def list_posts(
 
 
 @router.get("/{username}/post/{id}", response_model=PostRead, responses=error_responses(NotFound))
-@cache("{username}_post_cache", resource_id_name="id", serve_hits_early=True)
+@cache(POST_KEY, resource_id_name="id", serve_hits_early=True)
 async def get_post(username: str, id: ResourceId, session: SessionDep) -> PostRead:
     """One post, under its author's username."""
     return await service.get_post(session, username, id)
 
 
 @router.patch("/{username}/post/{id}", response_model=PostRead, responses=WRITE_ERRORS)
-@cache(
-    "{username}_post_cache",
-    resource_id_name="id",
-    pattern_to_invalidate_extra=["{username}_posts:*"],
-)
+@cache(POST_KEY, resource_id_name="id", pattern_to_invalidate_extra=[LIST_PATTERN])
 async def update_post(
     username: str, id: ResourceId, data: PostUpdate, session: SessionDep, actor: CurrentUser
 ) -> PostRead:
@@ -98,11 +96,7 @@ async def update_post(
 @router.delete(
     "/{username}/post/{id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
 )
-@cache(
-    "{username}_post_cache",
-    resource_id_name="id",
-    pattern_to_invalidate_extra=["{username}_posts:*"],
-)
+@cache(POST_KEY, resource_id_name="id", pattern_to_invalidate_extra=[LIST_PATTERN])
 async def delete_post(
     username: str, id: ResourceId, session: SessionDep, actor: CurrentUser
 ) -> None:
@@ -113,11 +107,7 @@ async def delete_post(
 @router.delete(
     "/{username}/db_post/{id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
 )
-@cache(
-    "{username}_post_cache",
-    resource_id_name="id",
-    pattern_to_invalidate_extra=["{username}_posts:*"],
-)
+@cache(POST_KEY, resource_id_name="id", pattern_to_invalidate_extra=[LIST_PATTERN])
 async def hard_delete_post(
     username: str, id: ResourceId, session: SessionDep, _: SuperUser
 ) -> None:

@@ -91,4 +91,4 @@ async def hard_delete_post(session: AsyncSession, username: str, post_id: int) -
     post = await repo.get(author.id, post_id, include_deleted=True) if author else None
     if post is None:
         raise NotFound(POST_NOT_FOUND)
-    await repo.hard_delete(post)
+    await repo.delete(post)

@@ -15,18 +15,15 @@ async def purge_deleted_posts(ctx: JobContext, older_than_days: int | None = Non
     """Hard-delete posts soft-deleted more than `older_than_days` ago (default:
     PURGE_DELETED_POSTS_AFTER_DAYS); returns how many. Runs daily from the worker's cron, in
     batches of one transaction each, so running it twice, or after a crash, does no harm."""
-    days = (
-        ctx["settings"].PURGE_DELETED_POSTS_AFTER_DAYS
-        if older_than_days is None
-        else older_than_days
-    )
+    settings = ctx["resources"].settings
+    days = settings.PURGE_DELETED_POSTS_AFTER_DAYS if older_than_days is None else older_than_days
     if days < 1:
         raise ValueError("older_than_days must be at least 1")
     cutoff = utcnow() - timedelta(days=days)
     purged = 0
     while True:
         async with job_session(ctx) as session:
-            count = await PostRepository(session).purge_deleted(cutoff, PURGE_BATCH)
+            count = len(await PostRepository(session).purge_deleted(cutoff, PURGE_BATCH))
         purged += count
         if count < PURGE_BATCH:
             return purged

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from app.auth.dependencies import OptionalUser
+from app.core.db import SessionDep
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized, error_responses
 from app.core.queue import QueueDep
 from app.core.rate_limit import TooManyRequests
@@ -25,13 +26,13 @@ TaskId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
     responses=error_responses(Unauthorized, TooManyRequests, ServiceUnavailable),
 )
 async def create_task(
-    request: Request,
     message: Annotated[Message, Query()],
+    session: SessionDep,
     queue: QueueDep,
     user: OptionalUser,
 ) -> TaskCreated:
     """Enqueue `sample_background_task` with `message`; returns the job's id."""
-    return TaskCreated(id=await service.create_sample_task(request, queue, user, message))
+    return TaskCreated(id=service.create_sample_task(session, queue, user, message))
 
 
 @router.get(

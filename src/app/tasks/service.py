@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
 from app.core.queue import JobQueue, enqueue_after_commit, owner_of
@@ -14,11 +14,12 @@ def _viewer(user: User | None) -> str:
     return owner_of(user.id if user else None)
 
 
-async def create_sample_task(
-    request: Request, queue: JobQueue, user: User | None, message: str
+def create_sample_task(
+    session: AsyncSession, queue: JobQueue, user: User | None, message: str
 ) -> str:
-    return await enqueue_after_commit(
-        request, queue, "sample_background_task", message, owner=_viewer(user)
+    """Enqueue the sample job once the request's transaction commits; its id at once."""
+    return enqueue_after_commit(
+        session, queue, "sample_background_task", message, owner=_viewer(user)
     )
 
 

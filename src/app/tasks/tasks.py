@@ -9,5 +9,5 @@ from app.core.queue import JobContext
 
 async def sample_background_task(ctx: JobContext, message: str) -> str:
     """Sleep SAMPLE_TASK_SLEEP_SECONDS (5 s by default), then return a message."""
-    await asyncio.sleep(ctx["settings"].SAMPLE_TASK_SLEEP_SECONDS)
-    return f"task {ctx['job_id']} is complete: {message}"
+    await asyncio.sleep(ctx["resources"].settings.SAMPLE_TASK_SLEEP_SECONDS)
+    return f"task {ctx.get('job_id')} is complete: {message}"

@@ -14,7 +14,7 @@ from app.core.rate_limit import (
     normalize_path,
     route_template,
 )
-from app.tiers.service import rules_for_tier
+from app.tiers.rules import rules_for_tier
 
 
 async def rate_limiter(

@@ -1,21 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from fastcrud import FastCRUD
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.repository import Repository
 from app.tiers.models import RateLimit, Tier
 from app.users.models import User
 
 
-class TierRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self._tiers: FastCRUD[Tier, Any, Any, Any, Any, Any] = FastCRUD(Tier)
-        self._limits: FastCRUD[RateLimit, Any, Any, Any, Any, Any] = FastCRUD(RateLimit)
+class TierRepository(Repository[Tier]):
+    model = Tier
 
     async def get_by_name(self, name: str) -> Tier | None:
         return await self.session.scalar(select(Tier).where(Tier.name == name))
@@ -24,10 +19,10 @@ class TierRepository:
         return await self.session.get(Tier, tier_id)
 
     async def name_taken(self, name: str) -> bool:
-        return await self._tiers.exists(self.session, name=name)
+        return await self.crud.exists(self.session, name=name)
 
     async def list(self, offset: int, limit: int) -> tuple[Sequence[Tier], int]:
-        total = await self._tiers.count(self.session)
+        total = await self.crud.count(self.session)
         rows = await self.session.scalars(
             select(Tier).order_by(Tier.id).offset(offset).limit(limit)
         )
@@ -39,18 +34,13 @@ class TierRepository:
         )
         return int(count or 0)
 
-    async def add(self, obj: Tier | RateLimit) -> None:
-        self.session.add(obj)
-        await self.session.flush()
 
-    async def flush(self) -> None:
-        await self.session.flush()
+class RateLimitRepository(Repository[RateLimit]):
+    """A tier's rate limits, always scoped to the tier."""
 
-    async def delete(self, obj: Tier | RateLimit) -> None:
-        await self.session.delete(obj)
-        await self.session.flush()
+    model = RateLimit
 
-    async def get_limit(self, tier: Tier, limit_id: int) -> RateLimit | None:
+    async def get(self, tier: Tier, limit_id: int) -> RateLimit | None:
         return await self.session.scalar(
             select(RateLimit).where(RateLimit.id == limit_id, RateLimit.tier_id == tier.id)
         )
@@ -71,10 +61,8 @@ class TierRepository:
                 return field
         return None
 
-    async def list_limits(
-        self, tier_id: int, offset: int, limit: int
-    ) -> tuple[Sequence[RateLimit], int]:
-        total = await self._limits.count(self.session, tier_id=tier_id)
+    async def page(self, tier_id: int, offset: int, limit: int) -> tuple[Sequence[RateLimit], int]:
+        total = await self.crud.count(self.session, tier_id=tier_id)
         rows = await self.session.scalars(
             select(RateLimit)
             .where(RateLimit.tier_id == tier_id)
@@ -84,7 +72,7 @@ class TierRepository:
         )
         return rows.all(), total
 
-    async def all_limits(self, tier_id: int) -> Sequence[RateLimit]:
+    async def for_tier(self, tier_id: int) -> Sequence[RateLimit]:
         rows = await self.session.scalars(
             select(RateLimit).where(RateLimit.tier_id == tier_id).order_by(RateLimit.id)
         )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
 from app.auth.dependencies import CurrentUser, SuperUser
 from app.core.cache import CacheDep
@@ -54,11 +54,9 @@ async def update_tier(name: str, data: TierUpdate, session: SessionDep, _: Super
 
 
 @router.delete("/tier/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ADMIN_ERRORS)
-async def delete_tier(
-    name: str, request: Request, session: SessionDep, cache: CacheDep, _: SuperUser
-) -> None:
+async def delete_tier(name: str, session: SessionDep, cache: CacheDep, _: SuperUser) -> None:
     """Delete a tier and its rate limits; refused (409) while users still have it."""
-    await service.delete_tier(session, request, cache, name)
+    await service.delete_tier(session, cache, name)
 
 
 @router.post(
@@ -70,13 +68,12 @@ async def delete_tier(
 async def create_rate_limit(
     tier_name: str,
     data: RateLimitCreate,
-    request: Request,
     session: SessionDep,
     cache: CacheDep,
     _: SuperUser,
 ) -> RateLimitRead:
     """Add a rate limit for one path to a tier (superusers only)."""
-    rate_limit = await service.create_rate_limit(session, request, cache, tier_name, data)
+    rate_limit = await service.create_rate_limit(session, cache, tier_name, data)
     return RateLimitRead.model_validate(rate_limit)
 
 
@@ -107,13 +104,12 @@ async def update_rate_limit(
     tier_name: str,
     id: ResourceId,
     data: RateLimitUpdate,
-    request: Request,
     session: SessionDep,
     cache: CacheDep,
     _: SuperUser,
 ) -> RateLimitRead:
     """Change a rate limit (superusers only); every process applies it at once."""
-    rate_limit = await service.update_rate_limit(session, request, cache, tier_name, id, data)
+    rate_limit = await service.update_rate_limit(session, cache, tier_name, id, data)
     return RateLimitRead.model_validate(rate_limit)
 
 
@@ -125,13 +121,12 @@ async def update_rate_limit(
 async def delete_rate_limit(
     tier_name: str,
     id: ResourceId,
-    request: Request,
     session: SessionDep,
     cache: CacheDep,
     _: SuperUser,
 ) -> None:
     """Remove a rate limit (superusers only)."""
-    await service.delete_rate_limit(session, request, cache, tier_name, id)
+    await service.delete_rate_limit(session, cache, tier_name, id)
 
 
 @router.get("/user/{username}/tier", response_model=UserTierRead, responses=ADMIN_ERRORS)

@@ -1,23 +1,18 @@
-"""Tiers and their per-path rate limits; the rules the rate limiter applies."""
+"""Tiers and their per-path rate limits."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 from typing import Any
 
-from fastapi import Request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.cache import CacheBackend, CacheUnavailable, invalidate_now
-from app.core.db import after_commit
+from app.core.cache import CacheBackend
+from app.core.db import integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.pagination import PageParams
-from app.core.rate_limit import Limit
 from app.tiers.models import RateLimit, Tier
-from app.tiers.repository import TierRepository
+from app.tiers.repository import RateLimitRepository, TierRepository
+from app.tiers.rules import forget_rules
 from app.tiers.schemas import (
     RateLimitCreate,
     RateLimitRead,
@@ -31,36 +26,8 @@ from app.users import service as users
 from app.users.models import User
 
 TIER_NOT_FOUND = "Tier not found"
-RULES_TTL = 3600
-
-
-def rules_key(tier_id: int) -> str:
-    return f"rate-limit-rules:{tier_id}"
-
-
-async def _forget_rules(request: Request, cache: CacheBackend, tier_id: int) -> None:
-    """Every process sees a tier's new rules as soon as the change commits."""
-    await after_commit(request, functools.partial(invalidate_now, cache, [rules_key(tier_id)]))
-
-
-async def rules_for_tier(
-    session: AsyncSession, cache: CacheBackend, tier_id: int
-) -> dict[str, Limit]:
-    """A tier's limits by path, from the cache; from the database once per change."""
-    key = rules_key(tier_id)
-    try:
-        cached = await cache.get(key)
-    except CacheUnavailable:
-        cached = None
-    if cached is not None:
-        return {path: Limit(*pair) for path, pair in json.loads(cached).items()}
-    limits = await TierRepository(session).all_limits(tier_id)
-    rules = {rl.path: Limit(rl.limit, rl.period) for rl in limits}
-    with contextlib.suppress(CacheUnavailable):
-        await cache.set(
-            key, json.dumps({p: [r.limit, r.period] for p, r in rules.items()}).encode(), RULES_TTL
-        )
-    return rules
+NAME_TAKEN = "Tier name is already taken"
+LIMIT_TAKEN = "This tier already has that rate limit"
 
 
 async def get_tier(session: AsyncSession, name: str) -> Tier:
@@ -73,13 +40,9 @@ async def get_tier(session: AsyncSession, name: str) -> Tier:
 async def create_tier(session: AsyncSession, data: TierCreate) -> Tier:
     repo = TierRepository(session)
     if await repo.name_taken(data.name):
-        raise Conflict("Tier name is already taken")
-    tier = Tier(name=data.name)
-    try:
-        await repo.add(tier)
-    except IntegrityError:
-        raise Conflict("Tier name is already taken") from None
-    return tier
+        raise Conflict(NAME_TAKEN)
+    with integrity_error_as(NAME_TAKEN):
+        return await repo.add(Tier(name=data.name))
 
 
 async def list_tiers(session: AsyncSession, page: PageParams) -> dict[str, Any]:
@@ -91,28 +54,23 @@ async def update_tier(session: AsyncSession, name: str, data: TierUpdate) -> Tie
     repo = TierRepository(session)
     tier = await get_tier(session, name)
     if data.name != tier.name and await repo.name_taken(data.name):
-        raise Conflict("Tier name is already taken")
+        raise Conflict(NAME_TAKEN)
     tier.name = data.name
-    try:
+    with integrity_error_as(NAME_TAKEN):
         await repo.flush()
-    except IntegrityError:
-        raise Conflict("Tier name is already taken") from None
     return tier
 
 
-async def delete_tier(
-    session: AsyncSession, request: Request, cache: CacheBackend, name: str
-) -> None:
+async def delete_tier(session: AsyncSession, cache: CacheBackend, name: str) -> None:
     repo = TierRepository(session)
     tier = await get_tier(session, name)
     users_on = await repo.users_on(tier)
     if users_on:
         raise Conflict(f"Tier is still assigned to {users_on} user(s); move them first")
-    try:
+    # A user assigned meanwhile trips the foreign key (RESTRICT).
+    with integrity_error_as("Tier is still assigned to users; move them first"):
         await repo.delete(tier)
-    except IntegrityError:
-        raise Conflict("Tier is still assigned to users; move them first") from None
-    await _forget_rules(request, cache, tier.id)
+    forget_rules(session, cache, tier.id)
 
 
 def _limit_conflict(field: str) -> Conflict:
@@ -120,13 +78,9 @@ def _limit_conflict(field: str) -> Conflict:
 
 
 async def create_rate_limit(
-    session: AsyncSession,
-    request: Request,
-    cache: CacheBackend,
-    tier_name: str,
-    data: RateLimitCreate,
+    session: AsyncSession, cache: CacheBackend, tier_name: str, data: RateLimitCreate
 ) -> RateLimit:
-    repo = TierRepository(session)
+    repo = RateLimitRepository(session)
     tier = await get_tier(session, tier_name)
     name = data.name or data.path
     field = await repo.limit_conflicts(tier.id, name=name, path=data.path)
@@ -135,11 +89,9 @@ async def create_rate_limit(
     rate_limit = RateLimit(
         tier_id=tier.id, name=name, path=data.path, limit=data.limit, period=data.period
     )
-    try:
+    with integrity_error_as(LIMIT_TAKEN):
         await repo.add(rate_limit)
-    except IntegrityError:
-        raise Conflict("This tier already has that rate limit") from None
-    await _forget_rules(request, cache, tier.id)
+    forget_rules(session, cache, tier.id)
     return rate_limit
 
 
@@ -147,7 +99,7 @@ async def list_rate_limits(
     session: AsyncSession, tier_name: str, page: PageParams
 ) -> dict[str, Any]:
     tier = await get_tier(session, tier_name)
-    limits, total = await TierRepository(session).list_limits(
+    limits, total = await RateLimitRepository(session).page(
         tier.id, page.offset, page.items_per_page
     )
     return page.respond([RateLimitRead.model_validate(rl) for rl in limits], total)
@@ -155,7 +107,7 @@ async def list_rate_limits(
 
 async def get_rate_limit(session: AsyncSession, tier_name: str, limit_id: int) -> RateLimit:
     tier = await get_tier(session, tier_name)
-    rate_limit = await TierRepository(session).get_limit(tier, limit_id)
+    rate_limit = await RateLimitRepository(session).get(tier, limit_id)
     if rate_limit is None:
         raise NotFound("Rate limit not found")
     return rate_limit
@@ -163,13 +115,12 @@ async def get_rate_limit(session: AsyncSession, tier_name: str, limit_id: int) -
 
 async def update_rate_limit(
     session: AsyncSession,
-    request: Request,
     cache: CacheBackend,
     tier_name: str,
     limit_id: int,
     data: RateLimitUpdate,
 ) -> RateLimit:
-    repo = TierRepository(session)
+    repo = RateLimitRepository(session)
     rate_limit = await get_rate_limit(session, tier_name, limit_id)
     changes = data.model_dump(exclude_unset=True)
     field = await repo.limit_conflicts(
@@ -182,20 +133,18 @@ async def update_rate_limit(
         raise _limit_conflict(field)
     for attr, value in changes.items():
         setattr(rate_limit, attr, value)
-    try:
+    with integrity_error_as(LIMIT_TAKEN):
         await repo.flush()
-    except IntegrityError:
-        raise Conflict("This tier already has that rate limit") from None
-    await _forget_rules(request, cache, rate_limit.tier_id)
+    forget_rules(session, cache, rate_limit.tier_id)
     return rate_limit
 
 
 async def delete_rate_limit(
-    session: AsyncSession, request: Request, cache: CacheBackend, tier_name: str, limit_id: int
+    session: AsyncSession, cache: CacheBackend, tier_name: str, limit_id: int
 ) -> None:
     rate_limit = await get_rate_limit(session, tier_name, limit_id)
-    await TierRepository(session).delete(rate_limit)
-    await _forget_rules(request, cache, rate_limit.tier_id)
+    await RateLimitRepository(session).delete(rate_limit)
+    forget_rules(session, cache, rate_limit.tier_id)
 
 
 async def _visible_user(session: AsyncSession, actor: User, username: str) -> User:
@@ -219,10 +168,9 @@ async def set_user_tier(session: AsyncSession, username: str, tier_id: int) -> U
     if tier is None:
         raise NotFound(TIER_NOT_FOUND)
     user.tier_id = tier.id
-    try:
+    # The tier may be deleted meanwhile: then the foreign key refuses the assignment.
+    with integrity_error_as(lambda _: NotFound(TIER_NOT_FOUND)):
         await session.flush()
-    except IntegrityError:  # the tier was deleted meanwhile
-        raise NotFound(TIER_NOT_FOUND) from None
     return UserTierRead(username=user.username, tier=TierRead.model_validate(tier))
 
 
@@ -232,7 +180,7 @@ async def get_user_rate_limits(
     user = await _visible_user(session, actor, username)
     if user.tier_id is None:
         return []
-    limits = await TierRepository(session).all_limits(user.tier_id)
+    limits = await RateLimitRepository(session).for_tier(user.tier_id)
     return [RateLimitRead.model_validate(rl) for rl in limits]
 
 

@@ -1,21 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from fastcrud import FastCRUD
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
+from app.core.repository import Repository
 from app.users.models import User
 
 
-class UserRepository:
+class UserRepository(Repository[User]):
     """Queries on users. Soft-deleted users are invisible unless a method says otherwise."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self._crud: FastCRUD[User, Any, Any, Any, Any, Any] = FastCRUD(User)
+    model = User
 
     async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
         query = select(User).where(User.username == username)
@@ -31,7 +27,7 @@ class UserRepository:
         )
 
     async def list_active(self, offset: int, limit: int) -> tuple[Sequence[User], int]:
-        total = await self._crud.count(self.session, is_deleted=False)
+        total = await self.crud.count(self.session, is_deleted=False)
         if offset >= total:
             return [], total
         rows = await self.session.scalars(
@@ -53,19 +49,8 @@ class UserRepository:
 
     async def username_taken(self, username: str) -> bool:
         """Whether any user, deleted or not, holds this username."""
-        return await self._crud.exists(self.session, username=username)
+        return await self.crud.exists(self.session, username=username)
 
     async def email_taken(self, email: str) -> bool:
         """Whether any user, deleted or not, holds this email."""
-        return await self._crud.exists(self.session, email=email)
-
-    async def add(self, user: User) -> User:
-        self.session.add(user)
-        await self.session.flush()
-        return user
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
-    async def hard_delete(self, user: User) -> None:
-        await self.session.execute(delete(User).where(User.id == user.id))
+        return await self.crud.exists(self.session, email=email)

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 
 from app.auth.dependencies import CurrentUser, OptionalUser, SuperUser
-from app.core.cache import cache
+from app.core.cache import UserPagesDep
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import (
@@ -75,16 +75,11 @@ async def get_user(username: str, session: SessionDep, viewer: OptionalUser) -> 
     response_model=UserReadPrivate,
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
 )
-@cache(
-    "{username}_user",
-    resource_id_name="username",
-    pattern_to_invalidate_extra=["{username}_posts:*", "{username}_post_cache:*"],
-)
 async def update_user(
-    username: str, data: UserUpdate, session: SessionDep, actor: CurrentUser
+    username: str, data: UserUpdate, session: SessionDep, pages: UserPagesDep, actor: CurrentUser
 ) -> UserReadPrivate:
     """Change your own name, username, email or profile image."""
-    user = await service.update_user(session, actor, username, data)
+    user = await service.update_user(session, pages, actor, username, data)
     return UserReadPrivate.model_validate(user)
 
 
@@ -93,14 +88,11 @@ async def update_user(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
-@cache(
-    "{username}_user",
-    resource_id_name="username",
-    pattern_to_invalidate_extra=["{username}_posts:*", "{username}_post_cache:*"],
-)
-async def delete_user(username: str, session: SessionDep, actor: CurrentUser) -> None:
+async def delete_user(
+    username: str, session: SessionDep, pages: UserPagesDep, actor: CurrentUser
+) -> None:
     """Delete your own account (soft delete); its tokens stop working."""
-    await service.delete_user(session, actor, username)
+    await service.delete_user(session, pages, actor, username)
 
 
 @router.delete(
@@ -108,11 +100,8 @@ async def delete_user(username: str, session: SessionDep, actor: CurrentUser) ->
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
-@cache(
-    "{username}_user",
-    resource_id_name="username",
-    pattern_to_invalidate_extra=["{username}_posts:*", "{username}_post_cache:*"],
-)
-async def hard_delete_user(username: str, session: SessionDep, _: SuperUser) -> None:
+async def hard_delete_user(
+    username: str, session: SessionDep, pages: UserPagesDep, _: SuperUser
+) -> None:
     """Remove a user and everything they own from the database (superusers only)."""
-    await service.hard_delete_user(session, username)
+    await service.hard_delete_user(session, pages, username)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.cache import OwnerPages
+from app.core.db import integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.pagination import PageParams, cursor_page, decode_cursor
 from app.core.security import PasswordHasher
@@ -35,15 +35,6 @@ def _conflict_from(exc: IntegrityError) -> Conflict:
     return Conflict("The user conflicts with an existing one")
 
 
-@contextmanager
-def _unique_violation_is_conflict() -> Iterator[None]:
-    # The unique constraints decide races between identical requests: the loser gets a 409.
-    try:
-        yield
-    except IntegrityError as exc:
-        raise _conflict_from(exc) from None
-
-
 async def _check_free(repo: UserRepository, username: str | None, email: str | None) -> None:
     if username is not None and await repo.username_taken(username):
         raise Conflict("Username is already taken")
@@ -67,7 +58,7 @@ async def register(
         hashed_password=await hasher.hash(data.password),
         is_superuser=is_superuser,
     )
-    with _unique_violation_is_conflict():
+    with integrity_error_as(_conflict_from):
         return await repo.add(user)
 
 
@@ -100,7 +91,10 @@ async def _own_account(session: AsyncSession, actor: User, username: str) -> Use
     return user
 
 
-async def update_user(session: AsyncSession, actor: User, username: str, data: UserUpdate) -> User:
+async def update_user(
+    session: AsyncSession, pages: OwnerPages, actor: User, username: str, data: UserUpdate
+) -> User:
+    """Change the caller's own account; a new username retires the cached pages of the old one."""
     user = await _own_account(session, actor, username)
     changes = data.changes()
     repo = UserRepository(session)
@@ -111,23 +105,28 @@ async def update_user(session: AsyncSession, actor: User, username: str, data: U
     )
     for field, value in changes.items():
         setattr(user, field, value)
-    with _unique_violation_is_conflict():
+    with integrity_error_as(_conflict_from):
         await repo.flush()
+    if user.username != username:
+        pages.forget(session, username=username)
     return user
 
 
-async def delete_user(session: AsyncSession, actor: User, username: str) -> None:
-    """Soft delete. The account's tokens stop working at once: token checks need an active user."""
+async def delete_user(session: AsyncSession, pages: OwnerPages, actor: User, username: str) -> None:
+    """Soft delete. The account's tokens stop working at once: token checks need an active user;
+    its cached pages, in every domain, go once the deletion commits."""
     user = await _own_account(session, actor, username)
     user.soft_delete()
     # A deleted account holds no tier, so the tier can still be deleted later.
     user.tier_id = None
+    pages.forget(session, username=username)
 
 
-async def hard_delete_user(session: AsyncSession, username: str) -> None:
+async def hard_delete_user(session: AsyncSession, pages: OwnerPages, username: str) -> None:
     """Remove the user row and, through ON DELETE CASCADE, everything the user owns."""
     repo = UserRepository(session)
     user = await repo.get_by_username(username, include_deleted=True)
     if user is None:
         raise NotFound(USER_NOT_FOUND)
-    await repo.hard_delete(user)
+    await repo.delete(user)
+    pages.forget(session, username=username)

@@ -1,0 +1,47 @@
+"""What a domain contributes to the app. Each domain package declares one `Domain` in its
+`domain.py`; `app.domains.DOMAINS` lists them, and the API router, the model registry, the
+worker, the embedded job runner and the user-page invalidations are all built from that list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from app.core.cache.decorator import check_pattern, placeholders
+from app.core.db import Base
+from app.core.queue.jobs import CronJob, JobFunction
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """One domain's contributions.
+
+        domain = Domain(
+            name="notes",
+            router=router,
+            models=(Note,),
+            jobs=(purge_old_notes,),
+            cron_jobs=(CronJob(purge_old_notes, name="purge_old_notes_daily", hour=4, minute=0),),
+            user_cache_patterns=("{username}_notes:*",),
+        )
+
+    `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
+    belong to one user: deleting or renaming that user invalidates them.
+    """
+
+    name: str
+    router: APIRouter | None = None
+    models: tuple[type[Base], ...] = ()
+    jobs: tuple[JobFunction, ...] = ()
+    cron_jobs: tuple[CronJob, ...] = ()
+    user_cache_patterns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for pattern in self.user_cache_patterns:
+            check_pattern(pattern)
+            if placeholders(pattern) != {"username"}:
+                raise ValueError(
+                    f"{self.name}: user cache pattern {pattern!r} must use {{username}} only"
+                )

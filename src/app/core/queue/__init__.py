@@ -1,0 +1,43 @@
+"""The job queue: ARQ on Redis in production (`arq_backend`), an in-process runner in the
+embedded default (`local`); both run the domains' jobs and cron jobs with the same retry
+policy (`retry`). Domains import from here:
+
+    from app.core.queue import JobContext, QueueDep, enqueue_after_commit, job_session
+"""
+
+from app.core.queue.jobs import (
+    ANONYMOUS,
+    CRON_OWNER,
+    CronJob,
+    JobContext,
+    JobFunction,
+    JobQueue,
+    JobStatus,
+    JobView,
+    QueueDep,
+    enqueue_after_commit,
+    job_session,
+    new_job_id,
+    owner_of,
+)
+from app.core.queue.retry import TRANSIENT_ERRORS, job_functions, retry_delay, retrying
+
+__all__ = [
+    "ANONYMOUS",
+    "CRON_OWNER",
+    "TRANSIENT_ERRORS",
+    "CronJob",
+    "JobContext",
+    "JobFunction",
+    "JobQueue",
+    "JobStatus",
+    "JobView",
+    "QueueDep",
+    "enqueue_after_commit",
+    "job_functions",
+    "job_session",
+    "new_job_id",
+    "owner_of",
+    "retry_delay",
+    "retrying",
+]

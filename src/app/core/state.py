@@ -1,0 +1,57 @@
+"""The resources a process runs on, built in one place and reached through one typed getter.
+
+The app's lifespan, the worker and the CLI open them with `app.resources.open_resources`;
+request dependencies (`SessionDep`, `CacheDep`, ...) read them with `get_resources`, jobs from
+their context (`ctx["resources"]`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from app.core.cache.backends import CacheBackend
+    from app.core.cache.decorator import OwnerPages
+    from app.core.config import Settings
+    from app.core.queue.jobs import JobQueue
+    from app.core.rate_limit import RateLimiter
+    from app.core.security import PasswordHasher, TokenCodec
+
+_STATE_KEY = "resources"
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    hasher: PasswordHasher
+    token_codec: TokenCodec
+    cache: CacheBackend
+    rate_limiter: RateLimiter
+    queue: JobQueue
+    # Every domain's cached pages that belong to one user (deleting or renaming the user
+    # invalidates them).
+    user_pages: OwnerPages
+
+
+def attach(app: FastAPI, resources: Resources | None) -> None:
+    setattr(app.state, _STATE_KEY, resources)
+
+
+def resources_of(app: FastAPI) -> Resources:
+    resources: Resources | None = getattr(app.state, _STATE_KEY, None)
+    if resources is None:
+        raise RuntimeError("the app's resources are opened by its lifespan; start it first")
+    return resources
+
+
+def get_resources(request: Request) -> Resources:
+    return resources_of(request.app)
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]

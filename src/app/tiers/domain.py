@@ -1,0 +1,5 @@
+from app.core.domain import Domain
+from app.tiers.models import RateLimit, Tier
+from app.tiers.router import router
+
+domain = Domain(name="tiers", router=router, models=(Tier, RateLimit))
