@@ -1,0 +1,113 @@
+"""Commands run the way a user runs them: the installed `app` (and `alembic`) as processes of
+their own, in a clean environment and working directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+BIN = Path(sys.executable).parent
+APP = str(BIN / "app")
+ALEMBIC = str(BIN / "alembic")
+# What a process needs from the outer environment to run at all; nothing of the app's.
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(**values: object) -> dict[str, str]:
+    """An environment with none of this process's settings, plus `values` (None: left out)."""
+    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    env.update({name: str(value) for name, value in values.items() if value is not None})
+    return env
+
+
+def run(
+    argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end; its output as text."""
+    return subprocess.run(
+        argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def run_app(
+    *args: str, cwd: Path, env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`app ARGS...` as a user types it."""
+    return run([APP, *args], cwd=cwd, env=env, timeout=timeout)
+
+
+class Process:
+    """A long-running command (a server, a worker) with its output in a log file.
+
+    with Process("serve", [APP, "serve", "--port", str(port)], cwd=tmp_path, env=env) as p:
+        p.wait_for_http(f"http://127.0.0.1:{port}/health")
+    """
+
+    def __init__(self, name: str, argv: list[str], *, cwd: Path, env: Mapping[str, str]) -> None:
+        self.name = name
+        self.log_path = cwd / f"{name}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until(
+        self, ready: Callable[[], bool], what: str, timeout: float = 30, every: float = 0.1
+    ) -> None:
+        """Poll `ready` until it is true; fail with the log if the process dies or time runs
+        out first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if ready():
+                    return
+            assert self.alive(), f"{self.name} exited before {what}:\n{self.log()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{self.log()}"
+            time.sleep(every)
+
+    def wait_for_http(self, url: str, timeout: float = 30) -> None:
+        self.wait_until(lambda: httpx.get(url, timeout=2).status_code == 200, url, timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send `sig` and wait; killed if still alive after `timeout`. The exit code."""
+        try:
+            if self.alive():
+                self.process.send_signal(sig)
+                try:
+                    self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+        finally:
+            self._log.close()
+        return self.process.returncode
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
