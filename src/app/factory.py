@@ -21,6 +21,7 @@ from app.core.middleware import (
     RequestContextMiddleware,
     UrlGuardMiddleware,
 )
+from app.core.openapi import install_openapi
 from app.core.state import attach
 from app.docs import install_docs
 from app.health.router import router as health_router
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(build_api_router())
     app.include_router(health_router)
+    install_openapi(app)
     install_docs(app, settings)
     # The last added runs first: client address, request id and access log, clean URL, body
     # bound, caching headers, limit headers, cache hits answered before routing.

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
-    detail: Any
+    """Every error but a 422: `{"detail": "what went wrong"}`. A 422 has FastAPI's own shape,
+    `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`, whoever raised it."""
+
+    detail: str
 
 
 class AppError(Exception):
@@ -59,8 +65,15 @@ class Conflict(AppError):
 
 
 class Unprocessable(AppError):
+    """A 422 found by the app rather than by FastAPI's validation: rendered in the same shape,
+    one error at `loc` (e.g. `("query", "cursor")`)."""
+
     status_code = 422
     default_detail = "Invalid parameters"
+
+    def __init__(self, detail: str | None = None, loc: Sequence[str | int] = ()) -> None:
+        super().__init__(detail)
+        self.loc = list(loc)
 
 
 class PayloadTooLarge(AppError):
@@ -85,11 +98,29 @@ def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JS
 
 
 async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+    if isinstance(exc, Unprocessable):
+        return _json(422, [{"loc": exc.loc, "msg": exc.detail, "type": "value_error"}])
     return _json(exc.status_code, exc.detail, exc.headers)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return _json(exc.status_code, exc.detail, dict(exc.headers) if exc.headers else None)
+def allowed_methods(request: Request) -> list[str]:
+    """Every method that some route serves at this request's path. Starlette's own 405 names only
+    the methods of the first route whose path matched, though several may share the path (one
+    route per method, or a template such as `/{username}/post` matching `/user/post`)."""
+    methods: set[str] = set()
+    # Every route, those of included routers too, with its full path (as the OpenAPI uses).
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+    return _json(exc.status_code, exc.detail, headers or None)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

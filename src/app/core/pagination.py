@@ -87,9 +87,9 @@ def decode_cursor(cursor: str) -> int:
         version, value = raw.split(":", 1)
         row_id = int(value)
     except (ValueError, UnicodeDecodeError):
-        raise Unprocessable("Invalid cursor") from None
+        raise Unprocessable("Invalid cursor", loc=("query", "cursor")) from None
     if version != "v1" or not 0 <= row_id < 2**31:
-        raise Unprocessable("Invalid cursor")
+        raise Unprocessable("Invalid cursor", loc=("query", "cursor"))
     return row_id
 
 
@@ -106,5 +106,7 @@ def wants_cursor(request: Request, cursor: str | None, limit: int | None) -> boo
     if cursor is None and limit is None:
         return False
     if "page" in request.query_params or "items_per_page" in request.query_params:
-        raise Unprocessable("Use either page/items_per_page or cursor/limit, not both")
+        raise Unprocessable(
+            "Use either page/items_per_page or cursor/limit, not both", loc=("query",)
+        )
     return True

@@ -19,12 +19,18 @@ from limits.limits import safe_string
 
 from app.core.config import Settings
 from app.core.errors import AppError
+from app.core.params import SPACE, SPACE_CHARS
 from app.core.state import get_resources
 
 logger = logging.getLogger(__name__)
 
 MAX_PATH_LENGTH = 255
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9_\-.~/{}]*$")
+# What validate_path accepts (of at most MAX_PATH_LENGTH characters), as a JSON Schema `pattern`:
+# whitespace, path characters with one that is not a slash, whitespace, a query or fragment.
+PATH_PATTERN = (
+    rf"^[{SPACE}]*/*[A-Za-z0-9_\-.~{{}}][A-Za-z0-9_\-.~/{{}}]*[{SPACE}]*(?:[?#][\s\S]*)?$"
+)
 
 
 class TooManyRequests(AppError):
@@ -43,8 +49,10 @@ def normalize_path(path: str) -> str:
 
 
 def validate_path(path: str) -> str:
-    normal = normalize_path(path)
-    if not normal or len(normal) > MAX_PATH_LENGTH or not _PATH_CHARS.match(normal):
+    """The normal form of a rate limit's path (see PATH_PATTERN, which the schema publishes)."""
+    given = path.split("?", 1)[0].split("#", 1)[0].strip(SPACE_CHARS)
+    normal = normalize_path(given)
+    if not normal or len(path) > MAX_PATH_LENGTH or not _PATH_CHARS.match(given):
         raise ValueError(
             "path must be a URL path such as 'api/v1/tasks/task' (letters, digits, - _ . ~ / {})"
         )

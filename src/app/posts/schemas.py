@@ -4,11 +4,17 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from app.core.params import NoNul
+from app.core.params import NoNul, stored_text
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30), NoNul]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=63206), NoNul]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=30),
+    NoNul,
+    stored_text(visible=2),
+]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=63206), NoNul, stored_text()]
 MediaUrl = Annotated[HttpUrl, Field(max_length=2048)]
 
 
@@ -26,8 +32,9 @@ class PostCreate(BaseModel):
 class PostUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
-    text: Text | None = None
+    # Optional, but not nullable: the schema leaves null out (an explicit null is a 422).
+    title: Title | SkipJsonSchema[None] = None
+    text: Text | SkipJsonSchema[None] = None
     media_url: MediaUrl | None = None
 
     @model_validator(mode="after")

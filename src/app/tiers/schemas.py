@@ -11,17 +11,26 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from app.core.params import NoNul
-from app.core.rate_limit import validate_path
+from app.core.params import NoNul, stored_text
+from app.core.rate_limit import MAX_PATH_LENGTH, PATH_PATTERN, validate_path
 
 TierName = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
 ]
 LimitName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    NoNul,
+    stored_text(visible=1),
 ]
-LimitPath = Annotated[str, StringConstraints(max_length=300), AfterValidator(validate_path)]
+LimitPath = Annotated[
+    str,
+    StringConstraints(max_length=MAX_PATH_LENGTH),
+    AfterValidator(validate_path),
+    Field(json_schema_extra={"pattern": PATH_PATTERN}),
+]
 LimitCount = Annotated[int, Field(ge=1, le=1_000_000_000)]
 LimitPeriod = Annotated[int, Field(ge=1, le=366 * 86400, description="Seconds")]
 
@@ -61,10 +70,11 @@ class RateLimitCreate(BaseModel):
 class RateLimitUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: LimitName | None = None
-    path: LimitPath | None = None
-    limit: LimitCount | None = None
-    period: LimitPeriod | None = None
+    # Optional, but not nullable: the schema leaves null out (an explicit null is a 422).
+    name: LimitName | SkipJsonSchema[None] = None
+    path: LimitPath | SkipJsonSchema[None] = None
+    limit: LimitCount | SkipJsonSchema[None] = None
+    period: LimitPeriod | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> RateLimitUpdate:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -13,8 +14,9 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from app.core.params import NoNul
+from app.core.params import SPACE, NoNul, stored_text
 
 # Names that would collide with a fixed path segment, such as `/user/me/` or `/tiers`.
 RESERVED_USERNAMES = frozenset(
@@ -30,11 +32,17 @@ def _username_allowed(value: str) -> str:
     return value
 
 
+_EDGE_SPACE = re.compile(rf"\A[{SPACE}]|[{SPACE}]\Z")
+# The password rule as the schema publishes it: JSON Schema `pattern`s, each must match.
+PASSWORD_PATTERNS = (r"\p{L}", r"\p{Nd}", rf"^[^{SPACE}]", rf"[^{SPACE}]$")
+
+
 def _password_rule(value: str) -> str:
     # Length is counted in characters; Argon2 hashes every byte, so nothing is truncated.
-    if not any(ch.isalpha() for ch in value) or not any(ch.isdigit() for ch in value):
+    # A letter is any Unicode letter (\p{L}), a digit any decimal digit (\p{Nd}).
+    if not any(ch.isalpha() for ch in value) or not any(ch.isdecimal() for ch in value):
         raise ValueError("password must contain at least one letter and one digit")
-    if value.strip() != value:
+    if _EDGE_SPACE.search(value):
         raise ValueError("password must not start or end with whitespace")
     return value
 
@@ -43,7 +51,12 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=30), NoNul]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=30),
+    NoNul,
+    stored_text(visible=2),
+]
 Username = Annotated[
     str,
     StringConstraints(min_length=2, max_length=20, pattern=r"^[a-z0-9]+$"),
@@ -54,6 +67,10 @@ Password = Annotated[
     str,
     StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
     AfterValidator(_password_rule),
+    Field(
+        description="At least one letter and one digit; no whitespace at either end",
+        json_schema_extra={"allOf": [{"pattern": pattern} for pattern in PASSWORD_PATTERNS]},
+    ),
 ]
 ImageUrl = Annotated[HttpUrl, Field(max_length=2048)]
 
@@ -84,9 +101,10 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    username: Username | None = None
-    email: Email | None = None
+    # Optional, but not nullable: the schema leaves null out (an explicit null is a 422).
+    name: Name | SkipJsonSchema[None] = None
+    username: Username | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
     profile_image_url: ImageUrl | None = None
 
     @model_validator(mode="after")
