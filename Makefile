@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate superuser tier lint format typecheck check migrations-check test test-embedded deploy-check multi-instance bench bench-smoke clean
+.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check test test-fast test-embedded deploy-check multi-instance bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ serve: install ## serve without migrating (add ARGS="--reload" for development)
 
 migrate: install ## apply database migrations
 	$(RUN) app migrate
+
+migration: install ## generate a migration from the models: make migration MSG="add notes" (database at head)
+	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what it does"' >&2; exit 2; }
+	$(RUN) alembic revision --autogenerate -m "$(MSG)"
 
 superuser: install ## create the first superuser from ADMIN_* (harmless to rerun)
 	$(RUN) app create-superuser
@@ -61,6 +65,9 @@ migrations-check: install ## migrations run up, down and up, and match the model
 
 test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL and Redis)
 	$(RUN) pytest --cov --cov-report=term-missing:skip-covered
+
+test-fast: check ## lint, types and the suite without its slow legs (app processes, nginx, bench, deploy files)
+	$(RUN) pytest -q -p no:cacheprovider -m "not slow"
 
 test-embedded: install ## only the embedded-default (SQLite) leg
 	$(RUN) pytest -q tests/test_embedded.py

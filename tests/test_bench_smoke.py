@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import run
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S10"]
@@ -25,14 +30,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
         if not key.startswith(("COV_CORE_", "COVERAGE_"))
     }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path)],
         cwd=REPO,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
     )
     output = done.stdout[-4000:] + done.stderr[-4000:]
     assert done.returncode == 0, output

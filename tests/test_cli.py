@@ -4,28 +4,43 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect
 
-from app.cli import main
-
-
-async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return [tuple(row) for row in (await conn.execute(text(sql))).all()]
-    finally:
-        await engine.dispose()
+from app.cli import alembic_config, main
+from tests.helpers.database import engine_for, query, table_names
 
 
-async def _tables(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-    finally:
-        await engine.dispose()
+def _previous_revision() -> str | None:
+    """The revision the newest migration follows (None when it is the only one)."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head_id = scripts.get_current_head()
+    assert head_id is not None
+    head = scripts.get_revision(head_id)
+    assert head is not None
+    previous = head.down_revision
+    assert previous is None or isinstance(previous, str), previous  # no merge at the head
+    return previous
+
+
+async def _schema(url: str) -> dict[str, set[str]]:
+    """Every table and its columns, alembic's own table left out."""
+
+    def read(connection: Connection) -> dict[str, set[str]]:
+        inspector = inspect(connection)
+        return {
+            table: {column["name"] for column in inspector.get_columns(table)}
+            for table in inspector.get_table_names()
+            if table != "alembic_version"
+        }
+
+    async with engine_for(url) as engine, engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def _revision(url: str) -> str | None:
+    rows = await query(url, "SELECT version_num FROM alembic_version")
+    return str(rows[0][0]) if rows else None
 
 
 @pytest.fixture
@@ -47,7 +62,7 @@ def test_create_superuser_from_admin_settings_twice_is_harmless(
     assert main(["create-superuser"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     rows = asyncio.run(
-        _query(env, "SELECT username, email, is_superuser, hashed_password FROM users")
+        query(env, "SELECT username, email, is_superuser, hashed_password FROM users")
     )
     assert len(rows) == 1
     username, email, is_superuser, hashed = rows[0]
@@ -60,7 +75,7 @@ def test_create_superuser_from_admin_settings_twice_is_harmless(
 def test_create_superuser_options_override_settings(env: str) -> None:
     args = ["--username", "boss", "--email", "boss@example.com", "--password", "boss-pass-123"]
     assert main(["create-superuser", *args]) == 0
-    rows = asyncio.run(_query(env, "SELECT username, is_superuser FROM users"))
+    rows = asyncio.run(query(env, "SELECT username, is_superuser FROM users"))
     assert rows == [("boss", True)]
 
 
@@ -73,26 +88,39 @@ def test_create_superuser_refuses_invalid_values(
     assert "username" in err
     assert "password" in err
     assert "short" not in err.replace("should have at least", "")
-    assert asyncio.run(_query(env, "SELECT count(*) FROM users")) == [(0,)]
+    assert asyncio.run(query(env, "SELECT count(*) FROM users")) == [(0,)]
 
 
 def test_migrate_creates_and_steps_back_the_schema(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """`migrate -1` undoes the newest migration, whichever it is: the schema is then the one
+    that migrating a fresh database only up to the revision before it builds."""
+    previous = _previous_revision()
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["migrate"]) == 0
     assert "migrated to head" in capsys.readouterr().out
-    assert {"users", "revoked_tokens"} <= asyncio.run(_tables(url))
+    at_head = asyncio.run(_schema(url))
+    assert {"users", "revoked_tokens"} <= set(at_head)
+
     assert main(["migrate", "-1"]) == 0
-    tables = asyncio.run(_tables(url))
-    assert "users" in tables
-    assert "posts" not in tables
+    assert asyncio.run(_revision(url)) == previous
+    stepped_back = asyncio.run(_schema(url))
+    assert stepped_back != at_head
+
+    fresh = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("DATABASE_URL", fresh)
+    assert main(["migrate", previous or "base"]) == 0
+    assert asyncio.run(_schema(fresh)) == stepped_back
+
+    monkeypatch.setenv("DATABASE_URL", url)
     assert main(["migrate", "base"]) == 0
-    assert asyncio.run(_tables(url)) == {"alembic_version"}
+    assert asyncio.run(table_names(url)) == {"alembic_version"}
     assert main(["migrate", "-1"]) == 2  # nothing left to step back
     assert "cannot migrate" in capsys.readouterr().err
     assert main(["migrate"]) == 0
+    assert asyncio.run(_schema(url)) == at_head
 
 
 def test_serve_refuses_several_workers_on_embedded_backends(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import bearer, client_for, login, make_settings, register, running_app
-
-API = "/api/v1"
+from tests.helpers.http import API, AppClientFactory, Headers, bearer, login, register, sign_up
+from tests.helpers.settings import PASSWORD
 
 
 def directives(response: httpx.Response) -> set[str]:
@@ -30,9 +29,8 @@ def vary(response: httpx.Response) -> set[str]:
     }
 
 
-async def author_with_post(client: httpx.AsyncClient) -> tuple[dict[str, str], int]:
-    await register(client, "alice")
-    headers = bearer(await login(client, "alice"))
+async def author_with_post(client: httpx.AsyncClient) -> tuple[Headers, int]:
+    headers = await sign_up(client, "alice")
     response = await client.post(
         f"{API}/alice/post", json={"title": "Hello", "text": "text"}, headers=headers
     )
@@ -81,8 +79,7 @@ async def test_if_none_match_gets_a_304_without_a_body(client: httpx.AsyncClient
 
 
 async def test_the_etag_changes_with_the_content(client: httpx.AsyncClient) -> None:
-    await register(client, "alice")
-    headers = bearer(await login(client, "alice"))
+    headers = await sign_up(client, "alice")
     url = f"{API}/user/alice"
     etag = (await client.get(url)).headers["ETag"]
     response = await client.patch(url, json={"name": "Alice Renamed"}, headers=headers)
@@ -117,14 +114,12 @@ async def test_writes_and_their_errors_are_never_stored(client: httpx.AsyncClien
             "name": "Alice Tester",
             "username": "alice",
             "email": "alice@example.com",
-            "password": "correct-horse-1",
+            "password": PASSWORD,
         },
     )
     assert created.status_code == 201
     assert_no_store(created)
-    logged_in = await client.post(
-        f"{API}/login", data={"username": "alice", "password": "correct-horse-1"}
-    )
+    logged_in = await client.post(f"{API}/login", data={"username": "alice", "password": PASSWORD})
     assert logged_in.status_code == 200
     assert_no_store(logged_in)
     headers = bearer(logged_in.json()["access_token"])
@@ -159,8 +154,7 @@ async def test_writes_and_their_errors_are_never_stored(client: httpx.AsyncClien
 
 
 async def test_a_failed_get_is_not_stored(client: httpx.AsyncClient) -> None:
-    await register(client, "alice")
-    headers = bearer(await login(client, "alice"))
+    headers = await sign_up(client, "alice")
     responses = [
         await client.get(f"{API}/user/nobody"),
         await client.get(f"{API}/nobody/post/1"),
@@ -176,11 +170,8 @@ async def test_a_failed_get_is_not_stored(client: httpx.AsyncClient) -> None:
         assert "ETag" not in response.headers
 
 
-async def test_client_cache_max_age_is_configurable(database_url: str) -> None:
-    async with (
-        running_app(make_settings(database_url, CLIENT_CACHE_MAX_AGE=123)) as app,
-        client_for(app) as client,
-    ):
+async def test_client_cache_max_age_is_configurable(app_client: AppClientFactory) -> None:
+    async with app_client(CLIENT_CACHE_MAX_AGE=123) as client:
         await register(client, "alice")
         response = await client.get(f"{API}/user/alice")
         assert response.status_code == 200

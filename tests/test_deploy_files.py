@@ -3,8 +3,8 @@ and the Compose Specification's JSON schema through check-jsonschema), the Docke
 .dockerignore, and the nginx configurations (`nginx -t`).
 
 nginx comes from Debian's package: when it is missing and the tests run as root (CI, a fresh
-machine of this project), `nginx_binary()` installs it with apt-get; otherwise the test fails
-and says how to install it. tests/test_multi_instance.py uses the same function.
+machine of this project), `nginx_binary()` (tests/helpers/deploy.py) installs it with apt-get;
+otherwise the test fails and says how to install it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import ipaddress
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +22,11 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from tests.helpers.deploy import NGINX_LOCAL_TEMPLATE, fill_local_template, nginx_binary
+
+# nginx -t and the Compose schema check (nginx installed when missing): the slower legs.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -31,7 +34,6 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
 NGINX_DIR = ROOT / "deploy" / "nginx"
 NGINX_COMPOSE_CONF = NGINX_DIR / "default.conf"
-NGINX_LOCAL_TEMPLATE = NGINX_DIR / "local.conf.template"
 
 APP_SERVICES = ("web", "worker", "migrate", "create-superuser", "create-tier")
 ONE_SHOTS = ("migrate", "create-superuser", "create-tier")
@@ -45,61 +47,6 @@ CHECK_COMPOSE_SCHEMA = (
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-@functools.cache
-def nginx_binary() -> str:
-    """The nginx executable; installed from Debian's package when missing and running as root."""
-
-    def find() -> str | None:
-        found = shutil.which("nginx")
-        if found:
-            return found
-        for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx"):
-            if os.access(candidate, os.X_OK):
-                return candidate
-        return None
-
-    found = find()
-    if found:
-        return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.fail(
-            "nginx is needed by the deployment tests and is not installed; install it "
-            "(Debian/Ubuntu: sudo apt-get install -y nginx), or run the tests as root, "
-            "which installs it"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"],
-    ):
-        result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-        if result.returncode != 0:
-            pytest.fail(
-                f"installing nginx failed: {' '.join(command)} exited {result.returncode}\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            )
-    found = find()
-    if not found:
-        pytest.fail("apt-get installed nginx, but no nginx executable was found")
-    return found
-
-
-def fill_local_template(listen_port: int, upstream_ports: list[int]) -> str:
-    """deploy/nginx/local.conf.template with its placeholders filled in."""
-    servers = "\n        ".join(
-        f"server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;" for port in upstream_ports
-    )
-    lines = []
-    for line in NGINX_LOCAL_TEMPLATE.read_text().splitlines(keepends=True):
-        if not line.lstrip().startswith("#"):  # the comments name the placeholders too
-            line = line.replace("@LISTEN_PORT@", str(listen_port))
-            line = line.replace("@UPSTREAM_SERVERS@", servers)
-        lines.append(line)
-    return "".join(lines)
 
 
 def env_example_names() -> set[str]:

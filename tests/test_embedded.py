@@ -3,64 +3,35 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-APP = str(Path(sys.executable).parent / "app")
+from tests.helpers.processes import APP, Process, clean_env, free_port, run_app
+
+pytestmark = pytest.mark.slow  # a server process (`make test-embedded` runs it alone)
+
 PASSWORD = "embedded-pass-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _clean_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-    return {name: os.environ[name] for name in keep if name in os.environ}
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("embedded")
-    env = {**_clean_env(), "SAMPLE_TASK_SLEEP_SECONDS": "0.2"}
-    subprocess.run([APP, "migrate"], cwd=workdir, env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = (workdir / "serve.log").open("w")
-    server = subprocess.Popen(
-        [APP, "serve", "--port", str(port)], cwd=workdir, env=env, stdout=log, stderr=log
-    )
+    env = clean_env(SAMPLE_TASK_SLEEP_SECONDS=0.2)
+    migrated = run_app("migrate", cwd=workdir, env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((workdir / "serve.log").read_text())
-            time.sleep(0.2)
+    with Process("serve", [APP, "serve", "--port", str(port)], cwd=workdir, env=env) as server:
+        server.wait_for_http(f"{url}/openapi.json")
         assert (workdir / "app.db").exists()
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
-        startup = (workdir / "serve.log").read_text()
-        assert "embedded backends in use" in startup
-        assert PASSWORD not in startup
+        server.stop(timeout=15)
+    startup = server.log()
+    assert "embedded backends in use" in startup
+    assert PASSWORD not in startup
 
 
 def test_docs_are_served(base_url: str) -> None:

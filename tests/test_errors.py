@@ -8,16 +8,15 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from tests.conftest import (
-    PASSWORD,
-    bearer,
+from tests.helpers.http import (
+    SUPERUSER,
+    AppClientFactory,
+    Headers,
     client_for,
-    login,
-    make_settings,
-    make_superuser,
     register,
-    running_app,
+    started_client,
 )
+from tests.helpers.settings import PASSWORD, UNREACHABLE_DATABASE_URL, make_settings
 
 
 async def test_unknown_path_and_method_are_json(client: httpx.AsyncClient) -> None:
@@ -63,26 +62,24 @@ async def test_streamed_body_over_the_limit_is_413(
 
 
 async def test_database_down_is_503_not_500() -> None:
-    settings = make_settings(
-        "postgresql+asyncpg://postgres@127.0.0.1:1/nothing", DATABASE_POOL_TIMEOUT=2
-    )
-    async with running_app(settings) as app, client_for(app) as client:
+    settings = make_settings(UNREACHABLE_DATABASE_URL, DATABASE_POOL_TIMEOUT=2)
+    async with started_client(settings) as client:
         response = await client.get("/api/v1/users")
     assert response.status_code == 503
     assert response.json()["detail"].startswith("Database unavailable")
     assert response.headers["retry-after"]
 
 
-async def test_unexpected_error_is_a_json_500_without_traceback(settings: Settings) -> None:
-    async with running_app(settings) as app:
+async def test_unexpected_error_is_a_json_500_without_traceback(
+    app_client: AppClientFactory,
+) -> None:
+    async with app_client() as base, client_for(base.app, raise_app_exceptions=False) as client:
 
-        @app.get("/boom")
+        @base.app.get("/boom")
         async def boom() -> None:
             raise RuntimeError("secret internals")
 
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.get("/boom")
+        response = await client.get("/boom")
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error"}
     assert "secret internals" not in response.text
@@ -107,7 +104,7 @@ async def test_a_nul_character_in_the_url_is_400(client: httpx.AsyncClient, url:
 
 
 async def test_a_nul_character_in_a_body_is_422_and_stores_nothing(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     body = {"name": "Nul\x00Name", "username": "bob", "email": "bob@example.com"}
     response = await client.post("/api/v1/user", json={**body, "password": PASSWORD})
@@ -115,12 +112,13 @@ async def test_a_nul_character_in_a_body_is_422_and_stores_nothing(
     assert response.json()["detail"][0]["loc"] == ["body", "name"]
     assert (await client.get("/api/v1/user/bob")).status_code == 404
 
-    await register(client, "alice")
-    await make_superuser(database_url, "alice")
-    headers = bearer(await login(client, "alice"))
-    response = await client.patch("/api/v1/user/alice", json={"name": "a\x00b"}, headers=headers)
+    headers = superuser_headers
+    response = await client.patch(
+        f"/api/v1/user/{SUPERUSER}", json={"name": "a\x00b"}, headers=headers
+    )
     assert response.status_code == 422
-    assert (await client.post("/api/v1/tier", json={"name": "free"}, headers=headers)).is_success
+    tier = await client.post("/api/v1/tier", json={"name": "free"}, headers=headers)
+    assert tier.status_code == 201, tier.text
     response = await client.post(
         "/api/v1/tier/free/rate_limit",
         json={"name": "n\x00", "path": "api/v1/x", "limit": 1, "period": 1},

@@ -11,10 +11,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.domains import metadata
-from tests.conftest import create_database, drop_database, migrate
+from tests.helpers.database import create_database, drop_database, engine_for, migrate
 
 
 def _inspect(connection: Connection) -> tuple[list[Any], set[str]]:
@@ -26,12 +25,8 @@ def _inspect(connection: Connection) -> tuple[list[Any], set[str]]:
 
 
 async def _schema(url: str) -> tuple[list[Any], set[str]]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(_inspect)
-    finally:
-        await engine.dispose()
+    async with engine_for(url) as engine, engine.connect() as connection:
+        return await connection.run_sync(_inspect)
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
@@ -51,6 +46,8 @@ async def test_upgrade_downgrade_upgrade_matches_models(backend: str, tmp_path: 
         diff, tables = await _schema(url)
         assert diff == [], f"models and migrations differ: {diff}"
         assert {"users", "revoked_tokens", "alembic_version"} <= tables
+        # Every model's table, whichever domains there are, and nothing else.
+        assert tables == {*metadata.tables, "alembic_version"}
     finally:
         if backend == "postgresql":
             await drop_database(url)

@@ -11,58 +11,26 @@ or fails saying how to.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, TEST_REDIS_URL, TEST_SECRET_KEY
-from tests.test_deploy_files import fill_local_template, nginx_binary
+from tests.helpers.deploy import fill_local_template, nginx_binary
+from tests.helpers.http import API, bearer
+from tests.helpers.processes import APP, Process, clean_env, free_port
+from tests.helpers.settings import CACHE_WRITE_FENCE_SECONDS, PASSWORD, app_env
 
-APP = str(Path(sys.executable).parent / "app")
-API = "/api/v1"
+pytestmark = pytest.mark.slow
+
 RATE_LIMIT = 6
 STARTUP_SECONDS = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Proc:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    handle: IO[bytes]
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        try:
-            if self.alive():
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout=10)
-        finally:
-            self.handle.close()
 
 
 @dataclass
@@ -70,30 +38,25 @@ class Stack:
     """The processes of one deployment and their logs."""
 
     workdir: Path
-    procs: list[Proc] = field(default_factory=list)
+    processes: list[Process] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
     proxy: str = ""
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
-        log = self.workdir / f"{name}.log"
-        handle = log.open("wb")
-        process = subprocess.Popen(
-            argv, cwd=self.workdir, env=env, stdout=handle, stderr=subprocess.STDOUT
-        )
-        proc = Proc(name, process, log, handle)
-        self.procs.append(proc)
-        return proc
+    def start(self, name: str, argv: list[str], env: dict[str, str], **options: Any) -> Process:
+        process = Process(name, argv, cwd=self.workdir, env=env, **options)
+        self.processes.append(process)
+        return process
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
+        for process in reversed(self.processes):
             # One that cannot be stopped must not leave the others running.
             with contextlib.suppress(OSError, subprocess.SubprocessError):
-                proc.stop()
+                process.stop(timeout=10)
 
     def logs(self, title: str = "") -> str:
         """For assertion messages: every log's tail, nginx's included."""
         parts = [title] if title else []
-        files = [proc.log for proc in self.procs]
+        files = [process.log_path for process in self.processes]
         files += [self.workdir / "nginx" / name for name in ("error.log", "access.log")]
         for path in files:
             text = path.read_text(errors="replace") if path.exists() else "(no file)"
@@ -102,40 +65,18 @@ class Stack:
 
 
 def _app_env(database_url: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-    return {
-        **{name: os.environ[name] for name in keep if name in os.environ},
-        "DATABASE_URL": database_url,
-        "REDIS_URL": TEST_REDIS_URL,
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "ENVIRONMENT": "local",
-        "LOG_LEVEL": "INFO",
-        "TRUSTED_PROXIES": "127.0.0.1",
-        "SAMPLE_TASK_SLEEP_SECONDS": "0.2",
-        "DEFAULT_RATE_LIMIT_LIMIT": str(RATE_LIMIT),
-        "DEFAULT_RATE_LIMIT_PERIOD": "3600",
-        "LOGIN_RATE_LIMIT_LIMIT": "1000",
-        "LOGIN_ACCOUNT_RATE_LIMIT_LIMIT": "1000",
-        "CACHE_WRITE_FENCE_SECONDS": "1",
-    }
-
-
-def _wait(stack: Stack, what: str, ready: Callable[[], bool], procs: list[Proc]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            if ready():
-                return
-        except httpx.TransportError:
-            pass
-        for proc in procs:
-            assert proc.alive(), stack.logs(f"{proc.name} exited before {what}")
-        assert time.monotonic() < deadline, stack.logs(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _answers(url: str, path: str) -> bool:
-    return httpx.get(url + path, timeout=2).status_code == 200
+    return app_env(
+        database_url,
+        ENVIRONMENT="local",
+        LOG_LEVEL="INFO",
+        TRUSTED_PROXIES="127.0.0.1",
+        SAMPLE_TASK_SLEEP_SECONDS=0.2,
+        DEFAULT_RATE_LIMIT_LIMIT=RATE_LIMIT,
+        DEFAULT_RATE_LIMIT_PERIOD=3600,
+        LOGIN_RATE_LIMIT_LIMIT=1000,
+        LOGIN_ACCOUNT_RATE_LIMIT_LIMIT=1000,
+        CACHE_WRITE_FENCE_SECONDS=CACHE_WRITE_FENCE_SECONDS,
+    )
 
 
 @pytest.fixture
@@ -146,23 +87,18 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         env = _app_env(database_url)
         servers = []
         for number in (1, 2):
-            port = _free_port()
+            port = free_port()
             argv = [APP, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
             servers.append(stack.start(f"serve-{number}", argv, env))
             stack.backends.append(f"http://127.0.0.1:{port}")
         worker = stack.start("worker", [APP, "worker"], env)
-        for url, proc in zip(stack.backends, servers, strict=True):
-            _wait(stack, f"{url}/health", functools.partial(_answers, url, "/health"), [proc])
-        _wait(
-            stack,
-            "the worker",
-            lambda: "Starting worker" in worker.log.read_text(errors="replace"),
-            [worker],
-        )
+        for url, server in zip(stack.backends, servers, strict=True):
+            server.wait_for_http(f"{url}/health", timeout=STARTUP_SECONDS)
+        worker.wait_for_log("Starting worker", timeout=STARTUP_SECONDS)
 
         prefix = tmp_path / "nginx"
         prefix.mkdir()
-        listen = _free_port()
+        listen = free_port()
         upstream_ports = [int(url.rsplit(":", 1)[1]) for url in stack.backends]
         (prefix / "nginx.conf").write_text(fill_local_template(listen, upstream_ports))
         directives = "daemon off;"
@@ -171,9 +107,11 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
             # private temporary directory where the proxy's temporary files live.
             directives += " user root;"
         argv = [nginx, "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "error.log"]
-        proc = stack.start("nginx", [*argv, "-g", directives], {"PATH": os.environ["PATH"]})
+        proxy = stack.start(
+            "nginx", [*argv, "-g", directives], clean_env(), other_logs=[prefix / "error.log"]
+        )
         stack.proxy = f"http://127.0.0.1:{listen}"
-        _wait(stack, "nginx", lambda: _answers(stack.proxy, "/health"), [proc])
+        proxy.wait_for_http(f"{stack.proxy}/health", timeout=STARTUP_SECONDS)
         yield stack
     finally:
         stack.stop()
@@ -183,10 +121,6 @@ def _instance(response: httpx.Response) -> str:
     assert response.status_code == 200, response.text
     instance: str = response.json()["instance"]
     return instance
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_two_processes_behind_nginx_share_auth_limits_cache_and_jobs(stack: Stack) -> None:
@@ -233,20 +167,20 @@ def _check(stack: Stack, one: httpx.Client, two: httpx.Client, proxy: httpx.Clie
 
     # (b) A token revoked through one process is refused by the other, and through nginx.
     for client in (one, two):
-        me = client.get(f"{API}/user/me/", headers=_bearer(doomed))
+        me = client.get(f"{API}/user/me/", headers=bearer(doomed))
         assert me.status_code == 200, logs(me.text)
-    out = one.post(f"{API}/logout", headers=_bearer(doomed))
+    out = one.post(f"{API}/logout", headers=bearer(doomed))
     assert out.status_code == 200, logs(out.text)
-    refused = [two.get(f"{API}/user/me/", headers=_bearer(doomed)).status_code]
-    refused += [proxy.get(f"{API}/user/me/", headers=_bearer(doomed)).status_code for _ in range(4)]
+    refused = [two.get(f"{API}/user/me/", headers=bearer(doomed)).status_code]
+    refused += [proxy.get(f"{API}/user/me/", headers=bearer(doomed)).status_code for _ in range(4)]
     assert refused == [401] * 5, logs(f"a revoked token was accepted: {refused}")
-    me = proxy.get(f"{API}/user/me/", headers=_bearer(token))
+    me = proxy.get(f"{API}/user/me/", headers=bearer(token))
     assert me.status_code == 200, logs(f"the other token must still work: {me.text}")
 
     # (c) The default limit counts across both processes: exactly RATE_LIMIT posts pass.
     responses = [
         proxy.post(
-            f"{API}/multi/post", json={"title": f"Post {i}", "text": "hi"}, headers=_bearer(token)
+            f"{API}/multi/post", json={"title": f"Post {i}", "text": "hi"}, headers=bearer(token)
         )
         for i in range(RATE_LIMIT + 3)
     ]
@@ -268,20 +202,20 @@ def _check(stack: Stack, one: httpx.Client, two: httpx.Client, proxy: httpx.Clie
         assert got.status_code == 200, logs(got.text)
         assert got.json()["title"] == "Post 0", logs(got.text)
     for writer, title in ((one, "Changed once"), (two, "Changed twice")):
-        patched = writer.patch(path, json={"title": title}, headers=_bearer(token))
+        patched = writer.patch(path, json={"title": title}, headers=bearer(token))
         assert patched.status_code == 200, logs(patched.text)
         titles = [client.get(path).json()["title"] for client in (two, one, two, one)]
         titles += [proxy.get(path).json()["title"] for _ in range(6)]
         assert titles == [title] * len(titles), logs(f"stale reads after a write: {titles}")
 
     # (e) A job enqueued through one process runs on the worker, and the other one reads it.
-    enqueued = one.post(f"{API}/tasks/task", params={"message": "hello"}, headers=_bearer(token))
+    enqueued = one.post(f"{API}/tasks/task", params={"message": "hello"}, headers=bearer(token))
     assert enqueued.status_code == 201, logs(enqueued.text)
     task_id = enqueued.json()["id"]
     deadline = time.monotonic() + 15
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        seen_by_two = two.get(f"{API}/tasks/task/{task_id}", headers=_bearer(token))
+        seen_by_two = two.get(f"{API}/tasks/task/{task_id}", headers=bearer(token))
         assert seen_by_two.status_code == 200, logs(seen_by_two.text)
         status = seen_by_two.json()
         if status["status"] == "complete":
@@ -289,6 +223,6 @@ def _check(stack: Stack, one: httpx.Client, two: httpx.Client, proxy: httpx.Clie
         time.sleep(0.1)
     assert status.get("status") == "complete", logs(f"the job did not complete: {status}")
     assert "hello" in str(status.get("result")), logs(f"unexpected result: {status}")
-    through_nginx = proxy.get(f"{API}/tasks/task/{task_id}", headers=_bearer(token))
+    through_nginx = proxy.get(f"{API}/tasks/task/{task_id}", headers=bearer(token))
     assert through_nginx.status_code == 200, logs(through_nginx.text)
     assert through_nginx.json()["status"] == "complete", logs(through_nginx.text)

@@ -9,11 +9,7 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,21 +17,26 @@ import pytest
 from app.cli import main
 from app.core.logging import JsonFormatter, RequestIdFilter
 from app.core.state import resources_of
-from tests.conftest import (
+from tests.helpers.http import (
+    SUPERUSER,
+    AppClientFactory,
+    Headers,
+    bearer,
+    login,
+    register,
+    started_client,
+)
+from tests.helpers.processes import APP, Process, free_port
+from tests.helpers.settings import (
     PASSWORD,
     TEST_REDIS_URL,
     TEST_SECRET_KEY,
-    bearer,
-    client_for,
-    login,
+    UNREACHABLE_DATABASE_URL,
+    app_env,
     make_settings,
-    make_superuser,
-    register,
-    running_app,
+    unreachable_redis_url,
 )
-from tests.test_cache import free_port
 
-APP = str(Path(sys.executable).parent / "app")
 STRONG = {"SECRET_KEY": TEST_SECRET_KEY, "ADMIN_PASSWORD": "Another-admin-pass-9"}
 
 
@@ -49,11 +50,8 @@ def basic(login_name: str, password: str) -> dict[str, str]:
 
 async def test_health_touches_nothing_and_is_never_cached() -> None:
     # Neither the database nor Redis exists here: /health still answers.
-    settings = make_settings(
-        "postgresql+asyncpg://postgres@127.0.0.1:1/nothing",
-        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-    )
-    async with running_app(settings) as app, client_for(app) as client:
+    settings = make_settings(UNREACHABLE_DATABASE_URL, REDIS_URL=unreachable_redis_url())
+    async with started_client(settings) as client:
         response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "instance": f"{os.uname().nodename}:{os.getpid()}"}
@@ -69,11 +67,9 @@ async def test_ready_when_everything_answers(client: httpx.AsyncClient) -> None:
     }
 
 
-async def test_ready_names_what_is_down(database_url: str) -> None:
-    redis_down = make_settings(
-        database_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", REDIS_TIMEOUT_SECONDS=0.5
-    )
-    async with running_app(redis_down) as app, client_for(app) as client:
+async def test_ready_names_what_is_down(app_client: AppClientFactory) -> None:
+    redis_down = {"REDIS_URL": unreachable_redis_url(), "REDIS_TIMEOUT_SECONDS": 0.5}
+    async with app_client(**redis_down) as client:
         response = await client.get("/ready")
     assert response.status_code == 503
     body = response.json()
@@ -81,10 +77,8 @@ async def test_ready_names_what_is_down(database_url: str) -> None:
     assert body["checks"]["database"] == "ok"
     assert response.headers["retry-after"]
 
-    db_down = make_settings(
-        "postgresql+asyncpg://postgres@127.0.0.1:1/nothing", DATABASE_POOL_TIMEOUT=1
-    )
-    async with running_app(db_down) as app, client_for(app) as client:
+    db_down = make_settings(UNREACHABLE_DATABASE_URL, DATABASE_POOL_TIMEOUT=1)
+    async with started_client(db_down) as client:
         response = await client.get("/ready")
     assert response.status_code == 503
     assert response.json()["detail"] == "Not ready: database unavailable"
@@ -102,54 +96,48 @@ async def test_docs_are_open_in_local(client: httpx.AsyncClient) -> None:
     assert "/api/v1/tasks/task" in spec["paths"]
 
 
-async def test_docs_are_absent_in_production(database_url: str) -> None:
-    settings = make_settings(database_url, ENVIRONMENT="production", **STRONG)
-    async with running_app(settings) as app, client_for(app) as client:
-        await register(client, "root")
-        await make_superuser(database_url, "root")
-        headers = bearer(await login(client, "root"))
+async def test_docs_are_absent_in_production(
+    app_client: AppClientFactory, superuser_headers: Headers
+) -> None:
+    async with app_client(ENVIRONMENT="production", **STRONG) as client:
         for path in DOC_PATHS:
             assert (await client.get(path)).status_code == 404, path
-            assert (await client.get(path, headers=headers)).status_code == 404, path
+            assert (await client.get(path, headers=superuser_headers)).status_code == 404, path
 
 
-async def test_docs_in_staging_are_for_superusers_and_open_in_a_browser(database_url: str) -> None:
-    settings = make_settings(database_url, ENVIRONMENT="staging", **STRONG)
-    async with running_app(settings) as app, client_for(app) as client:
-        await register(client, "root")
+async def test_docs_in_staging_are_for_superusers_and_open_in_a_browser(
+    app_client: AppClientFactory, superuser_headers: Headers
+) -> None:
+    root = SUPERUSER  # signed up by superuser_headers
+    async with app_client(ENVIRONMENT="staging", **STRONG) as client:
         await register(client, "plain")
-        await make_superuser(database_url, "root")
         for path in DOC_PATHS:
             anonymous = await client.get(path)
             assert anonymous.status_code == 401, path
             assert anonymous.headers["www-authenticate"].startswith("Basic ")
             assert "detail" in anonymous.json()
             # A browser answers the Basic challenge with the superuser's login.
-            assert (await client.get(path, headers=basic("root", PASSWORD))).status_code == 200
-            by_email = basic("root@example.com", PASSWORD)
+            assert (await client.get(path, headers=basic(root, PASSWORD))).status_code == 200
+            by_email = basic(f"{root}@example.com", PASSWORD)
             assert (await client.get(path, headers=by_email)).status_code == 200
-            wrong = await client.get(path, headers=basic("root", "wrong-password-1"))
+            wrong = await client.get(path, headers=basic(root, "wrong-password-1"))
             assert wrong.status_code == 401
             assert (await client.get(path, headers=basic("plain", PASSWORD))).status_code == 403
             assert (await client.get(path, headers=basic("ghost", PASSWORD))).status_code == 401
         assert (
             await client.get("/docs", headers={"Authorization": "Basic @@@"})
         ).status_code == 401
-        no_colon = {"Authorization": "Basic " + base64.b64encode(b"root").decode()}
+        no_colon = {"Authorization": "Basic " + base64.b64encode(root.encode()).decode()}
         assert (await client.get("/docs", headers=no_colon)).status_code == 401
-        token = await login(client, "root")
-        assert (await client.get("/openapi.json", headers=bearer(token))).status_code == 200
+        assert (await client.get("/openapi.json", headers=superuser_headers)).status_code == 200
         plain = await login(client, "plain")
         assert (await client.get("/openapi.json", headers=bearer(plain))).status_code == 403
         # The documented API itself is unchanged by the docs' guard.
         assert (await client.get("/api/v1/users")).status_code == 200
 
 
-async def test_docs_basic_attempts_are_rate_limited(database_url: str) -> None:
-    settings = make_settings(
-        database_url, ENVIRONMENT="staging", LOGIN_RATE_LIMIT_LIMIT=2, **STRONG
-    )
-    async with running_app(settings) as app, client_for(app) as client:
+async def test_docs_basic_attempts_are_rate_limited(app_client: AppClientFactory) -> None:
+    async with app_client(ENVIRONMENT="staging", LOGIN_RATE_LIMIT_LIMIT=2, **STRONG) as client:
         await register(client, "root")
         statuses = [
             (await client.get("/docs", headers=basic("root", f"guess-{n}-x"))).status_code
@@ -216,17 +204,15 @@ def test_json_log_lines() -> None:
     assert line["level"] == "INFO"
 
 
+@pytest.mark.slow
 def test_served_logs_are_json_when_asked(tmp_path: Path, database_url: str) -> None:
     port = free_port()
-    env = {
-        **{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ},
-        "DATABASE_URL": database_url,
-        "REDIS_URL": TEST_REDIS_URL,
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "LOG_FORMAT": "json",
-    }
-    with Server(tmp_path, port, env) as server:
-        httpx.get(f"{server.url}/health", headers={"X-Request-ID": "json-1"})
+    url = f"http://127.0.0.1:{port}"
+    env = app_env(database_url, LOG_FORMAT="json")
+    with Process("serve", [APP, "serve", "--port", str(port)], cwd=tmp_path, env=env) as server:
+        server.wait_for_http(f"{url}/health")
+        answer = httpx.get(f"{url}/health", headers={"X-Request-ID": "json-1"})
+        assert answer.status_code == 200
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     access = [line for line in lines if line["logger"] == "app.access"]
     assert access[-1]["request_id"] == "json-1"
@@ -263,12 +249,10 @@ def test_serve_refuses_more_workers_than_connections(
     assert main(["serve", "--workers", "0"]) == 2
 
 
-async def test_an_exhausted_pool_waits_then_answers_503(database_url: str) -> None:
-    settings = make_settings(
-        database_url, DATABASE_POOL_SIZE=1, DATABASE_MAX_OVERFLOW=0, DATABASE_POOL_TIMEOUT=0.5
-    )
-    async with running_app(settings) as app, client_for(app) as client:
-        engine = resources_of(app).engine
+async def test_an_exhausted_pool_waits_then_answers_503(app_client: AppClientFactory) -> None:
+    pool = {"DATABASE_POOL_SIZE": 1, "DATABASE_MAX_OVERFLOW": 0, "DATABASE_POOL_TIMEOUT": 0.5}
+    async with app_client(**pool) as client:
+        engine = resources_of(client.app).engine
         async with engine.connect() as held:  # the only connection, taken
             await held.exec_driver_sql("SELECT 1")
             response = await client.get("/api/v1/users")
@@ -277,60 +261,21 @@ async def test_an_exhausted_pool_waits_then_answers_503(database_url: str) -> No
         assert (await client.get("/api/v1/users")).status_code == 200
 
 
-class Server:
-    """`app serve` in a process of its own."""
-
-    def __init__(self, workdir: Path, port: int, env: dict[str, str], *args: str) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = workdir / f"serve-{port}.log"
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [APP, "serve", "--port", str(port), *args],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start:\n{self.log()}")
-            time.sleep(0.1)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self._log.close()
-
-
+@pytest.mark.slow
 async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, database_url: str) -> None:
     port = free_port()
-    env = {
-        **{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ},
-        "DATABASE_URL": database_url,
-        "REDIS_URL": TEST_REDIS_URL,
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "LOGIN_RATE_LIMIT_LIMIT": "1000",
-        "LOGIN_ACCOUNT_RATE_LIMIT_LIMIT": "1000",
+    url = f"http://127.0.0.1:{port}"
+    env = app_env(
+        database_url,
+        LOGIN_RATE_LIMIT_LIMIT=1000,
+        LOGIN_ACCOUNT_RATE_LIMIT_LIMIT=1000,
         # Slow hashing, so that the logins are still running when SIGTERM arrives.
-        "PASSWORD_HASH_TIME_COST": "12",
-    }
-    with Server(tmp_path, port, env, "--workers", "2") as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        PASSWORD_HASH_TIME_COST=12,
+    )
+    argv = [APP, "serve", "--port", str(port), "--workers", "2"]
+    with Process("serve", argv, cwd=tmp_path, env=env) as server:
+        server.wait_for_http(f"{url}/health")
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             await register(client, "alice")
             attempts = [
                 asyncio.create_task(
@@ -345,4 +290,4 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, database_u
     assert [r.status_code for r in responses] == [200] * 8, server.log()
     async with httpx.AsyncClient() as late:
         with pytest.raises(httpx.TransportError):
-            await late.get(f"{server.url}/health", timeout=1)
+            await late.get(f"{url}/health", timeout=1)

@@ -4,52 +4,18 @@ every app instance, the login limits per IP and per account, and which client IP
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from tests.conftest import (
-    PASSWORD,
-    bearer,
-    client_for,
-    login,
-    make_settings,
-    make_superuser,
-    register,
-    running_app,
-)
+from tests.helpers.http import API, AppClientFactory, Headers, client_for, register, sign_up
+from tests.helpers.settings import PASSWORD
 
-API = "/api/v1"
 LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
-@contextlib.asynccontextmanager
-async def app_with(database_url: str, **overrides: Any) -> AsyncIterator[FastAPI]:
-    async with running_app(make_settings(database_url, **overrides)) as app:
-        yield app
-
-
-@contextlib.asynccontextmanager
-async def client_from(
-    app: FastAPI, host: str, port: int = 1234
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client whose socket peer is `host`."""
-    transport = httpx.ASGITransport(app=app, client=(host, port))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-
-
-async def author(client: httpx.AsyncClient, username: str) -> dict[str, str]:
-    await register(client, username)
-    return bearer(await login(client, username))
-
-
 async def post(
-    client: httpx.AsyncClient, username: str, headers: dict[str, str] | None = None
+    client: httpx.AsyncClient, username: str, headers: Headers | None = None
 ) -> httpx.Response:
     return await client.post(
         f"{API}/{username}/post", json={"title": "Hello", "text": "text"}, headers=headers
@@ -60,7 +26,7 @@ async def attempt(
     client: httpx.AsyncClient,
     username: str,
     password: str = PASSWORD,
-    headers: dict[str, str] | None = None,
+    headers: Headers | None = None,
 ) -> httpx.Response:
     return await client.post(
         f"{API}/login", data={"username": username, "password": password}, headers=headers
@@ -88,12 +54,9 @@ async def post_count(client: httpx.AsyncClient, username: str) -> int:
 # --- posting: the default limit and tiers --------------------------------------------------
 
 
-async def test_a_user_without_a_tier_gets_the_default_limit(database_url: str) -> None:
-    async with (
-        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as app,
-        client_for(app) as client,
-    ):
-        headers = await author(client, "bob")
+async def test_a_user_without_a_tier_gets_the_default_limit(app_client: AppClientFactory) -> None:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as client:
+        headers = await sign_up(client, "bob")
         for remaining in (2, 1, 0):
             response = await post(client, "bob", headers)
             assert response.status_code == 201, response.text
@@ -106,17 +69,17 @@ async def test_a_user_without_a_tier_gets_the_default_limit(database_url: str) -
         assert await post_count(client, "bob") == 3
 
         # another user has a budget of their own
-        other = await author(client, "carol")
+        other = await sign_up(client, "carol")
         response = await post(client, "carol", other)
         assert response.status_code == 201
         assert response.headers["X-RateLimit-Remaining"] == "2"
 
 
-async def test_anonymous_callers_are_limited_per_client_ip(database_url: str) -> None:
+async def test_anonymous_callers_are_limited_per_client_ip(app_client: AppClientFactory) -> None:
     async with (
-        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as app,
-        client_from(app, "203.0.113.7") as first,
-        client_from(app, "203.0.113.8") as second,
+        app_client(DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as base,
+        client_for(base.app, peer=("203.0.113.7", 1234)) as first,
+        client_for(base.app, peer=("203.0.113.8", 1234)) as second,
     ):
         for remaining in (2, 1, 0):
             response = await post(first, "bob")
@@ -130,7 +93,7 @@ async def test_anonymous_callers_are_limited_per_client_ip(database_url: str) ->
         assert response.headers["X-RateLimit-Remaining"] == "2"
 
         # a signed-in user behind the exhausted address is counted as that user
-        headers = await author(first, "bob")
+        headers = await sign_up(first, "bob")
         response = await post(first, "bob", headers)
         assert response.status_code == 201, response.text
         assert response.headers["X-RateLimit-Remaining"] == "2"
@@ -141,14 +104,11 @@ async def test_anonymous_callers_are_limited_per_client_ip(database_url: str) ->
     ["api/v1/{username}/post", "api/v1/carol/post", "/api/v1/{username}/post/"],
     ids=["route-template", "request-path", "template-with-slashes"],
 )
-async def test_a_tiered_user_gets_the_tier_limit_for_the_path(database_url: str, path: str) -> None:
-    async with (
-        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as app,
-        client_for(app) as client,
-    ):
-        await register(client, "root")
-        await make_superuser(database_url, "root")
-        root = bearer(await login(client, "root"))
+async def test_a_tiered_user_gets_the_tier_limit_for_the_path(
+    app_client: AppClientFactory, superuser_headers: Headers, path: str
+) -> None:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as client:
+        root = superuser_headers
         tier = await client.post(f"{API}/tier", json={"name": "pro"}, headers=root)
         assert tier.status_code == 201, tier.text
         rule = await client.post(
@@ -157,8 +117,8 @@ async def test_a_tiered_user_gets_the_tier_limit_for_the_path(database_url: str,
             headers=root,
         )
         assert rule.status_code == 201, rule.text
-        tiered = await author(client, "carol")
-        untiered = await author(client, "dave")
+        tiered = await sign_up(client, "carol")
+        untiered = await sign_up(client, "dave")
         moved = await client.patch(
             f"{API}/user/carol/tier", json={"tier_id": tier.json()["id"]}, headers=root
         )
@@ -182,17 +142,14 @@ async def test_a_tiered_user_gets_the_tier_limit_for_the_path(database_url: str,
         assert await post_count(client, "dave") == 3
 
 
-async def test_a_changed_tier_limit_applies_at_once_on_every_instance(database_url: str) -> None:
-    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=100)
+async def test_a_changed_tier_limit_applies_at_once_on_every_instance(
+    app_client: AppClientFactory, superuser_headers: Headers
+) -> None:
+    root = superuser_headers
     async with (
-        running_app(settings) as a,
-        running_app(settings) as b,
-        client_for(a) as ca,
-        client_for(b) as cb,
+        app_client(DEFAULT_RATE_LIMIT_LIMIT=100) as ca,
+        app_client(DEFAULT_RATE_LIMIT_LIMIT=100) as cb,
     ):
-        await register(ca, "root")
-        await make_superuser(database_url, "root")
-        root = bearer(await login(ca, "root"))
         tier = (await ca.post(f"{API}/tier", json={"name": "pro"}, headers=root)).json()
         rule = await ca.post(
             f"{API}/tier/pro/rate_limit",
@@ -200,7 +157,7 @@ async def test_a_changed_tier_limit_applies_at_once_on_every_instance(database_u
             headers=root,
         )
         assert rule.status_code == 201
-        headers = await author(ca, "carol")
+        headers = await sign_up(ca, "carol")
         moved = await ca.patch(f"{API}/user/carol/tier", json={"tier_id": tier["id"]}, headers=root)
         assert moved.status_code == 200
 
@@ -223,12 +180,9 @@ async def test_a_changed_tier_limit_applies_at_once_on_every_instance(database_u
         assert_limited(await post(ca, "carol", headers), limit=2, period=60)
 
 
-async def test_retry_after_is_long_enough_and_no_longer(database_url: str) -> None:
-    async with (
-        app_with(database_url, DEFAULT_RATE_LIMIT_LIMIT=2, DEFAULT_RATE_LIMIT_PERIOD=2) as app,
-        client_for(app) as client,
-    ):
-        headers = await author(client, "bob")
+async def test_retry_after_is_long_enough_and_no_longer(app_client: AppClientFactory) -> None:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=2, DEFAULT_RATE_LIMIT_PERIOD=2) as client:
+        headers = await sign_up(client, "bob")
         for _ in range(2):
             assert (await post(client, "bob", headers)).status_code == 201
         refused = await post(client, "bob", headers)
@@ -238,18 +192,13 @@ async def test_retry_after_is_long_enough_and_no_longer(database_url: str) -> No
         assert response.status_code == 201, response.text
 
 
-async def test_counting_is_atomic_and_shared_by_every_instance(database_url: str) -> None:
+async def test_counting_is_atomic_and_shared_by_every_instance(
+    app_client: AppClientFactory,
+) -> None:
     limit = 5
-    settings = make_settings(
-        database_url, DEFAULT_RATE_LIMIT_LIMIT=limit, DEFAULT_RATE_LIMIT_PERIOD=3600
-    )
-    async with (
-        running_app(settings) as a,
-        running_app(settings) as b,
-        client_for(a) as ca,
-        client_for(b) as cb,
-    ):
-        headers = await author(ca, "bob")
+    limits = {"DEFAULT_RATE_LIMIT_LIMIT": limit, "DEFAULT_RATE_LIMIT_PERIOD": 3600}
+    async with app_client(**limits) as ca, app_client(**limits) as cb:
+        headers = await sign_up(ca, "bob")
         requests = [post(ca if i % 2 else cb, "bob", headers) for i in range(3 * limit)]
         responses = await asyncio.gather(*requests)
         statuses = sorted(r.status_code for r in responses)
@@ -262,14 +211,15 @@ async def test_counting_is_atomic_and_shared_by_every_instance(database_url: str
 # --- login ----------------------------------------------------------------------------------
 
 
-async def test_login_attempts_are_limited_per_ip_across_accounts(database_url: str) -> None:
-    async with app_with(database_url, LOGIN_RATE_LIMIT_LIMIT=3, LOGIN_RATE_LIMIT_PERIOD=60) as app:
-        async with client_for(app) as setup:
-            await register(setup, "alice")
-            await register(setup, "bob")
+async def test_login_attempts_are_limited_per_ip_across_accounts(
+    app_client: AppClientFactory,
+) -> None:
+    async with app_client(LOGIN_RATE_LIMIT_LIMIT=3, LOGIN_RATE_LIMIT_PERIOD=60) as setup:
+        await register(setup, "alice")
+        await register(setup, "bob")
         async with (
-            client_from(app, "198.51.100.1") as client,
-            client_from(app, "198.51.100.2") as elsewhere,
+            client_for(setup.app, peer=("198.51.100.1", 1234)) as client,
+            client_for(setup.app, peer=("198.51.100.2", 1234)) as elsewhere,
         ):
             assert (await attempt(client, "alice")).status_code == 200
             assert (await attempt(client, "alice", "wrong-pass-1")).status_code == 401
@@ -282,19 +232,17 @@ async def test_login_attempts_are_limited_per_ip_across_accounts(database_url: s
             assert (await attempt(elsewhere, "bob")).status_code == 200
 
 
-async def test_login_attempts_are_limited_per_account(database_url: str) -> None:
-    async with app_with(
-        database_url,
+async def test_login_attempts_are_limited_per_account(app_client: AppClientFactory) -> None:
+    async with app_client(
         LOGIN_RATE_LIMIT_LIMIT=1000,
         LOGIN_ACCOUNT_RATE_LIMIT_LIMIT=2,
         LOGIN_ACCOUNT_RATE_LIMIT_PERIOD=300,
-    ) as app:
-        async with client_for(app) as setup:
-            await register(setup, "alice")
-            await register(setup, "bob")
+    ) as setup:
+        await register(setup, "alice")
+        await register(setup, "bob")
         async with (
-            client_from(app, "198.51.100.1") as client,
-            client_from(app, "198.51.100.2") as elsewhere,
+            client_for(setup.app, peer=("198.51.100.1", 1234)) as client,
+            client_for(setup.app, peer=("198.51.100.2", 1234)) as elsewhere,
         ):
             assert (await attempt(client, "alice", "wrong-pass-1")).status_code == 401
             assert (await attempt(client, "ALICE", "wrong-pass-2")).status_code == 401
@@ -315,15 +263,15 @@ async def test_login_attempts_are_limited_per_account(database_url: str) -> None
             assert_limited(await attempt(client, "bob"), limit=2, period=300)
 
 
-async def test_the_email_and_the_username_share_one_account_budget(database_url: str) -> None:
+async def test_the_email_and_the_username_share_one_account_budget(
+    app_client: AppClientFactory,
+) -> None:
     """One account, one budget: signing in by email is another spelling of the same account."""
-    settings = make_settings(
-        database_url,
+    async with app_client(
         LOGIN_RATE_LIMIT_LIMIT=1000,
         LOGIN_ACCOUNT_RATE_LIMIT_LIMIT=2,
         LOGIN_ACCOUNT_RATE_LIMIT_PERIOD=300,
-    )
-    async with running_app(settings) as app, client_for(app) as client:
+    ) as client:
         await register(client, "alice")
         assert (await attempt(client, "alice", "wrong-pass-1")).status_code == 401
         assert (await attempt(client, "alice@example.com", "wrong-pass-2")).status_code == 401
@@ -334,10 +282,12 @@ async def test_the_email_and_the_username_share_one_account_budget(database_url:
 # --- which client IP is counted --------------------------------------------------------------
 
 
-async def test_forwarded_for_is_ignored_from_an_untrusted_peer(database_url: str) -> None:
+async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
+    app_client: AppClientFactory,
+) -> None:
     async with (
-        app_with(database_url, LOGIN_RATE_LIMIT_LIMIT=2) as app,
-        client_from(app, "10.0.0.1") as proxy,
+        app_client(LOGIN_RATE_LIMIT_LIMIT=2) as base,
+        client_for(base.app, peer=("10.0.0.1", 1234)) as proxy,
     ):
         for forged in ("1.1.1.1", "2.2.2.2"):
             response = await attempt(proxy, "nobody", headers={"X-Forwarded-For": forged})
@@ -347,11 +297,13 @@ async def test_forwarded_for_is_ignored_from_an_untrusted_peer(database_url: str
         assert_limited(await attempt(proxy, "nobody"), limit=2, period=60)
 
 
-async def test_forwarded_for_from_a_trusted_proxy_names_the_client(database_url: str) -> None:
+async def test_forwarded_for_from_a_trusted_proxy_names_the_client(
+    app_client: AppClientFactory,
+) -> None:
     async with (
-        app_with(database_url, LOGIN_RATE_LIMIT_LIMIT=2, TRUSTED_PROXIES=["10.0.0.1"]) as app,
-        client_from(app, "10.0.0.1") as proxy,
-        client_from(app, "10.0.0.2") as untrusted,
+        app_client(LOGIN_RATE_LIMIT_LIMIT=2, TRUSTED_PROXIES=["10.0.0.1"]) as base,
+        client_for(base.app, peer=("10.0.0.1", 1234)) as proxy,
+        client_for(base.app, peer=("10.0.0.2", 1234)) as untrusted,
     ):
         first = {"X-Forwarded-For": "1.1.1.1"}
         second = {"X-Forwarded-For": "2.2.2.2"}

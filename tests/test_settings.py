@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.core.config import DEFAULT_ADMIN_PASSWORD, DEFAULT_SECRET_KEY, ConfigError, load_settings
+from tests.helpers.processes import clean_env, free_port, run_app
 
 SETTING_NAMES = (
     "DATABASE_URL",
@@ -126,17 +124,13 @@ def test_bad_values_are_reported_by_name() -> None:
 
 
 def test_production_with_default_secret_refuses_to_start(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
-    env.update(ENVIRONMENT="production")
-    app_command = Path(sys.executable).parent / "app"
-    result = subprocess.run(
-        [str(app_command), "serve", "--port", "8799"],
-        env=env,
+    result = run_app(
+        "serve",
+        "--port",
+        str(free_port()),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
+        env=clean_env(ENVIRONMENT="production"),
         timeout=60,
-        check=False,
     )
     assert result.returncode != 0
     assert "SECRET_KEY is missing or the default" in result.stderr

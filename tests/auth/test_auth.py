@@ -20,23 +20,21 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from pwdlib.hashers.bcrypt import BcryptHasher
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
-from tests.conftest import (
-    PASSWORD,
-    TEST_SECRET_KEY,
+from tests.helpers.database import execute
+from tests.helpers.http import (
+    AppClientFactory,
+    Headers,
+    assert_unauthorized,
     bearer,
     client_for,
     login,
-    make_settings,
-    make_superuser,
+    login_response,
     register,
-    running_app,
 )
+from tests.helpers.settings import PASSWORD, TEST_SECRET_KEY
 
-LOGIN = "/api/v1/login"
 REFRESH = "/api/v1/refresh"
 LOGOUT = "/api/v1/logout"
 ME = "/api/v1/user/me/"
@@ -72,12 +70,6 @@ def cookie_header(refresh_token: str) -> dict[str, str]:
     return {"Cookie": f"{COOKIE}={refresh_token}"}
 
 
-async def login_response(
-    client: httpx.AsyncClient, username: str, password: str = PASSWORD
-) -> httpx.Response:
-    return await client.post(LOGIN, data={"username": username, "password": password})
-
-
 async def login_pair(
     client: httpx.AsyncClient, username: str, password: str = PASSWORD
 ) -> tuple[str, str]:
@@ -87,30 +79,11 @@ async def login_pair(
     return response.json()["access_token"], refresh_set_cookie(response).value
 
 
-def assert_unauthorized(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    assert response.headers.get("www-authenticate") == "Bearer"
-    body = response.json()
-    assert isinstance(body.get("detail"), str)
-    assert body["detail"]
-
-
 @asynccontextmanager
 async def bare_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client whose cookie jar is never used: cookies are passed explicitly."""
     async with client_for(app) as client:
         yield client
-
-
-async def sql(database_url: str, statement: str, **params: Any) -> Any:
-    """Run one statement in its own committed transaction; the first column of the first row."""
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            result = await conn.execute(text(statement), params)
-            return result.scalar() if result.returns_rows else None
-    finally:
-        await engine.dispose()
 
 
 def craft_token(
@@ -189,16 +162,10 @@ async def test_login_by_email_is_case_insensitive(client: httpx.AsyncClient) -> 
 
 
 async def test_refresh_cookie_is_secure_outside_local(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, app_client: AppClientFactory
 ) -> None:
     await register(client, "alice")
-    staging = make_settings(
-        database_url,
-        ENVIRONMENT="staging",
-        ADMIN_PASSWORD="Another-admin-pw-9",
-        REDIS_URL="redis://127.0.0.1:6379/15",
-    )
-    async with running_app(staging) as app, bare_client(app) as other:
+    async with app_client(ENVIRONMENT="staging", ADMIN_PASSWORD="Another-admin-pw-9") as other:
         response = await login_response(other, "alice")
         assert response.status_code == 200, response.text
         cookie = refresh_set_cookie(response)
@@ -281,9 +248,10 @@ async def test_failed_login_takes_the_same_time_for_unknown_and_known_users(
     assert 0.5 <= ratio <= 2.0, f"unknown {unknown} vs known {known}: ratio {ratio:.2f}"
 
 
-async def test_password_hashing_does_not_block_the_event_loop(database_url: str) -> None:
-    slow = make_settings(database_url, PASSWORD_HASH_MEMORY_KIB=65536, PASSWORD_HASH_TIME_COST=6)
-    async with running_app(slow) as app, client_for(app) as client:
+async def test_password_hashing_does_not_block_the_event_loop(
+    app_client: AppClientFactory,
+) -> None:
+    async with app_client(PASSWORD_HASH_MEMORY_KIB=65536, PASSWORD_HASH_TIME_COST=6) as client:
         await register(client, "alice")
         await login_response(client, "nobody", "whatever-1")  # warm up the pool
 
@@ -323,14 +291,14 @@ async def test_password_hashing_does_not_block_the_event_loop(database_url: str)
 
 
 async def stored_hash(database_url: str, username: str) -> str:
-    value: str = await sql(
+    value: str = await execute(
         database_url, "SELECT hashed_password FROM users WHERE username = :u", u=username
     )
     return value
 
 
 async def set_hash(database_url: str, username: str, hashed: str) -> None:
-    await sql(
+    await execute(
         database_url,
         "UPDATE users SET hashed_password = :h WHERE username = :u",
         h=hashed,
@@ -626,11 +594,11 @@ async def test_logout_with_swapped_tokens_is_401(app: FastAPI, client: httpx.Asy
 
 
 async def test_logout_holds_in_every_app_process(
-    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, app_client: AppClientFactory
 ) -> None:
     await register(client, "alice")
     access, refresh = await login_pair(client, "alice")
-    async with running_app(settings) as other_app, client_for(other_app) as other:
+    async with app_client() as other:
         assert (await other.get(ME, headers=bearer(access))).status_code == 200
 
         response = await other.post(LOGOUT, headers={**bearer(access), **cookie_header(refresh)})
@@ -642,13 +610,13 @@ async def test_logout_holds_in_every_app_process(
 
 
 async def test_spent_refresh_token_is_refused_by_another_process(
-    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, app_client: AppClientFactory
 ) -> None:
     await register(client, "alice")
     _, refresh = await login_pair(client, "alice")
     async with bare_client(app) as bare:
         assert (await bare.post(REFRESH, headers=cookie_header(refresh))).status_code == 200
-    async with running_app(settings) as other_app, bare_client(other_app) as other:
+    async with app_client() as other:  # (its cookie jar is never used)
         assert_unauthorized(await other.post(REFRESH, headers=cookie_header(refresh)))
 
 
@@ -670,15 +638,12 @@ async def test_tokens_of_a_soft_deleted_user_are_refused(
 
 
 async def test_tokens_of_a_hard_deleted_user_are_refused(
-    app: FastAPI, client: httpx.AsyncClient, database_url: str
+    app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    await register(client, "boss")
-    await make_superuser(database_url, "boss")
     await register(client, "alice")
     access, refresh = await login_pair(client, "alice")
-    boss = await login(client, "boss")
 
-    deleted = await client.delete("/api/v1/db_user/alice", headers=bearer(boss))
+    deleted = await client.delete("/api/v1/db_user/alice", headers=superuser_headers)
     assert deleted.status_code == 204, deleted.text
 
     assert_unauthorized(await client.get(ME, headers=bearer(access)))

@@ -1,2 +1,12 @@
-"""What several test modules share: processes and ports (`processes`), and more as modules
-of this package. Test modules import from here, never from each other."""
+"""What several test modules share. Test modules import from here, never from each other (nor
+from conftest.py, which holds only fixtures):
+
+- `settings`: the settings apps and processes run with (`make_settings`, `app_env`, the run's
+  Redis database, the test secret key and password);
+- `database`: creating, dropping and migrating databases, and SQL beside the app;
+- `http`: an app started in-process and its client, registering and signing in, the shared
+  assertions on error responses;
+- `cache`: waiting out the cache's write fence, Redis clients;
+- `processes`: commands run as processes of their own, free ports;
+- `deploy`: nginx (installed when missing) and the local nginx configuration filled in.
+"""

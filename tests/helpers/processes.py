@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -61,9 +61,20 @@ class Process:
         p.wait_for_http(f"http://127.0.0.1:{port}/health")
     """
 
-    def __init__(self, name: str, argv: list[str], *, cwd: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        other_logs: Sequence[Path] = (),
+    ) -> None:
+        """`other_logs`: files the command writes its log to besides its output (nginx's
+        error log), shown with the output."""
         self.name = name
         self.log_path = cwd / f"{name}.log"
+        self.other_logs = list(other_logs)
         self._log: IO[bytes] = self.log_path.open("wb")
         self.process = subprocess.Popen(
             argv, cwd=cwd, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT
@@ -73,7 +84,12 @@ class Process:
         return self.process.poll() is None
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """What the process has written so far (its output, then its other logs)."""
+        text = self.log_path.read_text(errors="replace")
+        for path in self.other_logs:
+            other = path.read_text(errors="replace") if path.exists() else "(no file)"
+            text += f"\n----- {path.name} -----\n{other}"
+        return text
 
     def wait_until(
         self, ready: Callable[[], bool], what: str, timeout: float = 30, every: float = 0.1
@@ -91,6 +107,9 @@ class Process:
 
     def wait_for_http(self, url: str, timeout: float = 30) -> None:
         self.wait_until(lambda: httpx.get(url, timeout=2).status_code == 200, url, timeout)
+
+    def wait_for_log(self, needle: str, timeout: float = 30) -> None:
+        self.wait_until(lambda: needle in self.log(), f"{needle!r} in its log", timeout, 0.05)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Send `sig` and wait; killed if still alive after `timeout`. The exit code."""

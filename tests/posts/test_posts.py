@@ -17,23 +17,27 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import (
+from tests.helpers.http import (
+    API,
+    AppClientFactory,
+    Headers,
+    assert_unauthorized,
     bearer,
+    client_for,
+    error_detail,
     login,
-    make_settings,
-    make_superuser,
+    parse_time,
     register,
-    running_app,
+    sign_up,
+    sign_up_superuser,
 )
 
-API = "/api/v1"
 POST_FIELDS = {"id", "title", "text", "media_url", "created_by_user_id", "created_at", "updated_at"}
 OFFSET_PAGE_FIELDS = {"data", "total_count", "has_more", "page", "items_per_page"}
 CURSOR_PAGE_FIELDS = {"data", "limit", "next_cursor", "has_more"}
 MAX_TEXT = 63206
 MAX_ID = 2**31 - 1
 ACTORS = ("author", "other", "superuser", "anonymous")
-Headers = dict[str, str]
 
 
 # --- fixtures and helpers ------------------------------------------------------------------
@@ -43,60 +47,33 @@ Headers = dict[str, str]
 async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client that turns an unhandled server error into the 500 the app sends, so that a
     crash shows up as a wrong status code instead of an exception inside the test."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with client_for(app, raise_app_exceptions=False) as client:
         yield client
 
 
 @dataclass
 class People:
-    """alice writes the posts, bob is another user, root is a superuser."""
+    """alice writes the posts, bob is another user, root is a superuser (signed up in that
+    order); `headers` by actor."""
 
     author: dict[str, Any]
-    other: dict[str, Any]
-    superuser: dict[str, Any]
     headers: dict[str, Headers]
 
 
 @pytest.fixture
 async def people(api: httpx.AsyncClient, database_url: str) -> People:
     alice = await register(api, "alice")
-    bob = await register(api, "bob")
-    root = await register(api, "root")
-    await make_superuser(database_url, "root")
     headers = {
         "author": bearer(await login(api, "alice")),
-        "other": bearer(await login(api, "bob")),
-        "superuser": bearer(await login(api, "root")),
+        "other": await sign_up(api, "bob"),
+        "superuser": await sign_up_superuser(api, database_url),
         "anonymous": {},
     }
-    return People(author=alice, other=bob, superuser=root, headers=headers)
-
-
-def error_detail(response: httpx.Response, status: int) -> Any:
-    """Assert the status and a JSON error body with a non-empty `detail`; return the detail."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert isinstance(body, dict), body
-    assert "detail" in body, body
-    assert body["detail"], body
-    return body["detail"]
-
-
-def assert_unauthorized(response: httpx.Response) -> None:
-    error_detail(response, 401)
-    assert response.headers.get("www-authenticate") == "Bearer"
+    return People(author=alice, headers=headers)
 
 
 def assert_post_shape(post: dict[str, Any]) -> None:
     assert set(post) == POST_FIELDS, post
-
-
-def parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, f"timestamp without a timezone: {value}"
-    return parsed
 
 
 def body_for(n: int = 0, **overrides: Any) -> dict[str, Any]:
@@ -541,20 +518,17 @@ async def test_create_with_a_bad_token_is_401(api: httpx.AsyncClient, people: Pe
     assert (await list_page(api, "alice"))["total_count"] == 0
 
 
-async def test_post_creation_is_rate_limited(
-    database_url: str,
-) -> None:
-    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=2)
-    async with running_app(settings) as app:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            await register(api, "alice")
-            headers = bearer(await login(api, "alice"))
-            for n in range(2):
-                await create(api, headers, **body_for(n))
-            response = await api.post(f"{API}/alice/post", json=body_for(3), headers=headers)
-            error_detail(response, 429)
-            assert (await list_page(api, "alice"))["total_count"] == 2
+async def test_post_creation_is_rate_limited(app_client: AppClientFactory) -> None:
+    async with (
+        app_client(DEFAULT_RATE_LIMIT_LIMIT=2) as base,
+        client_for(base.app, raise_app_exceptions=False) as api,
+    ):
+        headers = await sign_up(api, "alice")
+        for n in range(2):
+            await create(api, headers, **body_for(n))
+        response = await api.post(f"{API}/alice/post", json=body_for(3), headers=headers)
+        error_detail(response, 429)
+        assert (await list_page(api, "alice"))["total_count"] == 2
 
 
 # --- reading one post ----------------------------------------------------------------------

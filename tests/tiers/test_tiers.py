@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,63 +14,32 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.cli import main
-from tests.conftest import (
+from tests.helpers.database import engine_for, query
+from tests.helpers.http import (
+    API,
+    SUPERUSER,
+    AppClientFactory,
+    Headers,
+    assert_unauthorized,
     bearer,
     client_for,
+    error_detail,
     login,
-    make_settings,
-    make_superuser,
+    parse_time,
     register,
-    running_app,
+    sign_up,
 )
 
-API = "/api/v1"
 TIER_FIELDS = {"id", "name", "created_at"}
 LIMIT_FIELDS = {"id", "tier_id", "name", "path", "limit", "period", "created_at"}
 PAGE_FIELDS = {"data", "total_count", "has_more", "page", "items_per_page"}
 POST_TEMPLATE = "api/v1/{username}/post"
 POST_BODY = {"title": "Hello", "text": "A post that counts against a rate limit."}
-Headers = dict[str, str]
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def error_detail(response: httpx.Response, status: int) -> Any:
-    """Assert the status and a JSON error body with a non-empty `detail`; return the detail."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body, dict)
-    assert body.get("detail"), body
-    return body["detail"]
-
-
-def assert_unauthorized(response: httpx.Response) -> None:
-    error_detail(response, 401)
-    assert response.headers.get("www-authenticate") == "Bearer"
-
-
-def parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, f"timestamp without a timezone: {value}"
-    return parsed
-
-
-async def superuser(
-    client: httpx.AsyncClient, database_url: str, username: str = "admin"
-) -> Headers:
-    await register(client, username)
-    await make_superuser(database_url, username)
-    return bearer(await login(client, username))
-
-
-async def user(client: httpx.AsyncClient, username: str) -> Headers:
-    await register(client, username)
-    return bearer(await login(client, username))
 
 
 async def new_tier(client: httpx.AsyncClient, admin: Headers, name: str) -> dict[str, Any]:
@@ -121,22 +89,13 @@ async def user_tier(client: httpx.AsyncClient, admin: Headers, username: str) ->
     return body["tier"]
 
 
-async def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return [tuple(row) for row in (await conn.execute(text(sql), params)).all()]
-    finally:
-        await engine.dispose()
-
-
 # --- tiers ---------------------------------------------------------------------------------
 
 
 async def test_create_tier_returns_it_and_it_reads_back(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     tier = await new_tier(client, admin, "gold")
     assert set(tier) == TIER_FIELDS
     assert tier["name"] == "gold"
@@ -151,9 +110,9 @@ async def test_create_tier_returns_it_and_it_reads_back(
 
 @pytest.mark.parametrize("name", ["a", "7", "x" * 50, "Pro_Plan.v2-beta", "A.B_C-D"])
 async def test_valid_tier_names_are_accepted(
-    client: httpx.AsyncClient, database_url: str, name: str
+    client: httpx.AsyncClient, superuser_headers: Headers, name: str
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     tier = await new_tier(client, admin, name)
     assert tier["name"] == name
     assert (await get_ok(client, f"{API}/tier/{name}"))["id"] == tier["id"]
@@ -177,16 +136,18 @@ async def test_valid_tier_names_are_accepted(
     ],
 )
 async def test_invalid_tier_names_are_422(
-    client: httpx.AsyncClient, database_url: str, body: dict[str, Any]
+    client: httpx.AsyncClient, superuser_headers: Headers, body: dict[str, Any]
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     response = await client.post(f"{API}/tier", json=body, headers=admin)
     error_detail(response, 422)
     assert await tier_names(client) == []
 
 
-async def test_duplicate_tier_name_is_409(client: httpx.AsyncClient, database_url: str) -> None:
-    admin = await superuser(client, database_url)
+async def test_duplicate_tier_name_is_409(
+    client: httpx.AsyncClient, superuser_headers: Headers
+) -> None:
+    admin = superuser_headers
     first = await new_tier(client, admin, "gold")
     response = await client.post(f"{API}/tier", json={"name": "gold"}, headers=admin)
     error_detail(response, 409)
@@ -195,9 +156,9 @@ async def test_duplicate_tier_name_is_409(client: httpx.AsyncClient, database_ur
 
 
 async def test_concurrent_creates_of_one_name_give_one_tier_and_409s(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     responses = await asyncio.gather(
         *(client.post(f"{API}/tier", json={"name": "race"}, headers=admin) for _ in range(6))
     )
@@ -207,9 +168,9 @@ async def test_concurrent_creates_of_one_name_give_one_tier_and_409s(
 
 
 async def test_list_tiers_is_an_offset_page_in_creation_order(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     created = [await new_tier(client, admin, name) for name in ("free", "pro", "business")]
     first = await get_ok(client, f"{API}/tiers", params={"page": 1, "items_per_page": 2})
     assert set(first) == PAGE_FIELDS
@@ -237,8 +198,10 @@ async def test_list_tiers_refuses_bad_page_parameters(
     error_detail(await client.get(f"{API}/tiers", params=params), 422)
 
 
-async def test_unknown_tier_is_404_everywhere(client: httpx.AsyncClient, database_url: str) -> None:
-    admin = await superuser(client, database_url)
+async def test_unknown_tier_is_404_everywhere(
+    client: httpx.AsyncClient, superuser_headers: Headers
+) -> None:
+    admin = superuser_headers
     gold = await new_tier(client, admin, "gold")
     limit = await new_limit(client, admin, "gold", path="api/v1/x")
     missing = "nope"
@@ -263,8 +226,8 @@ async def test_unknown_tier_is_404_everywhere(client: httpx.AsyncClient, databas
     assert (await get_ok(client, f"{API}/tier/gold"))["id"] == gold["id"]
 
 
-async def test_rename_tier(client: httpx.AsyncClient, database_url: str) -> None:
-    admin = await superuser(client, database_url)
+async def test_rename_tier(client: httpx.AsyncClient, superuser_headers: Headers) -> None:
+    admin = superuser_headers
     gold = await new_tier(client, admin, "gold")
     limit = await new_limit(client, admin, "gold", path="api/v1/x")
     response = await client.patch(f"{API}/tier/gold", json={"name": "Gold-2"}, headers=admin)
@@ -282,9 +245,9 @@ async def test_rename_tier(client: httpx.AsyncClient, database_url: str) -> None
 
 
 async def test_rename_tier_to_a_taken_name_is_409_and_changes_nothing(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     await new_tier(client, admin, "silver")
     response = await client.patch(f"{API}/tier/silver", json={"name": "gold"}, headers=admin)
@@ -296,18 +259,18 @@ async def test_rename_tier_to_a_taken_name_is_409_and_changes_nothing(
     "body", [{"name": ""}, {"name": "bad name"}, {"name": "x" * 51}, {}, {"name": None}]
 )
 async def test_rename_tier_to_an_invalid_name_is_422(
-    client: httpx.AsyncClient, database_url: str, body: dict[str, Any]
+    client: httpx.AsyncClient, superuser_headers: Headers, body: dict[str, Any]
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     error_detail(await client.patch(f"{API}/tier/gold", json=body, headers=admin), 422)
     assert await tier_names(client) == ["gold"]
 
 
 async def test_delete_tier_removes_it_and_its_rate_limits(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, database_url: str, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     keep = await new_tier(client, admin, "silver")
     doomed = [
@@ -332,9 +295,9 @@ async def test_delete_tier_removes_it_and_its_rate_limits(
 
 
 async def test_delete_tier_in_use_is_409_until_its_users_move(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, database_url: str, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await register(client, "alice")
     await register(client, "bob")
     gold = await new_tier(client, admin, "gold")
@@ -360,12 +323,12 @@ async def test_delete_tier_in_use_is_409_until_its_users_move(
 
 
 async def test_a_soft_deleted_user_does_not_hold_a_tier(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     """Deleting an account releases its tier, so the tier can be deleted afterwards."""
-    admin = await superuser(client, database_url)
-    alice = await user(client, "alice")
-    await user(client, "bob")
+    admin = superuser_headers
+    alice = await sign_up(client, "alice")
+    await sign_up(client, "bob")
     gold = await new_tier(client, admin, "gold")
     await assign(client, admin, "alice", gold["id"])
     await assign(client, admin, "bob", gold["id"])
@@ -380,9 +343,9 @@ async def test_a_soft_deleted_user_does_not_hold_a_tier(
 
 
 async def test_create_rate_limit_returns_it_and_it_reads_back(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     gold = await new_tier(client, admin, "gold")
     body = {"name": "tasks", "path": "api/v1/tasks/task", "limit": 5, "period": 60}
     created = await new_limit(client, admin, "gold", **body)
@@ -410,9 +373,9 @@ async def test_create_rate_limit_returns_it_and_it_reads_back(
     ],
 )
 async def test_path_is_stored_in_one_normal_form(
-    client: httpx.AsyncClient, database_url: str, path: str
+    client: httpx.AsyncClient, superuser_headers: Headers, path: str
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     created = await new_limit(client, admin, "gold", path=path)
     assert created["path"] == "api/v1/tasks/task"
@@ -429,9 +392,9 @@ async def test_path_is_stored_in_one_normal_form(
 
 
 async def test_name_defaults_to_the_path_and_is_stripped(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     unnamed = await new_limit(client, admin, "gold", path="/api/v1/{username}/post")
     assert unnamed["name"] == "api/v1/{username}/post"
@@ -443,10 +406,10 @@ async def test_name_defaults_to_the_path_and_is_stripped(
 
 
 async def test_long_paths_without_names_do_not_collide(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     """Two different long paths (sharing a 50-character prefix) and no names: both are new."""
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     prefix = "api/v1/" + "a" * 60
     first = await new_limit(client, admin, "gold", path=prefix + "/one")
@@ -479,8 +442,10 @@ async def test_long_paths_without_names_do_not_collide(
         pytest.param(12, id="number"),
     ],
 )
-async def test_bad_paths_are_422(client: httpx.AsyncClient, database_url: str, path: Any) -> None:
-    admin = await superuser(client, database_url)
+async def test_bad_paths_are_422(
+    client: httpx.AsyncClient, superuser_headers: Headers, path: Any
+) -> None:
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     response = await client.post(
         f"{API}/tier/gold/rate_limit",
@@ -509,9 +474,9 @@ async def test_bad_paths_are_422(client: httpx.AsyncClient, database_url: str, p
     ],
 )
 async def test_bad_rate_limit_bodies_are_422(
-    client: httpx.AsyncClient, database_url: str, changes: dict[str, Any]
+    client: httpx.AsyncClient, superuser_headers: Headers, changes: dict[str, Any]
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     body = {"path": "api/v1/x", "limit": 3, "period": 60, **changes}
     response = await client.post(f"{API}/tier/gold/rate_limit", json=body, headers=admin)
@@ -521,9 +486,9 @@ async def test_bad_rate_limit_bodies_are_422(
 
 @pytest.mark.parametrize("missing", ["path", "limit", "period"])
 async def test_rate_limit_fields_are_required(
-    client: httpx.AsyncClient, database_url: str, missing: str
+    client: httpx.AsyncClient, superuser_headers: Headers, missing: str
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     body = {"path": "api/v1/x", "limit": 3, "period": 60}
     del body[missing]
@@ -532,18 +497,18 @@ async def test_rate_limit_fields_are_required(
 
 
 async def test_smallest_limit_and_period_are_accepted(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     created = await new_limit(client, admin, "gold", path="api/v1/x", limit=1, period=1)
     assert (created["limit"], created["period"]) == (1, 1)
 
 
 async def test_duplicates_within_a_tier_are_409_but_fine_across_tiers(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     gold = await new_tier(client, admin, "gold")
     silver = await new_tier(client, admin, "silver")
     first = await new_limit(client, admin, "gold", name="posts", path="api/v1/{username}/post")
@@ -563,9 +528,9 @@ async def test_duplicates_within_a_tier_are_409_but_fine_across_tiers(
 
 
 async def test_concurrent_creates_of_one_path_give_one_limit_and_409s(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     responses = await asyncio.gather(
         *(
@@ -583,9 +548,9 @@ async def test_concurrent_creates_of_one_path_give_one_limit_and_409s(
 
 
 async def test_list_rate_limits_pages_only_the_tiers_own(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     await new_tier(client, admin, "silver")
     gold = [await new_limit(client, admin, "gold", path=f"api/v1/p{i}") for i in range(3)]
@@ -611,9 +576,9 @@ async def test_list_rate_limits_pages_only_the_tiers_own(
 
 
 async def test_rate_limit_of_another_tier_is_404_and_untouched(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     await new_tier(client, admin, "silver")
     theirs = await new_limit(client, admin, "silver", path="api/v1/x")
@@ -627,9 +592,9 @@ async def test_rate_limit_of_another_tier_is_404_and_untouched(
 
 @pytest.mark.parametrize("bad_id", ["0", "-1", str(2**31), "99999999999999999999", "abc"])
 async def test_rate_limit_id_out_of_range_is_422(
-    client: httpx.AsyncClient, database_url: str, bad_id: str
+    client: httpx.AsyncClient, superuser_headers: Headers, bad_id: str
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     url = f"{API}/tier/gold/rate_limit/{bad_id}"
     error_detail(await client.get(url), 422)
@@ -637,8 +602,10 @@ async def test_rate_limit_id_out_of_range_is_422(
     error_detail(await client.delete(url, headers=admin), 422)
 
 
-async def test_unknown_rate_limit_id_is_404(client: httpx.AsyncClient, database_url: str) -> None:
-    admin = await superuser(client, database_url)
+async def test_unknown_rate_limit_id_is_404(
+    client: httpx.AsyncClient, superuser_headers: Headers
+) -> None:
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     url = f"{API}/tier/gold/rate_limit/{2**31 - 1}"
     error_detail(await client.get(url), 404)
@@ -647,9 +614,9 @@ async def test_unknown_rate_limit_id_is_404(client: httpx.AsyncClient, database_
 
 
 async def test_update_rate_limit_changes_and_reads_back(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     created = await new_limit(client, admin, "gold", name="a", path="api/v1/a", limit=2)
     url = f"{API}/tier/gold/rate_limit/{created['id']}"
@@ -672,9 +639,9 @@ async def test_update_rate_limit_changes_and_reads_back(
 
 
 async def test_update_rate_limit_to_a_duplicate_is_409_and_changes_nothing(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     await new_tier(client, admin, "silver")
     a = await new_limit(client, admin, "gold", name="a", path="api/v1/a")
@@ -706,9 +673,9 @@ async def test_update_rate_limit_to_a_duplicate_is_409_and_changes_nothing(
     ],
 )
 async def test_update_rate_limit_refuses_bad_values(
-    client: httpx.AsyncClient, database_url: str, changes: dict[str, Any]
+    client: httpx.AsyncClient, superuser_headers: Headers, changes: dict[str, Any]
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     created = await new_limit(client, admin, "gold", name="a", path="api/v1/a")
     url = f"{API}/tier/gold/rate_limit/{created['id']}"
@@ -716,8 +683,8 @@ async def test_update_rate_limit_refuses_bad_values(
     assert await get_ok(client, url) == created
 
 
-async def test_delete_rate_limit(client: httpx.AsyncClient, database_url: str) -> None:
-    admin = await superuser(client, database_url)
+async def test_delete_rate_limit(client: httpx.AsyncClient, superuser_headers: Headers) -> None:
+    admin = superuser_headers
     await new_tier(client, admin, "gold")
     a = await new_limit(client, admin, "gold", path="api/v1/a")
     b = await new_limit(client, admin, "gold", path="api/v1/b")
@@ -737,10 +704,10 @@ async def test_delete_rate_limit(client: httpx.AsyncClient, database_url: str) -
 
 
 async def test_user_tier_starts_empty_and_follows_assignments(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
-    alice = await user(client, "alice")
+    admin = superuser_headers
+    alice = await sign_up(client, "alice")
     gold = await new_tier(client, admin, "gold")
     silver = await new_tier(client, admin, "silver")
     assert await get_ok(client, f"{API}/user/alice/tier", headers=alice) == {
@@ -761,15 +728,15 @@ async def test_user_tier_starts_empty_and_follows_assignments(
     await assign(client, admin, "alice", silver["id"])
     assert await user_tier(client, admin, "alice") == silver
     # The superuser's own tier is readable too (superuser reading themselves).
-    admin_tier = await get_ok(client, f"{API}/user/admin/tier", headers=admin)
-    assert admin_tier == {"username": "admin", "tier": None}
+    admin_tier = await get_ok(client, f"{API}/user/{SUPERUSER}/tier", headers=admin)
+    assert admin_tier == {"username": SUPERUSER, "tier": None}
 
 
 async def test_user_tier_shows_the_renamed_tier(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
-    alice = await user(client, "alice")
+    admin = superuser_headers
+    alice = await sign_up(client, "alice")
     gold = await new_tier(client, admin, "gold")
     await assign(client, admin, "alice", gold["id"])
     await client.patch(f"{API}/tier/gold", json={"name": "platinum"}, headers=admin)
@@ -791,9 +758,9 @@ async def test_user_tier_shows_the_renamed_tier(
     ],
 )
 async def test_set_user_tier_refuses_bad_tiers(
-    client: httpx.AsyncClient, database_url: str, body: dict[str, Any], status: int
+    client: httpx.AsyncClient, superuser_headers: Headers, body: dict[str, Any], status: int
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await register(client, "alice")
     gold = await new_tier(client, admin, "gold")
     await assign(client, admin, "alice", gold["id"])
@@ -802,8 +769,8 @@ async def test_set_user_tier_refuses_bad_tiers(
     assert await user_tier(client, admin, "alice") == gold
 
 
-async def test_unknown_user_is_404(client: httpx.AsyncClient, database_url: str) -> None:
-    admin = await superuser(client, database_url)
+async def test_unknown_user_is_404(client: httpx.AsyncClient, superuser_headers: Headers) -> None:
+    admin = superuser_headers
     gold = await new_tier(client, admin, "gold")
     error_detail(await client.get(f"{API}/user/ghost/tier", headers=admin), 404)
     error_detail(await client.get(f"{API}/user/ghost/rate_limits", headers=admin), 404)
@@ -814,10 +781,10 @@ async def test_unknown_user_is_404(client: httpx.AsyncClient, database_url: str)
 
 
 async def test_a_user_cannot_change_their_own_tier(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
-    alice = await user(client, "alice")
+    admin = superuser_headers
+    alice = await sign_up(client, "alice")
     gold = await new_tier(client, admin, "gold")
     response = await client.patch(
         f"{API}/user/alice/tier", json={"tier_id": gold["id"]}, headers=alice
@@ -825,15 +792,16 @@ async def test_a_user_cannot_change_their_own_tier(
     error_detail(response, 403)
     assert await user_tier(client, admin, "alice") is None
     # Nor through the account update.
-    await client.patch(f"{API}/user/alice", json={"tier_id": gold["id"]}, headers=alice)
+    response = await client.patch(f"{API}/user/alice", json={"tier_id": gold["id"]}, headers=alice)
+    error_detail(response, 422)
     assert await user_tier(client, admin, "alice") is None
 
 
 async def test_user_rate_limits_are_their_tiers(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
-    alice = await user(client, "alice")
+    admin = superuser_headers
+    alice = await sign_up(client, "alice")
     gold = await new_tier(client, admin, "gold")
     silver = await new_tier(client, admin, "silver")
     url = f"{API}/user/alice/rate_limits"
@@ -854,11 +822,11 @@ async def test_user_rate_limits_are_their_tiers(
 
 
 async def test_another_user_and_anonymous_cannot_see_a_users_tier(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await register(client, "alice")
-    bob = await user(client, "bob")
+    bob = await sign_up(client, "bob")
     gold = await new_tier(client, admin, "gold")
     await new_limit(client, admin, "gold", path="api/v1/a")
     await assign(client, admin, "alice", gold["id"])
@@ -872,41 +840,39 @@ async def test_another_user_and_anonymous_cannot_see_a_users_tier(
 
 
 async def test_assigning_a_tier_deleted_meanwhile_is_not_a_500(
-    app: FastAPI, database_url: str, client: httpx.AsyncClient
+    app: FastAPI, database_url: str, superuser_headers: Headers, client: httpx.AsyncClient
 ) -> None:
-    """The tier is deleted (by another admin, committed) while the assignment is in flight:
-    the answer is a 404 or a 409, never a 500, and the user keeps their tier."""
-    admin = await superuser(client, database_url)
+    """The tier is deleted (by another admin, committed) while the assignment waits on the
+    deleted row: the answer is the 404 of a tier that is not there (the foreign key refuses
+    it), never a 500, and the user keeps their tier (none)."""
+    admin = superuser_headers
     await register(client, "alice")
     doomed = await new_tier(client, admin, "doomed")
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    engine = create_async_engine(database_url)
-    try:
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://test") as c,
-            engine.connect() as conn,
-        ):
-            tx = await conn.begin()
-            await conn.execute(text("DELETE FROM tiers WHERE id = :id"), {"id": doomed["id"]})
-            task = asyncio.create_task(
-                c.patch(f"{API}/user/alice/tier", json={"tier_id": doomed["id"]}, headers=admin)
-            )
-            await wait_for_lock_waiter(database_url, task)
-            await tx.commit()
-            response = await task
-    finally:
-        await engine.dispose()
-    assert response.status_code in (404, 409), response.text
-    error_detail(response, response.status_code)
+    async with (
+        client_for(app, raise_app_exceptions=False) as c,
+        engine_for(database_url) as engine,
+        engine.connect() as conn,
+    ):
+        tx = await conn.begin()
+        await conn.execute(text("DELETE FROM tiers WHERE id = :id"), {"id": doomed["id"]})
+        task = asyncio.create_task(
+            c.patch(f"{API}/user/alice/tier", json={"tier_id": doomed["id"]}, headers=admin)
+        )
+        await wait_for_lock_waiter(database_url, task)
+        await tx.commit()
+        response = await task
+    error_detail(response, 404)
     assert await user_tier(client, admin, "alice") is None
 
 
 async def wait_for_lock_waiter(
-    database_url: str, task: asyncio.Task[Any], wait_seconds: float = 5
+    database_url: str, task: asyncio.Task[Any], wait_seconds: float = 10
 ) -> None:
-    """Until a session of this database waits on a lock (or the request has finished)."""
+    """Until a session of this database waits on a lock; fails when the request ends first
+    (it never met the uncommitted delete) or time runs out."""
     deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline and not task.done():
+    while True:
+        assert not task.done(), "the request ended without waiting on the deleted row"
         rows = await query(
             database_url,
             "SELECT count(*) FROM pg_stat_activity "
@@ -914,6 +880,7 @@ async def wait_for_lock_waiter(
         )
         if rows[0][0]:
             return
+        assert time.monotonic() < deadline, "no session waited on a lock"
         await asyncio.sleep(0.05)
 
 
@@ -982,10 +949,9 @@ MATRIX = [
 ACTORS = ("superuser", "owner", "user", "anonymous")
 
 
-async def build_world(client: httpx.AsyncClient, database_url: str) -> World:
-    admin = await superuser(client, database_url)
-    carol = await user(client, "carol")
-    bob = await user(client, "bob")
+async def build_world(client: httpx.AsyncClient, admin: Headers) -> World:
+    carol = await sign_up(client, "carol")
+    bob = await sign_up(client, "bob")
     gold = await new_tier(client, admin, "gold")
     silver = await new_tier(client, admin, "silver")
     limit = await new_limit(client, admin, "gold", name="posts", path=POST_TEMPLATE)
@@ -1006,9 +972,9 @@ async def snapshot(client: httpx.AsyncClient, admin: Headers) -> dict[str, Any]:
     [pytest.param(e, a, id=f"{e.name}-{a}") for e in MATRIX for a in ACTORS],
 )
 async def test_ownership_matrix(
-    client: httpx.AsyncClient, database_url: str, endpoint: Endpoint, actor: str
+    client: httpx.AsyncClient, superuser_headers: Headers, endpoint: Endpoint, actor: str
 ) -> None:
-    world = await build_world(client, database_url)
+    world = await build_world(client, superuser_headers)
     admin = world.headers["superuser"]
     before = await snapshot(client, admin)
     url = API + endpoint.path.format(limit_id=world.limit_id)
@@ -1116,11 +1082,12 @@ async def post_count(c: httpx.AsyncClient, username: str) -> int:
     return count
 
 
-async def test_limit_change_applies_at_once(database_url: str) -> None:
-    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=100)
-    async with running_app(settings) as app, client_for(app) as c:
-        admin = await superuser(c, database_url)
-        alice = await user(c, "alice")
+async def test_limit_change_applies_at_once(
+    app_client: AppClientFactory, superuser_headers: Headers
+) -> None:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=100) as c:
+        admin = superuser_headers
+        alice = await sign_up(c, "alice")
         gold = await new_tier(c, admin, "gold")
         await assign(c, admin, "alice", gold["id"])
         # A tier without a rule for the path: the default limit (and the rules are now cached).
@@ -1153,15 +1120,14 @@ async def test_limit_change_applies_at_once(database_url: str) -> None:
 
 
 async def test_limit_change_through_another_app_instance_applies_at_once(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, app_client: AppClientFactory, superuser_headers: Headers
 ) -> None:
     """Admin changes made through one process reach the limiter of another at once."""
-    admin = await superuser(client, database_url)
+    admin = superuser_headers
     await register(client, "alice")
     gold = await new_tier(client, admin, "gold")
     await assign(client, admin, "alice", gold["id"])
-    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=100)
-    async with running_app(settings) as app, client_for(app) as c:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=100) as c:
         alice = bearer(await login(c, "alice"))
         await assert_posted(c, "alice", alice, 100)  # rules for gold cached: none
         rule = await new_limit(client, admin, "gold", path=POST_TEMPLATE, limit=2, period=3600)
@@ -1177,11 +1143,12 @@ async def test_limit_change_through_another_app_instance_applies_at_once(
         await assert_posted(c, "alice", alice, 100)
 
 
-async def test_user_tier_change_applies_on_the_next_request(database_url: str) -> None:
-    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=100)
-    async with running_app(settings) as app, client_for(app) as c:
-        admin = await superuser(c, database_url)
-        alice = await user(c, "alice")
+async def test_user_tier_change_applies_on_the_next_request(
+    app_client: AppClientFactory, superuser_headers: Headers
+) -> None:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=100) as c:
+        admin = superuser_headers
+        alice = await sign_up(c, "alice")
         gold = await new_tier(c, admin, "gold")
         silver = await new_tier(c, admin, "silver")
         await new_limit(c, admin, "gold", path=POST_TEMPLATE, limit=2, period=3600)
@@ -1198,11 +1165,12 @@ async def test_user_tier_change_applies_on_the_next_request(database_url: str) -
         await assert_limited(c, "alice", alice, 2, 3600)
 
 
-async def test_deleting_the_rule_restores_the_default_at_once(database_url: str) -> None:
-    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=100)
-    async with running_app(settings) as app, client_for(app) as c:
-        admin = await superuser(c, database_url)
-        alice = await user(c, "alice")
+async def test_deleting_the_rule_restores_the_default_at_once(
+    app_client: AppClientFactory, superuser_headers: Headers
+) -> None:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=100) as c:
+        admin = superuser_headers
+        alice = await sign_up(c, "alice")
         gold = await new_tier(c, admin, "gold")
         rule = await new_limit(c, admin, "gold", path=POST_TEMPLATE, limit=1, period=3600)
         await assign(c, admin, "alice", gold["id"])
@@ -1213,13 +1181,14 @@ async def test_deleting_the_rule_restores_the_default_at_once(database_url: str)
         await assert_posted(c, "alice", alice, 100)
 
 
-async def test_a_rule_for_the_concrete_path_wins_over_the_template(database_url: str) -> None:
-    settings = make_settings(database_url, DEFAULT_RATE_LIMIT_LIMIT=100)
-    async with running_app(settings) as app, client_for(app) as c:
-        admin = await superuser(c, database_url)
-        alice = await user(c, "alice")
-        bob = await user(c, "bob")
-        carol = await user(c, "carol")
+async def test_a_rule_for_the_concrete_path_wins_over_the_template(
+    app_client: AppClientFactory, superuser_headers: Headers
+) -> None:
+    async with app_client(DEFAULT_RATE_LIMIT_LIMIT=100) as c:
+        admin = superuser_headers
+        alice = await sign_up(c, "alice")
+        bob = await sign_up(c, "bob")
+        carol = await sign_up(c, "carol")
         gold = await new_tier(c, admin, "gold")
         await new_limit(c, admin, "gold", path=POST_TEMPLATE, limit=3, period=3600)
         await new_limit(c, admin, "gold", path="/api/v1/alice/post/", limit=1, period=3600)

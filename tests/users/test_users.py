@@ -10,43 +10,36 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import PASSWORD, bearer, client_for, login, make_superuser, register
+from tests.helpers.http import (
+    API,
+    SUPERUSER,
+    Headers,
+    assert_unauthorized,
+    bearer,
+    client_for,
+    error_detail,
+    login,
+    login_response,
+    parse_time,
+    register,
+)
+from tests.helpers.http import user_body as payload
+from tests.helpers.settings import PASSWORD
 
-API = "/api/v1"
 PUBLIC_FIELDS = {"id", "name", "username", "profile_image_url", "created_at"}
 PRIVATE_FIELDS = PUBLIC_FIELDS | {"email", "is_superuser", "tier_id", "updated_at"}
 SECRET_FIELD = "hashed_password"
+# Who calls: an access token, bearer headers (`superuser_headers`), or nobody.
+Auth = str | Headers | None
 
 
 # --- helpers -------------------------------------------------------------------------------
 
 
-def payload(username: str, /, **overrides: Any) -> dict[str, Any]:
-    """A valid registration body for `username`, with some fields replaced."""
-    body: dict[str, Any] = {
-        "name": f"{username.title()} Tester",
-        "username": username,
-        "email": f"{username}@example.com",
-        "password": PASSWORD,
-    }
-    body.update(overrides)
-    return body
-
-
-def error_detail(response: httpx.Response, status: int) -> Any:
-    """Assert the status and a JSON error body with a `detail` key; return the detail."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body, dict)
-    assert "detail" in body, body
-    assert body["detail"], body
-    return body["detail"]
-
-
-def assert_unauthorized(response: httpx.Response) -> None:
-    error_detail(response, 401)
-    assert response.headers.get("www-authenticate") == "Bearer"
+def auth_headers(auth: Auth) -> Headers:
+    if isinstance(auth, str):
+        return bearer(auth)
+    return auth or {}
 
 
 def assert_no_secrets(response: httpx.Response, password: str = PASSWORD) -> None:
@@ -68,32 +61,20 @@ async def signed_in(client: httpx.AsyncClient, username: str, **fields: Any) -> 
     return await login(client, username)
 
 
-async def superuser_token(
-    client: httpx.AsyncClient, database_url: str, username: str = "root"
-) -> str:
-    await register(client, username)
-    await make_superuser(database_url, username)
-    return await login(client, username)
-
-
-async def get_user(
-    client: httpx.AsyncClient, username: str, token: str | None = None
-) -> httpx.Response:
-    headers = bearer(token) if token else {}
+async def get_user(client: httpx.AsyncClient, username: str, auth: Auth = None) -> httpx.Response:
+    headers = auth_headers(auth)
     return await client.get(f"{API}/user/{username}", headers=headers)
 
 
-async def me(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
-    response = await client.get(f"{API}/user/me/", headers=bearer(token))
+async def me(client: httpx.AsyncClient, auth: str | Headers) -> dict[str, Any]:
+    response = await client.get(f"{API}/user/me/", headers=auth_headers(auth))
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
     return data
 
 
-async def list_users(
-    client: httpx.AsyncClient, token: str | None = None, **params: Any
-) -> dict[str, Any]:
-    headers = bearer(token) if token else {}
+async def list_users(client: httpx.AsyncClient, auth: Auth = None, **params: Any) -> dict[str, Any]:
+    headers = auth_headers(auth)
     response = await client.get(f"{API}/users", params=params, headers=headers)
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
@@ -106,36 +87,22 @@ async def listed_usernames(client: httpx.AsyncClient) -> list[str]:
 
 
 async def patch(
-    client: httpx.AsyncClient, username: str, body: Any, token: str | None = None
+    client: httpx.AsyncClient, username: str, body: Any, auth: Auth = None
 ) -> httpx.Response:
-    headers = bearer(token) if token else {}
+    headers = auth_headers(auth)
     return await client.patch(f"{API}/user/{username}", json=body, headers=headers)
 
 
-async def delete(
-    client: httpx.AsyncClient, username: str, token: str | None = None
-) -> httpx.Response:
-    headers = bearer(token) if token else {}
+async def delete(client: httpx.AsyncClient, username: str, auth: Auth = None) -> httpx.Response:
+    headers = auth_headers(auth)
     return await client.delete(f"{API}/user/{username}", headers=headers)
 
 
 async def hard_delete(
-    client: httpx.AsyncClient, username: str, token: str | None = None
+    client: httpx.AsyncClient, username: str, auth: Auth = None
 ) -> httpx.Response:
-    headers = bearer(token) if token else {}
+    headers = auth_headers(auth)
     return await client.delete(f"{API}/db_user/{username}", headers=headers)
-
-
-async def login_response(
-    client: httpx.AsyncClient, login_name: str, password: str = PASSWORD
-) -> httpx.Response:
-    return await client.post(f"{API}/login", data={"username": login_name, "password": password})
-
-
-def parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, f"timestamp without a timezone: {value}"
-    return parsed
 
 
 # --- registration --------------------------------------------------------------------------
@@ -405,13 +372,13 @@ async def test_malformed_registration_json_does_not_echo_password(
 
 
 async def test_no_response_reveals_password_hash_or_password(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     password = "Unique-pass-4242"
     responses = [await client.post(f"{API}/user", json=payload("alice", password=password))]
     responses.append(await login_response(client, "alice", password))
     token = responses[-1].json()["access_token"]
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
     responses += [
         await client.get(f"{API}/user/me/", headers=bearer(token)),
         await get_user(client, "alice"),
@@ -419,7 +386,7 @@ async def test_no_response_reveals_password_hash_or_password(
         await get_user(client, "alice", admin),
         await client.get(f"{API}/users"),
         await client.get(f"{API}/users", headers=bearer(token)),
-        await client.get(f"{API}/users", headers=bearer(admin)),
+        await client.get(f"{API}/users", headers=admin),
         await patch(client, "alice", {"name": "Alice Again"}, token),
         await patch(client, "alice", {"password": password}, token),
         await patch(client, "alice", {SECRET_FIELD.upper(): "x"}, token),
@@ -546,20 +513,20 @@ async def test_list_users_signed_in_user_sees_only_own_private_view(
 
 
 async def test_list_users_superuser_sees_private_views(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     await register(client, "ann")
     await register(client, "ben")
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
 
     page = await list_users(client, admin)
 
     by_name = {user["username"]: user for user in page["data"]}
-    assert set(by_name) == {"ann", "ben", "root"}
+    assert set(by_name) == {"ann", "ben", SUPERUSER}
     for username, user in by_name.items():
         assert_private(user)
         assert user["email"] == f"{username}@example.com"
-    assert by_name["root"]["is_superuser"] is True
+    assert by_name[SUPERUSER]["is_superuser"] is True
     assert by_name["ann"]["is_superuser"] is False
 
 
@@ -650,10 +617,10 @@ async def test_get_user_self_sees_private_view(client: httpx.AsyncClient) -> Non
 
 
 async def test_get_user_superuser_sees_private_view(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     await register(client, "alice")
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
 
     response = await get_user(client, "alice", admin)
 
@@ -668,11 +635,11 @@ async def test_get_unknown_user_is_not_found(client: httpx.AsyncClient) -> None:
 
 
 async def test_get_soft_deleted_user_is_not_found(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     token = await signed_in(client, "alice")
     assert (await delete(client, "alice", token)).status_code == 204
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
 
     error_detail(await get_user(client, "alice"), 404)
     error_detail(await get_user(client, "alice", admin), 404)
@@ -766,10 +733,10 @@ async def test_update_other_users_account_is_forbidden(client: httpx.AsyncClient
 
 
 async def test_superuser_cannot_update_another_account(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     await register(client, "alice")
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
 
     error_detail(await patch(client, "alice", {"name": "Hacked"}, admin), 403)
     assert (await get_user(client, "alice")).json()["name"] == "Alice Tester"
@@ -984,10 +951,10 @@ async def test_delete_other_users_account_is_forbidden(client: httpx.AsyncClient
 
 
 async def test_superuser_cannot_soft_delete_another_account(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     await register(client, "alice")
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
 
     error_detail(await delete(client, "alice", admin), 403)
     assert (await get_user(client, "alice")).status_code == 200
@@ -1021,16 +988,16 @@ async def test_hard_delete_requires_superuser(client: httpx.AsyncClient) -> None
 
 
 async def test_hard_delete_unknown_user_is_not_found(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
     error_detail(await hard_delete(client, "nobody", admin), 404)
 
 
 async def test_hard_delete_removes_user_and_refuses_their_tokens(
-    app: FastAPI, client: httpx.AsyncClient, database_url: str
+    app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
     async with client_for(app) as victim_client:
         victim = await signed_in(victim_client, "alice")
 
@@ -1042,15 +1009,15 @@ async def test_hard_delete_removes_user_and_refuses_their_tokens(
         assert_unauthorized(await victim_client.post(f"{API}/refresh"))
     error_detail(await login_response(client, "alice"), 401)
     error_detail(await get_user(client, "alice"), 404)
-    assert await listed_usernames(client) == ["root"]
+    assert await listed_usernames(client) == [SUPERUSER]
     error_detail(await hard_delete(client, "alice", admin), 404)
 
 
 async def test_hard_delete_frees_username_and_email(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     old = await register(client, "alice")
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
     assert (await hard_delete(client, "alice", admin)).status_code == 204
 
     new = await register(client, "alice")
@@ -1059,9 +1026,9 @@ async def test_hard_delete_frees_username_and_email(
 
 
 async def test_hard_delete_works_on_soft_deleted_user(
-    app: FastAPI, client: httpx.AsyncClient, database_url: str
+    app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
     async with client_for(app) as victim_client:
         victim = await signed_in(victim_client, "alice")
         assert (await delete(victim_client, "alice", victim)).status_code == 204
@@ -1075,17 +1042,17 @@ async def test_hard_delete_works_on_soft_deleted_user(
 
 
 async def test_hard_delete_leaves_other_users_alone(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
     await register(client, "alice")
     bob = await signed_in(client, "bob")
-    admin = await superuser_token(client, database_url)
+    admin = superuser_headers
 
     assert (await hard_delete(client, "alice", admin)).status_code == 204
 
     assert (await me(client, bob))["username"] == "bob"
-    assert (await me(client, admin))["username"] == "root"
-    assert await listed_usernames(client) == ["bob", "root"]
+    assert (await me(client, admin))["username"] == SUPERUSER
+    assert await listed_usernames(client) == [SUPERUSER, "bob"]  # in sign-up order
 
 
 # --- errors --------------------------------------------------------------------------------

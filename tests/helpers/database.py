@@ -1,0 +1,110 @@
+"""Databases for the tests: created and dropped on the local PostgreSQL server, migrated with
+Alembic exactly as `app migrate` does; and SQL run directly, beside the app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.domains import metadata
+
+ADMIN_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_url() -> URL:
+    url = make_url(ADMIN_DATABASE_URL)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+asyncpg")
+    return url
+
+
+@asynccontextmanager
+async def engine_for(url: str | URL, **options: Any) -> AsyncIterator[AsyncEngine]:
+    """An engine of its own, disposed of on the way out."""
+    engine = create_async_engine(url, **options)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _run_admin(statement: str) -> None:
+    async with (
+        engine_for(_admin_url(), isolation_level="AUTOCOMMIT") as engine,
+        engine.connect() as conn,
+    ):
+        await conn.execute(text(statement))
+
+
+async def create_database() -> str:
+    """A new empty PostgreSQL database; its URL."""
+    name = f"app_test_{os.getpid()}_{secrets.token_hex(4)}"
+    await _run_admin(f'CREATE DATABASE "{name}"')
+    return _admin_url().set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    name = make_url(url).database
+    await _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:
+    """Run Alembic exactly as `app migrate` does, against `database_url`. (Alembic's env runs
+    an event loop of its own: from async code, call this in a thread.)"""
+    from alembic import command
+
+    from app.cli import alembic_config
+
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = database_url
+    try:
+        config = alembic_config()
+        if down:
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
+    finally:
+        if previous is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = previous
+
+
+async def query(url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Every row `statement` returns."""
+    async with engine_for(url) as engine, engine.connect() as conn:
+        return [tuple(row) for row in (await conn.execute(text(statement), params)).all()]
+
+
+async def execute(url: str, statement: str, **params: Any) -> Any:
+    """Run one statement in its own committed transaction; the first column of the first row
+    (None when it returns no rows)."""
+    async with engine_for(url) as engine, engine.begin() as conn:
+        result = await conn.execute(text(statement), params)
+        return result.scalar() if result.returns_rows else None
+
+
+async def table_names(url: str) -> set[str]:
+    async with engine_for(url) as engine, engine.connect() as conn:
+        return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+
+
+async def empty_tables(url: str) -> None:
+    """Every table of the models emptied, identities restarted (what each test starts from)."""
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    await execute(url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+async def make_superuser(database_url: str, username: str) -> None:
+    await execute(
+        database_url, "UPDATE users SET is_superuser = true WHERE username = :u", u=username
+    )

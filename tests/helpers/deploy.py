@@ -1,0 +1,71 @@
+"""nginx for the tests of the deployment files (tests/test_deploy_files.py) and for the test
+that runs a deployment (tests/test_multi_instance.py), and the local nginx configuration
+filled in."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX_LOCAL_TEMPLATE = ROOT / "deploy" / "nginx" / "local.conf.template"
+
+
+@functools.cache
+def nginx_binary() -> str:
+    """The nginx executable; installed from Debian's package when missing and running as root."""
+
+    def find() -> str | None:
+        found = shutil.which("nginx")
+        if found:
+            return found
+        for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx"):
+            if os.access(candidate, os.X_OK):
+                return candidate
+        return None
+
+    found = find()
+    if found:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(
+            "nginx is needed by the deployment tests and is not installed; install it "
+            "(Debian/Ubuntu: sudo apt-get install -y nginx), or run the tests as root, "
+            "which installs it"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"],
+    ):
+        result = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+        if result.returncode != 0:
+            pytest.fail(
+                f"installing nginx failed: {' '.join(command)} exited {result.returncode}\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+    found = find()
+    if not found:
+        pytest.fail("apt-get installed nginx, but no nginx executable was found")
+    return found
+
+
+def fill_local_template(listen_port: int, upstream_ports: list[int]) -> str:
+    """deploy/nginx/local.conf.template with its placeholders filled in."""
+    servers = "\n        ".join(
+        f"server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;" for port in upstream_ports
+    )
+    lines = []
+    for line in NGINX_LOCAL_TEMPLATE.read_text().splitlines(keepends=True):
+        if not line.lstrip().startswith("#"):  # the comments name the placeholders too
+            line = line.replace("@LISTEN_PORT@", str(listen_port))
+            line = line.replace("@UPSTREAM_SERVERS@", servers)
+        lines.append(line)
+    return "".join(lines)
