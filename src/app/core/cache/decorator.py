@@ -203,10 +203,7 @@ def cache(
             )
         if id_name is None or id_name not in names:
             raise ValueError(f"{func.__name__}: cannot find the resource id parameter for @cache")
-        templates = [key_prefix, *extra_keys, *extra_keys.values(), *patterns]
-        missing = set().union(*(placeholders(t) for t in templates)) - names
-        if missing:
-            raise ValueError(f"{func.__name__}: @cache templates use unknown names {missing}")
+        _check_templates(func, "@cache", [key_prefix, *extra_keys, *extra_keys.values(), *patterns])
         early = (
             _early_spec(func, signature, hints, key_prefix, id_name) if serve_hits_early else None
         )
@@ -267,10 +264,7 @@ def invalidates(
     def decorator(func: F) -> F:
         signature = inspect.signature(func)
         hints = typing.get_type_hints(func, include_extras=True)
-        templates = [*extra_keys, *extra_keys.values(), *checked]
-        missing = set().union(*(placeholders(t) for t in templates)) - set(signature.parameters)
-        if missing:
-            raise ValueError(f"{func.__name__}: @invalidates templates use unknown names {missing}")
+        _check_templates(func, "@invalidates", [*extra_keys, *extra_keys.values(), *checked])
         write = _writer(extra_keys, checked)
 
         async def endpoint(
@@ -287,6 +281,14 @@ def invalidates(
         return cast(F, _with_injected(func, signature, hints, endpoint))
 
     return decorator
+
+
+def _check_templates(func: Callable[..., Any], decorator: str, templates: list[str]) -> None:
+    """Every `{name}` of the templates must be a parameter of the endpoint."""
+    names = set(inspect.signature(func).parameters)
+    missing = set().union(*(placeholders(t) for t in templates)) - names
+    if missing:
+        raise ValueError(f"{func.__name__}: {decorator} templates use unknown names {missing}")
 
 
 def _writer(
