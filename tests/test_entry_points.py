@@ -295,13 +295,14 @@ def test_bad_values_are_refused_in_one_line(tmp_path: Path, postgres_env: dict[s
     assert "short" not in short.stderr.replace("should have at least", "")
 
 
-@pytest.mark.parametrize("command", ["serve", "worker", "migrate", "create-superuser"])
 @pytest.mark.parametrize(
-    ("settings", "needle"),
+    ("command", "settings", "needle"),
     [
-        ({"ENVIRONMENT": "production"}, "SECRET_KEY is missing"),
-        ({"WORKER_MAX_TRIES": "0"}, "WORKER_MAX_TRIES"),
-        ({"DATABASE_POOL_SIZE": "lots"}, "DATABASE_POOL_SIZE"),
+        ("serve", {"ENVIRONMENT": "production"}, "SECRET_KEY is missing"),
+        ("create-superuser", {"ENVIRONMENT": "production"}, "SECRET_KEY is missing"),
+        ("worker", {"WORKER_MAX_TRIES": "0"}, "WORKER_MAX_TRIES"),
+        ("create-tier", {"WORKER_MAX_TRIES": "0"}, "WORKER_MAX_TRIES"),
+        ("migrate", {"DATABASE_POOL_SIZE": "lots"}, "DATABASE_POOL_SIZE"),
     ],
 )
 def test_bad_settings_are_refused_in_one_line(
