@@ -89,10 +89,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    from app.worker import create_worker, run_worker
+    from app.worker import queue_url, run_worker
 
     try:
-        create_worker(settings)
+        queue_url(settings)
     except ConfigError as exc:
         return _fail(str(exc))
     _check_schema_before_serving(settings)

@@ -21,14 +21,19 @@ logger = logging.getLogger("app.worker")
 _EXIT_STACK = "exit_stack"
 
 
-def create_worker(settings: Settings) -> Worker:
+def queue_url(settings: Settings) -> str:
+    """The Redis the worker takes its jobs from; ConfigError when there is none."""
     url = settings.queue_redis_url
     if url is None:
         raise ConfigError(
             "the worker needs Redis (set REDIS_URL or REDIS_QUEUE_HOST); without it, "
             "`app serve` runs jobs in-process"
         )
-    redis = RedisSettings.from_dsn(url)
+    return url
+
+
+def create_worker(settings: Settings) -> Worker:
+    redis = RedisSettings.from_dsn(queue_url(settings))
     redis.conn_timeout = max(1, int(settings.REDIS_TIMEOUT_SECONDS))
 
     # ARQ hands every job the same dict: the process's resources go in once, at start-up.
