@@ -36,22 +36,18 @@ async def health(request: Request) -> Response:
 app = Starlette(routes=[Route("/", fixed), Route("/health", health)])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def serve(target: str, host: str, port: int, workers: int) -> None:
+    """uvicorn with the options `app serve` passes it: the yardstick's server settings."""
     import uvicorn
 
     from app.core.config import load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
     settings = load_settings()
     uvicorn.run(
-        "bench.ceiling:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+        target,
+        host=host,
+        port=port,
+        workers=workers,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=settings.GRACEFUL_TIMEOUT_SECONDS,
@@ -60,6 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=False,
         log_level=settings.LOG_LEVEL.lower(),
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    serve("bench.ceiling:app", args.host, args.port, args.workers)
     return 0
 
 

@@ -344,7 +344,8 @@ class WorkerMemory:
 
 
 class Server:
-    """A server started in its own session: uvicorn's supervisor and its worker processes."""
+    """A server started in its own session: a supervisor (uvicorn's or Granian's) and its worker
+    processes."""
 
     def __init__(
         self,
@@ -415,10 +416,15 @@ class Server:
         )
 
     def worker_pids(self) -> list[int]:
-        """uvicorn's worker processes: the spawned children (not multiprocessing's tracker)."""
+        """The server's worker processes: its children, but not multiprocessing's resource
+        tracker (uvicorn spawns its workers; Granian forks them)."""
         if self.proc is None:
             return []
-        return sorted(pid for pid in _children(self.proc.pid) if "spawn_main" in _cmdline(pid))
+        return sorted(
+            pid
+            for pid in _children(self.proc.pid)
+            if (line := _cmdline(pid)) and "resource_tracker" not in line
+        )
 
     def cpu_seconds(self) -> float:
         """CPU time the workers have used so far, together."""

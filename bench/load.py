@@ -1,5 +1,5 @@
-"""Loading the bench's data: users and posts through the public API, the scale test's posts
-straight into PostgreSQL."""
+"""Loading the bench's data: posts and the first users through the public API; the other users
+(sharing the first one's password hash) and the scale test's posts straight into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -140,6 +140,17 @@ async def _many(
     return results
 
 
+# Users registered through the API (each one an Argon2id hash); the rest are copies in SQL.
+API_USERS = 50
+USERS_INSERT = """
+INSERT INTO users (name, username, email, hashed_password, created_at, is_deleted, is_superuser)
+SELECT 'User user' || lpad(g::text, 6, '0'), 'user' || lpad(g::text, 6, '0'),
+       'user' || lpad(g::text, 6, '0') || '@example.com',
+       (SELECT hashed_password FROM users WHERE username = 'bench'),
+       now() - make_interval(secs => :count - g), false, false
+FROM generate_series(:first, :count - 1) AS g
+"""
+
 SCALE_INSERT = """
 INSERT INTO posts (created_by_user_id, title, text, created_at, is_deleted)
 SELECT :author, 'Scale post ' || g, 'Post ' || g || ' of the scale test, made by the bench.',
@@ -185,7 +196,11 @@ async def load(base_url: str, db: Database, sizes: Sizes, *, concurrency: int = 
         async def user(index: int) -> None:
             await register(client, f"user{index:06d}")
 
-        await _many(sizes.users, concurrency, Progress("users via the API", sizes.users), user)
+        by_api = min(API_USERS, sizes.users)
+        await _many(by_api, concurrency, Progress("users via the API", by_api), user)
+        if sizes.users > by_api:
+            await db.execute(USERS_INSERT, params={"first": by_api, "count": sizes.users})
+            log(f"  inserted {sizes.users - by_api:,} more users in SQL (the same password hash)")
 
         scale_id: int | None = None
         if sizes.scale_posts:

@@ -64,6 +64,9 @@ from bench.infra import (
 from bench.wrk import Load, Wrk, WrkResult
 
 WORKERS = 2
+# `app serve --server NAME`: each scenario runs under each, the ceiling and the database limit
+# under uvicorn only (the fixed yardstick).
+SERVERS = ("granian", "uvicorn")
 THREADS = 2
 CONNECTIONS = 64
 LOGIN_CONNECTIONS = 16
@@ -88,7 +91,7 @@ class Mode:
 
 
 FULL = Mode("full", 1_000, 5_000, 1_000_000, 15, 3, 10, 400, (1, 100, 10_000), 100)
-SMOKE = Mode("smoke", 20, 50, 20_000, 2, 1, 2, 4, (1, 100, 1_000), 10)
+SMOKE = Mode("smoke", 20, 50, 20_000, 1, 1, 1, 4, (1, 100, 1_000), 10)
 
 
 class CursorWalk:
@@ -206,6 +209,15 @@ class Bench:
         self.skip_scale: bool = args.skip_scale
         self.timeout_s: int = args.timeout
         self.profile_ids: set[str] = {p.strip() for p in args.profile.split(",") if p.strip()}
+        self.servers: list[str] = [n.strip() for n in args.servers.split(",") if n.strip()]
+        unknown = set(self.servers) - set(SERVERS)
+        if unknown or not self.servers:
+            raise HarnessError(f"--servers: choose among {', '.join(SERVERS)}")
+        self.server = self.servers[0]
+        self.dblimit: WrkResult | None = None
+        self.dblimit_cpu_ms = 0.0
+        self.walks: dict[int, CursorWalk] = {}
+        self.warmup_walk: CursorWalk | None = None
         self.wrk: Wrk | None = None
         self.app: Server | None = None
         self.ceiling_rps = 0.0
@@ -331,11 +343,14 @@ class Bench:
             extra=dict(spec.extra),
             background=background,
             cpu=cpu,
+            server=self.server,
+            dblimit_rps=self.dblimit.rps if self.dblimit else 0.0,
         )
         self.results.append(run)
         counters = ", ".join(f"{k} {v}" for k, v in result.counters.items())
+        of_limit = f", {run.pct_of_dblimit:.1f} % of the database limit" if spec.id == "S1" else ""
         log(
-            f"    {result.rps:,.0f} req/s ({run.pct_of_ceiling:.1f} % of ceiling), "
+            f"    {result.rps:,.0f} req/s ({run.pct_of_ceiling:.1f} % of ceiling{of_limit}), "
             f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
             f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}, "
             f"CPU/request: app {cpu['app_cpu_ms_per_request']:.2f} ms, "
@@ -351,7 +366,7 @@ class Bench:
         if self.app is None:
             raise HarnessError("the app is not running")
         spy = shutil.which("py-spy") or str(venv_tool("py-spy"))
-        target = self.out / f"profile-{spec.id}.speedscope.json"
+        target = self.out / f"profile-{spec.id}-{self.server}.speedscope.json"
         seconds = max(spec.load.duration_s, 5)
         argv = [
             spy,
@@ -390,7 +405,7 @@ class Bench:
         def shares(counts: dict[str, float], limit: int | None = None) -> dict[str, float]:
             return {k: round(summary.share(v), 1) for k, v in profiler.top(counts, limit)}
 
-        self.profiles[spec.id] = {
+        self.profiles[f"{spec.id}-{self.server}"] = {
             "file": target.name,
             "samples": summary.samples,
             "rps_while_profiled": done.rps,
@@ -400,7 +415,8 @@ class Bench:
             "app_inclusive_pct": shares(summary.app_inclusive, 15),
             "self_pct": shares(summary.self_time, 15),
         }
-        (self.out / f"profile-{spec.id}.txt").write_text(profiler.render(summary) + "\n")
+        summary_path = self.out / f"profile-{spec.id}-{self.server}.txt"
+        summary_path.write_text(profiler.render(summary) + "\n")
         top = ", ".join(
             f"{k} {summary.share(v):.0f} %" for k, v in profiler.top(summary.layers_self, 6)
         )
@@ -438,40 +454,26 @@ class Bench:
             log(f"database {db.name}, Redis database {redis.number}")
             env = server_env(db.url, redis.url)
             run_quiet([str(app_exe), "migrate"], env=env, cwd=cwd)
-            port = free_port()
-            self.app = Server(
-                "app",
-                [
-                    str(app_exe),
-                    "serve",
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(WORKERS),
-                ],
-                env,
-                port,
-                WORKERS,
-                self.out / "app-server.log",
-                cwd,
+            sizes = loader.Sizes(
+                mode.bench_posts, mode.users, 0 if self.skip_scale else mode.scale_posts
             )
-            with running(self.app):
-                log(
-                    f"app serve --workers {WORKERS} on port {port}: workers "
-                    f"{self.app.worker_pids()}"
-                )
-                sizes = loader.Sizes(
-                    mode.bench_posts, mode.users, 0 if self.skip_scale else mode.scale_posts
-                )
-                log("loading data")
-                loaded = asyncio.run(loader.load(self.base_url, db, sizes))
-                log(f"  data loaded in {loaded.seconds:.0f} s")
-                ceiling, ceiling_memory = self.measure_ceiling(env, cwd)
-                self.ceiling_rps = ceiling.rps
-                hash_rate = self.scenarios(loaded, db, env)
-                final_memory = self.app.memory()
+            for index, server in enumerate(self.servers):
+                self.server = server
+                self.app = self.start_app(app_exe, env, cwd)
+                with running(self.app):
+                    log(
+                        f"app serve --server {server} --workers {WORKERS} on port "
+                        f"{self.app.port}: workers {self.app.worker_pids()}"
+                    )
+                    if index == 0:
+                        log("loading data")
+                        loaded = asyncio.run(loader.load(self.base_url, db, sizes))
+                        log(f"  data loaded in {loaded.seconds:.0f} s")
+                        ceiling, ceiling_memory = self.measure_ceiling(env, cwd)
+                        self.ceiling_rps = ceiling.rps
+                        self.dblimit = self.measure_dblimit(env, cwd)
+                    hash_rate = self.scenarios(loaded, db, env, hash_rate)
+                    final_memory += self.app.memory()
         finally:
             if self.app is not None:
                 self.app.stop()
@@ -484,7 +486,18 @@ class Bench:
         rss_values = [m.rss_mib for run in self.results for m in run.memory]
         rss_values += [m.rss_mib for m in final_memory]
         max_rss = max(rss_values) if rss_values else None
-        targets = report.evaluate(self.results, hash_rate.get("per_second"), max_rss)
+        targets = {
+            server: report.evaluate(
+                [r for r in self.results if r.server == server],
+                hash_rate.get("per_second"),
+                max(
+                    (m.rss_mib for r in self.results if r.server == server for m in r.memory),
+                    default=None,
+                ),
+            )
+            for server in self.servers
+        }
+        all_targets = [t for found in targets.values() for t in found]
         finished = time.time()
         loadavg_end = [round(x, 2) for x in os.getloadavg()]
         data: dict[str, Any] = {
@@ -515,6 +528,9 @@ class Bench:
                 "overload_connections": OVERLOAD_CONNECTIONS,
             },
             "data": dataclasses.asdict(loaded) | {"bench_post_ids": len(loaded.bench_post_ids)},
+            "servers": self.servers,
+            "dblimit": (self.dblimit.as_dict() if self.dblimit else {})
+            | {"app_cpu_ms_per_request": self.dblimit_cpu_ms},
             "ceiling": (ceiling.as_dict() if ceiling else {})
             | {
                 "worker_memory": [m.as_dict() for m in ceiling_memory],
@@ -524,21 +540,23 @@ class Bench:
             "scenarios": [run.as_dict() for run in self.results],
             "worker_memory": [m.as_dict() for m in final_memory],
             "max_worker_rss_mib": max_rss,
-            "targets": [t.as_dict() for t in targets],
-            "targets_passed": sum(t.passed for t in targets),
-            "targets_missed": sum(not t.passed for t in targets),
+            "targets": {server: [t.as_dict() for t in found] for server, found in targets.items()},
+            "targets_passed": sum(t.passed for t in all_targets),
+            "targets_missed": sum(not t.passed for t in all_targets),
             "profiles": self.profiles,
         }
         if ceiling is None:
             raise HarnessError("the ceiling was not measured")
         text = report.render(
             ceiling,
+            self.dblimit,
             self.results,
             targets,
             final_memory,
             ceiling_memory,
             hash_rate.get("per_second"),
             self.ceiling_cpu_ms,
+            self.dblimit_cpu_ms,
         )
         header = (
             f"bench {mode.name} of {source}, {_iso(started)}, {os.cpu_count()} CPUs; "
@@ -557,39 +575,61 @@ class Bench:
             self.results,
             f"bench {mode.name} of {source}, {_iso(started)}, {os.cpu_count()} CPUs "
             f"({100 * busy:.0f} % busy before, {100 * busy_after:.0f} % after, without the bench)"
-            f"\n{WORKERS} workers; wrk {THREADS} threads, {CONNECTIONS} connections unless noted",
+            f"\n{WORKERS} workers under {' and '.join(self.servers)}; wrk {THREADS} threads, "
+            f"{CONNECTIONS} connections unless noted",
         )
         log("")
         log(f"wrote {self.out / 'results.json'}, results.txt" + (", results.png" if drawn else ""))
         return data
 
+    def start_app(self, app_exe: Path, env: dict[str, str], cwd: Path) -> Server:
+        port = free_port()
+        argv = [str(app_exe), "serve", "--server", self.server, "--host", HOST, "--port", str(port)]
+        argv += ["--workers", str(WORKERS)]
+        log_path = self.out / f"app-server-{self.server}.log"
+        return Server("app", argv, env, port, WORKERS, log_path, cwd)
+
+    def measure_dblimit(self, env: dict[str, str], cwd: Path) -> WrkResult:
+        """S1's query alone (bench/dblimit.py), served as the ceiling is."""
+        server = self.yardstick("dblimit", env, cwd)
+        wrk = self._wrk()
+        load = self.load()
+        url = server.base_url + "/user/bench"
+        with running(server):
+            log(
+                f"database limit: Starlette + asyncpg, S1's query, {WORKERS} workers: "
+                f"GET /user/bench, {load.connections} connections, {load.duration_s} s"
+            )
+            wrk.run(url, replace(load, duration_s=self.mode.warmup_s))
+            before = server.cpu_seconds()
+            result = wrk.run(url, load)
+            self.dblimit_cpu_ms = round(
+                1000 * (server.cpu_seconds() - before) / max(result.requests, 1), 3
+            )
+        log(
+            f"    {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms,"
+            f" non-2xx {result.non_2xx}, socket errors {result.socket_errors}, "
+            f"app CPU/request {self.dblimit_cpu_ms:.2f} ms"
+        )
+        if result.successful == 0 or result.non_2xx:
+            raise HarnessError("the database limit app did not answer S1's request")
+        return result
+
+    def yardstick(self, module: str, env: dict[str, str], cwd: Path) -> Server:
+        """`python -m bench.<module>` under uvicorn with the app's settings (the ceiling's)."""
+        port = free_port()
+        yard_env = dict(env)
+        yard_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
+        )
+        argv = [sys.executable, "-m", f"bench.{module}", "--host", HOST, "--port", str(port)]
+        argv += ["--workers", str(WORKERS)]
+        return Server(module, argv, yard_env, port, WORKERS, self.out / f"{module}.log", cwd)
+
     def measure_ceiling(
         self, env: dict[str, str], cwd: Path
     ) -> tuple[WrkResult, list[WorkerMemory]]:
-        port = free_port()
-        ceiling_env = dict(env)
-        ceiling_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
-        )
-        server = Server(
-            "ceiling",
-            [
-                sys.executable,
-                "-m",
-                "bench.ceiling",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--workers",
-                str(WORKERS),
-            ],
-            ceiling_env,
-            port,
-            WORKERS,
-            self.out / "ceiling-server.log",
-            cwd,
-        )
+        server = self.yardstick("ceiling", env, cwd)
         wrk = self._wrk()
         load = self.load()
         with running(server):
@@ -612,7 +652,10 @@ class Bench:
             raise HarnessError("the ceiling app answered no request")
         return result, memory
 
-    def scenarios(self, loaded: loader.Loaded, db: Database, env: dict[str, str]) -> dict[str, Any]:
+    def scenarios(
+        self, loaded: loader.Loaded, db: Database, env: dict[str, str], hash_rate: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Every scenario under the running server; the Argon2id rate is measured once."""
         mode = self.mode
         user_path = f"{API}/user/bench"
 
@@ -679,12 +722,13 @@ class Bench:
         self.measure(Spec("S6", f"users page {mode.users_page}", "GET", users_path, self.load()))
 
         # S7: login, bound by Argon2id; compared with what the hash allows on this machine.
-        log(
-            f"measuring Argon2id: {mode.hash_verifications} verifications on "
-            f"{os.cpu_count()} threads"
-        )
-        hash_rate = measure_hash_rate(env, mode.hash_verifications)
-        log(f"    {hash_rate['per_second']:,.1f} verifications/s")
+        if not hash_rate:
+            log(
+                f"measuring Argon2id: {mode.hash_verifications} verifications on "
+                f"{os.cpu_count()} threads"
+            )
+            hash_rate = measure_hash_rate(env, mode.hash_verifications)
+            log(f"    {hash_rate['per_second']:,.1f} verifications/s")
         form = f"username=bench&password={loader.PASSWORD}"
         login_env = {
             "BENCH_METHOD": "POST",
@@ -738,9 +782,10 @@ class Bench:
             self.cursor_pages(loaded, db)
 
         # S10: S1 overloaded.
-        self.measure(
-            Spec("S10", "S1 at 512 connections", "GET", user_path, self.load(OVERLOAD_CONNECTIONS))
-        )
+        overload = self.load(OVERLOAD_CONNECTIONS)
+        count_503 = {"BENCH_COUNT_503": "1"}
+        s10 = Spec("S10", "S1 at 512 connections", "GET", user_path, overload, env=count_503)
+        self.measure(s10)
         return hash_rate
 
     def cursor_pages(self, loaded: loader.Loaded, db: Database) -> None:
@@ -761,6 +806,18 @@ class Bench:
                 raise HarnessError(f"the scale list has no row at offset {offset}")
             return int(rows[0])
 
+        def first_below(cursor_id: int) -> int:
+            rows = asyncio.run(
+                db.execute(
+                    "SELECT id FROM posts WHERE created_by_user_id = :author "
+                    "AND is_deleted = false AND id < :cursor ORDER BY id DESC LIMIT 1",
+                    params={"author": author, "cursor": cursor_id},
+                )
+            )
+            if not rows:
+                raise HarnessError(f"the scale list has no row below {cursor_id}")
+            return int(rows[0])
+
         newest = id_at(0)
         # The cursor the API hands out for page 2 names the last row of page 1.
         first = self.expect("GET", f"{list_path}?limit=10", 200).json()
@@ -769,14 +826,17 @@ class Bench:
                 "the API's cursor is not encode_cursor(last id of the page): "
                 f"{first.get('next_cursor')!r}; the bench's cursor scheme needs updating"
             )
-        # Warm-ups use cursors far above the newest id (each is page 1, never repeated).
-        warmup_walk = CursorWalk(newest + 1 + 1_000_000_000, +1)
+        # Warm-ups use cursors far above the newest id (each is page 1, never repeated). The
+        # walks go on from one server's runs to the next: no cursor is sent twice.
+        if self.warmup_walk is None:
+            self.warmup_walk = CursorWalk(newest + 1 + 1_000_000_000, +1)
+        warmup_walk = self.warmup_walk
         for page in self.mode.cursor_pages:
             if page == 1:
-                walk, first_id = CursorWalk(newest + 1, +1), newest
+                walk = self.walks.setdefault(page, CursorWalk(newest + 1, +1))
             else:
-                cursor_id = id_at(10 * (page - 1) - 1)
-                walk, first_id = CursorWalk(cursor_id, -1), id_at(10 * (page - 1))
+                walk = self.walks.setdefault(page, CursorWalk(id_at(10 * (page - 1) - 1), -1))
+            first_id = first_below(walk.next)
             probe = self.expect(
                 "GET", f"{list_path}?limit=10&cursor={encode_cursor(walk.next)}", 200
             ).json()
@@ -825,6 +885,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="IDS",
         help="comma-separated scenarios (e.g. S1,S2,S5,S6) to run once more "
         "under py-spy; writes profile-<id>.speedscope.json",
+    )
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        metavar="NAMES",
+        help=f"the HTTP servers to run every scenario under, in order (default: "
+        f"{','.join(SERVERS)}; the first also serves the data loading)",
     )
     parser.add_argument(
         "--timeout",

@@ -42,3 +42,19 @@ if os.getenv("BENCH_COUNT_CACHE") == "1" then
     end
   end
 end
+
+-- BENCH_COUNT_503=1 (S10): count the 503 answers (admission control refusing work it cannot
+-- start in time) apart from the other statuses outside 200-299.
+if os.getenv("BENCH_COUNT_503") == "1" then
+  bench_counters = {"status_503", "non_2xx"}
+  status_503, non_2xx = 0, 0
+
+  function response(status, headers, body)
+    if status < 200 or status > 299 then
+      non_2xx = non_2xx + 1
+      if status == 503 then
+        status_503 = status_503 + 1
+      end
+    end
+  end
+end

@@ -41,8 +41,6 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.core.logging import configure_logging
 
     workers = (
@@ -67,13 +65,27 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # share the connection budget and the cores.
     os.environ["WEB_CONCURRENCY"] = str(workers)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    server = "uvicorn" if args.reload else (args.server or settings.WEB_SERVER)
+    if server == "granian":
+        _serve_granian(settings, args.host, args.port, workers)
+    else:
+        _serve_uvicorn(settings, args.host, args.port, workers, args.reload)
+    return 0
+
+
+APP_FACTORY = "app.factory:create_app"
+
+
+def _serve_uvicorn(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
     uvicorn.run(
-        "app.factory:create_app",
+        APP_FACTORY,
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=None if args.reload else workers,
-        reload=args.reload,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
         # Forwarded headers are handled in the app, from TRUSTED_PROXIES only.
         proxy_headers=False,
         server_header=False,
@@ -85,7 +97,28 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         log_level=settings.LOG_LEVEL.lower(),
     )
-    return 0
+
+
+def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.server import Server
+
+    Server(
+        APP_FACTORY,
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        # A worker that dies is started again, as uvicorn's supervisor does.
+        respawn_failed_workers=True,
+        # On SIGTERM: stop accepting, let in-flight requests finish for this long.
+        workers_kill_timeout=settings.GRACEFUL_TIMEOUT_SECONDS or None,
+        # The app configures logging itself (request ids, JSON) and writes the access log.
+        log_enabled=False,
+        log_access=False,
+    ).serve()
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -249,10 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app", description="Run and manage the API.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("serve", help="serve the API with uvicorn")
+    p = commands.add_parser("serve", help="serve the API (Granian or uvicorn)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, help="server processes (default: WEB_CONCURRENCY, or 1)")
+    p.add_argument(
+        "--server",
+        choices=("granian", "uvicorn"),
+        help="the HTTP server (default: WEB_SERVER); --reload always uses uvicorn",
+    )
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.set_defaults(handler=serve)
 

@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     # Server processes (`app serve --workers N` sets it for the processes it starts); each
     # takes its share of DATABASE_MAX_CONNECTIONS and of the cores for password hashing.
     WEB_CONCURRENCY: int = Field(default=1, ge=1, le=256)
+    # The HTTP server of `app serve` (see bench/README.md for how they compare here).
+    WEB_SERVER: Literal["granian", "uvicorn"] = "uvicorn"
     # On SIGTERM, seconds in-flight requests may finish before the server closes
     GRACEFUL_TIMEOUT_SECONDS: int = Field(default=30, ge=0, le=3600)
     KEEP_ALIVE_SECONDS: int = Field(default=5, ge=1, le=3600)
