@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from app.auth.dependencies import OptionalUser
 from app.core.cache import CacheBackend, MemoryCache, RedisCache, cache
 from app.core.cache.early import early_routes
-from app.core.db import SessionDep
+from app.core.db import SessionDep, get_engine
 from app.core.state import resources_of
 from tests.helpers.cache import private_redis, redis_client, wait_out_fence
 from tests.helpers.http import API, AppClientFactory, Headers, sign_up
@@ -656,16 +656,17 @@ def test_cache_accepts_well_formed_templates() -> None:
 # --- hits answered before routing (serve_hits_early) ----------------------------------------
 
 
-class CountingSessions:
-    """Stands in for the app's sessionmaker and counts the sessions the routes open."""
+class CountingRoutes:
+    """Counts the requests that reach a route (and so resolve its dependencies): the posts'
+    public reads all take the engine."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self, app: Any) -> None:
         self.opened = 0
+        self.engine = resources_of(app).engine
 
-    def __call__(self) -> Any:
+    async def __call__(self) -> Any:
         self.opened += 1
-        return self.inner()
+        return self.engine
 
 
 async def test_public_hits_are_answered_before_routing(app_client: AppClientFactory) -> None:
@@ -677,13 +678,13 @@ async def test_public_hits_are_answered_before_routing(app_client: AppClientFact
             "/api/v1/{username}/post/{id}",
             "/api/v1/{username}/posts",
         } <= {route.path for route in early_routes(app.routes)}
-        sessions = CountingSessions(resources_of(app).sessionmaker)
-        resources_of(app).sessionmaker = sessions  # type: ignore[assignment]
+        routed = CountingRoutes(app)
+        app.dependency_overrides[get_engine] = routed
 
         item = await get_ok(client, item_url("alice", post["id"]))
         page = await get_ok(client, list_url("alice"))
         explicit = await get_ok(client, list_url("alice") + "?page=1&items_per_page=10")
-        assert sessions.opened == 0
+        assert routed.opened == 0
         assert item.json() == post
         assert item.headers["x-cache"] == "HIT"
         assert item.headers["cache-control"].startswith("public")
@@ -693,7 +694,7 @@ async def test_public_hits_are_answered_before_routing(app_client: AppClientFact
             item_url("alice", post["id"]), headers={"If-None-Match": item.headers["etag"]}
         )
         assert revalidated.status_code == 304
-        assert sessions.opened == 0
+        assert routed.opened == 0
 
         # Whatever the early path cannot vouch for goes the normal way, with the same answer.
         signed_in = await client.get(item_url("alice", post["id"]), headers=headers)
@@ -703,7 +704,7 @@ async def test_public_hits_are_answered_before_routing(app_client: AppClientFact
         assert (await get_ok(client, list_url("alice") + "?cursor=None")).content == page.content
         assert (await get_ok(client, list_url("alice") + "?other=1")).content == page.content
         assert (await client.get(item_url("alice", 999))).status_code == 404
-        assert sessions.opened == 5
+        assert routed.opened == 5
 
         # A write still invalidates what the early path serves.
         patched = await client.patch(

@@ -23,7 +23,7 @@ from app.core.db import SessionDep
 from app.core.errors import AppError, Forbidden
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import HasherDep
-from app.users.models import User
+from app.users.schemas import UserReadPrivate
 
 OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
@@ -59,8 +59,8 @@ async def docs_superuser(
     hasher: HasherDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
-    bearer_user: Annotated[User | None, Depends(get_optional_user)],
-) -> User:
+    bearer_user: Annotated[UserReadPrivate | None, Depends(get_optional_user)],
+) -> UserReadPrivate:
     """A superuser, by bearer token or by HTTP Basic; else 401 asking the browser to sign in."""
     user = bearer_user
     if user is None:
@@ -75,7 +75,7 @@ async def docs_superuser(
         valid, _ = await hasher.verify(password, account.hashed_password if account else None)
         if account is None or not valid:
             raise DocsUnauthorized()
-        user = account
+        user = UserReadPrivate.model_validate(account)
     if not user.is_superuser:
         raise Forbidden("Superuser privileges required")
     return user

@@ -6,13 +6,13 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from app.auth import service
-from app.auth.repository import TokenRepository
+from app.auth.repository import TOKEN_USER
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import EngineDep, SessionDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenCodecDep, TokenType
-from app.users.models import User
+from app.users.schemas import UserReadPrivate
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/login", auto_error=False)
 
@@ -20,36 +20,46 @@ INVALID_CREDENTIALS = "Invalid or expired credentials"
 
 
 async def get_optional_user(
-    session: SessionDep, codec: TokenCodecDep, token: Annotated[str | None, Depends(bearer)]
-) -> User | None:
-    """The signed-in user, or None for an anonymous request. A bad token is still a 401."""
+    engine: EngineDep, codec: TokenCodecDep, token: Annotated[str | None, Depends(bearer)]
+) -> UserReadPrivate | None:
+    """The signed-in user, or None for an anonymous request. A bad token is still a 401.
+
+    The check (signature and expiry here, then the user active and the token not revoked) is
+    one statement outside any transaction: one round trip. It is not remembered between
+    requests, so a logout or a deleted account applies at once in every process."""
     if token is None:
         return None
     try:
         claims = codec.decode(token, TokenType.ACCESS)
     except InvalidToken:
         raise Unauthorized(INVALID_CREDENTIALS) from None
-    user = await TokenRepository(session).active_user_for(claims)
-    if user is None:
+    row = await TOKEN_USER.one(engine, user_id=claims.subject, jti=claims.jti)
+    if row is None:
         raise Unauthorized(INVALID_CREDENTIALS)
-    return user
+    return UserReadPrivate.model_validate(dict(row))
 
 
-async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+async def get_current_user(
+    user: Annotated[UserReadPrivate | None, Depends(get_optional_user)],
+) -> UserReadPrivate:
     if user is None:
         raise Unauthorized()
     return user
 
 
-async def get_superuser(user: Annotated[User, Depends(get_current_user)]) -> User:
+async def get_superuser(
+    user: Annotated[UserReadPrivate, Depends(get_current_user)],
+) -> UserReadPrivate:
     if not user.is_superuser:
         raise Forbidden("Superuser privileges required")
     return user
 
 
-OptionalUser = Annotated[User | None, Depends(get_optional_user)]
-CurrentUser = Annotated[User, Depends(get_current_user)]
-SuperUser = Annotated[User, Depends(get_superuser)]
+# The signed-in user as the API shows them to themselves (UserReadPrivate): what handlers
+# compare and present. A handler that changes the account loads it in its own session.
+OptionalUser = Annotated[UserReadPrivate | None, Depends(get_optional_user)]
+CurrentUser = Annotated[UserReadPrivate, Depends(get_current_user)]
+SuperUser = Annotated[UserReadPrivate, Depends(get_superuser)]
 
 
 async def get_login_attempt(

@@ -1,13 +1,25 @@
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import RevokedToken
 from app.core.db import utcnow
+from app.core.query import Query
 from app.core.security import TokenClaims
 from app.users.models import User
+from app.users.repository import LIVE, PRIVATE_COLUMNS
+
+# The token check of every authenticated request: the token's user, if active, unless the
+# token is revoked; one statement, no transaction (core/query.py).
+TOKEN_USER = Query(
+    select(*PRIVATE_COLUMNS).where(
+        User.id == bindparam("user_id"),
+        LIVE,
+        ~exists().where(RevokedToken.jti == bindparam("jti")),
+    )
+)
 
 
 class TokenRepository:
@@ -36,8 +48,9 @@ class TokenRepository:
         await self.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
 
     async def active_user_for(self, claims: TokenClaims) -> User | None:
-        """The token's user, if that user is active and the token is not revoked (one query)."""
+        """In this session's transaction: the token's user, if active and the token is not
+        revoked (the write paths: refresh and logout)."""
         revoked = exists().where(RevokedToken.jti == claims.jti)
         return await self.session.scalar(
-            select(User).where(User.id == claims.subject, User.is_deleted.is_(False), ~revoked)
+            select(User).where(User.id == claims.subject, LIVE, ~revoked)
         )

@@ -186,6 +186,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_engine(request: Request) -> AsyncEngine:
+    """The engine, for reads that run outside a transaction (`app.core.query.Query`)."""
+    return get_resources(request).engine
+
+
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+
+
 # scope="function" ends the dependency (and so commits) before the response is sent: a client
 # that sees a 2xx can rely on its write being durable and visible to its next request.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

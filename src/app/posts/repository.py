@@ -1,13 +1,55 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import bindparam, false, func, select
 
+from app.core.query import Query
 from app.core.repository import Repository
 from app.posts.models import Post
+from app.users.models import User
+from app.users.repository import LIVE as LIVE_USER
+
+# The read paths (core/query.py): one statement each, the author named by username inside it.
+# An empty answer means no such post or no such author; the caller tells them apart.
+READ_COLUMNS = (
+    Post.id,
+    Post.title,
+    Post.text,
+    Post.media_url,
+    Post.created_by_user_id,
+    Post.created_at,
+    Post.updated_at,
+)
+AUTHOR_ID = (
+    select(User.id).where(User.username == bindparam("username"), LIVE_USER).scalar_subquery()
+)
+LIVE_BY_AUTHOR = (Post.created_by_user_id == AUTHOR_ID, Post.is_deleted == false())
+POST = Query(select(*READ_COLUMNS).where(Post.id == bindparam("post_id"), *LIVE_BY_AUTHOR))
+# An offset page and its total in one round trip (the count runs once, as an InitPlan).
+PAGE = Query(
+    select(
+        *READ_COLUMNS,
+        select(func.count())
+        .select_from(Post)
+        .where(*LIVE_BY_AUTHOR)
+        .correlate(None)
+        .scalar_subquery()
+        .label("total"),
+    )
+    .where(*LIVE_BY_AUTHOR)
+    .order_by(Post.id.desc())
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+COUNT = Query(select(func.count().label("total")).select_from(Post).where(*LIVE_BY_AUTHOR))
+# Newest first, older than the cursor's post (2**31 - 1 when there is no cursor).
+BEFORE = Query(
+    select(*READ_COLUMNS)
+    .where(*LIVE_BY_AUTHOR, Post.id < bindparam("before"))
+    .order_by(Post.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 class PostRepository(Repository[Post]):
@@ -23,26 +65,6 @@ class PostRepository(Repository[Post]):
         if not include_deleted:
             query = query.where(Post.is_deleted == false())
         return await self.session.scalar(query)
-
-    async def page(self, author_id: int, offset: int, limit: int) -> tuple[Sequence[Post], int]:
-        total = await self.crud.count(self.session, created_by_user_id=author_id, is_deleted=False)
-        if offset >= total:
-            return [], total
-        rows = await self.session.scalars(
-            self._live(author_id).order_by(Post.id.desc()).offset(offset).limit(limit)
-        )
-        return rows.all(), total
-
-    async def after(self, author_id: int, before_id: int | None, limit: int) -> Sequence[Post]:
-        """Up to `limit` posts older than `before_id` (newest first)."""
-        query = self._live(author_id)
-        if before_id is not None:
-            query = query.where(Post.id < before_id)
-        rows = await self.session.scalars(query.order_by(Post.id.desc()).limit(limit))
-        return rows.all()
-
-    def _live(self, author_id: int) -> Any:
-        return select(Post).where(Post.created_by_user_id == author_id, Post.is_deleted == false())
 
     async def purge_deleted(self, deleted_before: datetime, limit: int) -> list[Post]:
         """Hard-delete up to `limit` posts soft-deleted before `deleted_before`; returns them."""

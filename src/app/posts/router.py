@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from app.auth.dependencies import CurrentUser, SuperUser
 from app.core.cache import cache, invalidates
-from app.core.db import SessionDep
+from app.core.db import EngineDep, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import (
     Cursor,
@@ -62,7 +62,7 @@ async def create_post(
 async def list_posts(
     request: Request,
     username: str,
-    session: SessionDep,
+    engine: EngineDep,
     page: PageNumber = 1,
     items_per_page: ItemsPerPage = 10,
     cursor: Cursor = None,
@@ -71,17 +71,17 @@ async def list_posts(
     """A user's posts, newest first: offset pages (`page`, `items_per_page`) or cursor pages
     (`limit`, then `cursor` = the previous page's `next_cursor`)."""
     if wants_cursor(request, cursor, limit):
-        return await service.list_posts_by_cursor(session, username, cursor, limit or 10)
+        return await service.list_posts_by_cursor(engine, username, cursor, limit or 10)
     params = PageParams(page=page, items_per_page=items_per_page)
-    posts, total = await service.list_posts(session, username, params.offset, items_per_page)
+    posts, total = await service.list_posts(engine, username, params.offset, items_per_page)
     return params.respond(posts, total)
 
 
 @router.get("/{username}/post/{id}", response_model=PostRead, responses=error_responses(NotFound))
 @cache(POST_KEY, resource_id_name="id", serve_hits_early=True)
-async def get_post(username: str, id: ResourceId, session: SessionDep) -> PostRead:
+async def get_post(username: str, id: ResourceId, engine: EngineDep) -> PostRead:
     """One post, under its author's username."""
-    return await service.get_post(session, username, id)
+    return await service.get_post(engine, username, id)
 
 
 @router.patch("/{username}/post/{id}", response_model=PostRead, responses=WRITE_ERRORS)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import cursor_page, decode_cursor
 from app.posts.models import Post
-from app.posts.repository import PostRepository
+from app.posts.repository import BEFORE, COUNT, PAGE, POST, PostRepository
 from app.posts.schemas import PostCreate, PostRead, PostUpdate
 from app.users import service as users
 from app.users.models import User
-from app.users.repository import UserRepository
+from app.users.repository import BY_USERNAME, UserRepository
+from app.users.schemas import UserReadPrivate
 
 POST_NOT_FOUND = "Post not found"
 
@@ -26,13 +27,13 @@ async def _authored(session: AsyncSession, username: str, post_id: int) -> tuple
     return author, post
 
 
-def _require_author(actor: User, author: User) -> None:
+def _require_author(actor: UserReadPrivate, author: User) -> None:
     if actor.id != author.id:
         raise Forbidden("Only the author may do this")
 
 
 async def create_post(
-    session: AsyncSession, actor: User, username: str, data: PostCreate
+    session: AsyncSession, actor: UserReadPrivate, username: str, data: PostCreate
 ) -> PostRead:
     author = await users.get_user(session, username)
     _require_author(actor, author)
@@ -45,30 +46,46 @@ async def create_post(
     return PostRead.model_validate(await PostRepository(session).add(post))
 
 
-async def get_post(session: AsyncSession, username: str, post_id: int) -> PostRead:
-    _, post = await _authored(session, username, post_id)
-    return PostRead.model_validate(post)
+async def _author_exists(engine: AsyncEngine, username: str) -> None:
+    """Raise the 404 for a missing author (an empty read is then a missing post or page)."""
+    if await BY_USERNAME.one(engine, username=username) is None:
+        raise NotFound(users.USER_NOT_FOUND)
+
+
+async def get_post(engine: AsyncEngine, username: str, post_id: int) -> PostRead:
+    row = await POST.one(engine, username=username, post_id=post_id)
+    if row is None:
+        await _author_exists(engine, username)
+        raise NotFound(POST_NOT_FOUND)
+    return PostRead.model_validate(dict(row))
 
 
 async def list_posts(
-    session: AsyncSession, username: str, offset: int, limit: int
+    engine: AsyncEngine, username: str, offset: int, limit: int
 ) -> tuple[list[PostRead], int]:
-    author = await users.get_user(session, username)
-    posts, total = await PostRepository(session).page(author.id, offset, limit)
-    return [PostRead.model_validate(p) for p in posts], total
+    rows = await PAGE.all(engine, username=username, offset=offset, limit=limit)
+    if rows:
+        total = int(rows[0]["total"])
+    else:  # no author, no posts, or past the last page: no row carries the total
+        await _author_exists(engine, username)
+        counted = await COUNT.one(engine, username=username)
+        total = int(counted["total"]) if counted else 0
+    return [PostRead.model_validate(dict(row)) for row in rows], total
 
 
 async def list_posts_by_cursor(
-    session: AsyncSession, username: str, cursor: str | None, limit: int
+    engine: AsyncEngine, username: str, cursor: str | None, limit: int
 ) -> dict[str, Any]:
-    before = decode_cursor(cursor) if cursor else None
-    author = await users.get_user(session, username)
-    posts = await PostRepository(session).after(author.id, before, limit + 1)
-    return cursor_page([PostRead.model_validate(p) for p in posts], limit, lambda p: p.id)
+    before = decode_cursor(cursor) if cursor else 2**31 - 1
+    rows = await BEFORE.all(engine, username=username, before=before, limit=limit + 1)
+    if not rows:
+        await _author_exists(engine, username)
+    posts = [PostRead.model_validate(dict(row)) for row in rows]
+    return cursor_page(posts, limit, lambda p: p.id)
 
 
 async def update_post(
-    session: AsyncSession, actor: User, username: str, post_id: int, data: PostUpdate
+    session: AsyncSession, actor: UserReadPrivate, username: str, post_id: int, data: PostUpdate
 ) -> PostRead:
     author, post = await _authored(session, username, post_id)
     _require_author(actor, author)
@@ -78,7 +95,9 @@ async def update_post(
     return PostRead.model_validate(post)
 
 
-async def delete_post(session: AsyncSession, actor: User, username: str, post_id: int) -> None:
+async def delete_post(
+    session: AsyncSession, actor: UserReadPrivate, username: str, post_id: int
+) -> None:
     author, post = await _authored(session, username, post_id)
     _require_author(actor, author)
     post.soft_delete()

@@ -7,15 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import NotFound
 from app.core.queue import JobQueue, enqueue_after_commit, owner_of
 from app.tasks.schemas import TaskRead
-from app.users.models import User
+from app.users.schemas import UserReadPrivate
 
 
-def _viewer(user: User | None) -> str:
+def _viewer(user: UserReadPrivate | None) -> str:
     return owner_of(user.id if user else None)
 
 
 def create_sample_task(
-    session: AsyncSession, queue: JobQueue, user: User | None, message: str
+    session: AsyncSession, queue: JobQueue, user: UserReadPrivate | None, message: str
 ) -> str:
     """Enqueue the sample job once the request's transaction commits; its id at once."""
     return enqueue_after_commit(
@@ -23,7 +23,7 @@ def create_sample_task(
     )
 
 
-async def get_task(queue: JobQueue, user: User | None, task_id: str) -> TaskRead:
+async def get_task(queue: JobQueue, user: UserReadPrivate | None, task_id: str) -> TaskRead:
     # Someone else's job is answered like an unknown one: its existence is not revealed.
     view = await queue.view(task_id, _viewer(user))
     if view is None:

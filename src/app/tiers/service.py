@@ -24,6 +24,7 @@ from app.tiers.schemas import (
 )
 from app.users import service as users
 from app.users.models import User
+from app.users.schemas import UserReadPrivate
 
 TIER_NOT_FOUND = "Tier not found"
 NAME_TAKEN = "Tier name is already taken"
@@ -147,14 +148,16 @@ async def delete_rate_limit(
     forget_rules(session, cache, rate_limit.tier_id)
 
 
-async def _visible_user(session: AsyncSession, actor: User, username: str) -> User:
+async def _visible_user(session: AsyncSession, actor: UserReadPrivate, username: str) -> User:
     user = await users.get_user(session, username)
     if user.id != actor.id and not actor.is_superuser:
         raise Forbidden("Only that user or a superuser may see this")
     return user
 
 
-async def get_user_tier(session: AsyncSession, actor: User, username: str) -> UserTierRead:
+async def get_user_tier(
+    session: AsyncSession, actor: UserReadPrivate, username: str
+) -> UserTierRead:
     user = await _visible_user(session, actor, username)
     tier = await TierRepository(session).get(user.tier_id) if user.tier_id else None
     return UserTierRead(
@@ -175,7 +178,7 @@ async def set_user_tier(session: AsyncSession, username: str, tier_id: int) -> U
 
 
 async def get_user_rate_limits(
-    session: AsyncSession, actor: User, username: str
+    session: AsyncSession, actor: UserReadPrivate, username: str
 ) -> list[RateLimitRead]:
     user = await _visible_user(session, actor, username)
     if user.tier_id is None:

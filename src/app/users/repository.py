@@ -1,11 +1,50 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from sqlalchemy import bindparam, func, select
 
-from sqlalchemy import select
-
+from app.core.query import Query
 from app.core.repository import Repository
 from app.users.models import User
+
+# The read paths: one statement each, compiled once, outside any transaction (core/query.py).
+# Every column of UserReadPrivate; the public view takes what it shows.
+PRIVATE_COLUMNS = (
+    User.id,
+    User.name,
+    User.username,
+    User.profile_image_url,
+    User.created_at,
+    User.email,
+    User.is_superuser,
+    User.tier_id,
+    User.updated_at,
+)
+LIVE = User.is_deleted.is_(False)
+BY_USERNAME = Query(select(*PRIVATE_COLUMNS).where(User.username == bindparam("username"), LIVE))
+COUNT_LIVE = Query(select(func.count().label("total")).select_from(User).where(LIVE))
+# An offset page and the total in one round trip: the count is an uncorrelated subquery, which
+# PostgreSQL runs once (an InitPlan), not per row. Past the last page no row carries it.
+PAGE = Query(
+    select(
+        *PRIVATE_COLUMNS,
+        select(func.count())
+        .select_from(User)
+        .where(LIVE)
+        .correlate(None)
+        .scalar_subquery()
+        .label("total"),
+    )
+    .where(LIVE)
+    .order_by(User.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+AFTER = Query(
+    select(*PRIVATE_COLUMNS)
+    .where(LIVE, User.id > bindparam("after"))
+    .order_by(User.id)
+    .limit(bindparam("limit"))
+)
 
 
 class UserRepository(Repository[User]):
@@ -25,27 +64,6 @@ class UserRepository(Repository[User]):
         return await self.session.scalar(
             select(User).where(column == login.lower(), User.is_deleted.is_(False))
         )
-
-    async def list_active(self, offset: int, limit: int) -> tuple[Sequence[User], int]:
-        total = await self.crud.count(self.session, is_deleted=False)
-        if offset >= total:
-            return [], total
-        rows = await self.session.scalars(
-            select(User)
-            .where(User.is_deleted.is_(False))
-            .order_by(User.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return rows.all(), total
-
-    async def after(self, after_id: int | None, limit: int) -> Sequence[User]:
-        """Up to `limit` active users with ids above `after_id`, by id (a primary-key range)."""
-        query = select(User).where(User.is_deleted.is_(False))
-        if after_id is not None:
-            query = query.where(User.id > after_id)
-        rows = await self.session.scalars(query.order_by(User.id).limit(limit))
-        return rows.all()
 
     async def username_taken(self, username: str) -> bool:
         """Whether any user, deleted or not, holds this username."""

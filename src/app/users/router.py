@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, status
 
 from app.auth.dependencies import CurrentUser, OptionalUser, SuperUser
 from app.core.cache import UserPagesDep
-from app.core.db import SessionDep
+from app.core.db import EngineDep, SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import (
     Cursor,
@@ -42,7 +42,7 @@ async def create_user(data: UserCreate, session: SessionDep, hasher: HasherDep) 
 @router.get("/users", response_model=Page[UserView] | CursorPage[UserView])
 async def list_users(
     request: Request,
-    session: SessionDep,
+    engine: EngineDep,
     viewer: OptionalUser,
     page: PageNumber = 1,
     items_per_page: ItemsPerPage = 10,
@@ -52,22 +52,22 @@ async def list_users(
     """List active users, oldest first: offset pages (`page`, `items_per_page`) or cursor
     pages (`limit`, then `cursor` = the previous page's `next_cursor`)."""
     if wants_cursor(request, cursor, limit):
-        return await service.list_users_by_cursor(session, cursor, limit or 10, viewer)
+        return await service.list_users_by_cursor(engine, cursor, limit or 10, viewer)
     return await service.list_users(
-        session, PageParams(page=page, items_per_page=items_per_page), viewer
+        engine, PageParams(page=page, items_per_page=items_per_page), viewer
     )
 
 
 @router.get("/user/me/", response_model=UserReadPrivate, responses=error_responses(Unauthorized))
 async def get_me(user: CurrentUser) -> UserReadPrivate:
     """The signed-in user's own account."""
-    return UserReadPrivate.model_validate(user)
+    return user
 
 
 @router.get("/user/{username}", response_model=UserView, responses=error_responses(NotFound))
-async def get_user(username: str, session: SessionDep, viewer: OptionalUser) -> UserView:
+async def get_user(username: str, engine: EngineDep, viewer: OptionalUser) -> UserView:
     """A user by username; email and other private fields only for that user or a superuser."""
-    return service.present(await service.get_user(session, username), viewer)
+    return await service.read_user(engine, username, viewer)
 
 
 @router.patch(

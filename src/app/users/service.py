@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.cache import OwnerPages
 from app.core.db import integrity_error_as
@@ -13,17 +14,19 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.pagination import PageParams, cursor_page, decode_cursor
 from app.core.security import PasswordHasher
 from app.users.models import User
-from app.users.repository import UserRepository
+from app.users.repository import AFTER, BY_USERNAME, COUNT_LIVE, PAGE, UserRepository
 from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
 
 USER_NOT_FOUND = "User not found"
 
 
-def present(user: User, viewer: User | None) -> UserRead | UserReadPrivate:
-    """The view of `user` that `viewer` may see: private fields only for self or superusers."""
-    if viewer is not None and (viewer.id == user.id or viewer.is_superuser):
-        return UserReadPrivate.model_validate(user)
-    return UserRead.model_validate(user)
+def present(row: Mapping[str, Any], viewer: UserReadPrivate | None) -> UserRead | UserReadPrivate:
+    """The view of a user (a row of PRIVATE_COLUMNS) that `viewer` may see: private fields
+    only for that user or a superuser."""
+    data = dict(row)
+    if viewer is not None and (viewer.id == data["id"] or viewer.is_superuser):
+        return UserReadPrivate.model_validate(data)
+    return UserRead.model_validate(data)
 
 
 def _conflict_from(exc: IntegrityError) -> Conflict:
@@ -62,19 +65,34 @@ async def register(
         return await repo.add(user)
 
 
+async def read_user(
+    engine: AsyncEngine, username: str, viewer: UserReadPrivate | None
+) -> UserRead | UserReadPrivate:
+    """An active user by username, as `viewer` may see them (one statement, no transaction)."""
+    row = await BY_USERNAME.one(engine, username=username)
+    if row is None:
+        raise NotFound(USER_NOT_FOUND)
+    return present(row, viewer)
+
+
 async def list_users(
-    session: AsyncSession, page: PageParams, viewer: User | None
+    engine: AsyncEngine, page: PageParams, viewer: UserReadPrivate | None
 ) -> dict[str, Any]:
-    users, total = await UserRepository(session).list_active(page.offset, page.items_per_page)
-    return page.respond([present(user, viewer) for user in users], total)
+    rows = await PAGE.all(engine, offset=page.offset, limit=page.items_per_page)
+    if rows:
+        total = int(rows[0]["total"])
+    else:  # past the last page: no row carries the total
+        counted = await COUNT_LIVE.one(engine)
+        total = int(counted["total"]) if counted else 0
+    return page.respond([present(row, viewer) for row in rows], total)
 
 
 async def list_users_by_cursor(
-    session: AsyncSession, cursor: str | None, limit: int, viewer: User | None
+    engine: AsyncEngine, cursor: str | None, limit: int, viewer: UserReadPrivate | None
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor) if cursor else None
-    users = await UserRepository(session).after(after, limit + 1)
-    return cursor_page([present(user, viewer) for user in users], limit, lambda u: u.id)
+    after = decode_cursor(cursor) if cursor else 0
+    rows = await AFTER.all(engine, after=after, limit=limit + 1)
+    return cursor_page([present(row, viewer) for row in rows], limit, lambda u: u.id)
 
 
 async def get_user(session: AsyncSession, username: str) -> User:
@@ -84,7 +102,7 @@ async def get_user(session: AsyncSession, username: str) -> User:
     return user
 
 
-async def _own_account(session: AsyncSession, actor: User, username: str) -> User:
+async def _own_account(session: AsyncSession, actor: UserReadPrivate, username: str) -> User:
     user = await get_user(session, username)
     if user.id != actor.id:
         raise Forbidden("You can only change your own account")
@@ -92,7 +110,11 @@ async def _own_account(session: AsyncSession, actor: User, username: str) -> Use
 
 
 async def update_user(
-    session: AsyncSession, pages: OwnerPages, actor: User, username: str, data: UserUpdate
+    session: AsyncSession,
+    pages: OwnerPages,
+    actor: UserReadPrivate,
+    username: str,
+    data: UserUpdate,
 ) -> User:
     """Change the caller's own account; a new username retires the cached pages of the old one."""
     user = await _own_account(session, actor, username)
@@ -112,7 +134,9 @@ async def update_user(
     return user
 
 
-async def delete_user(session: AsyncSession, pages: OwnerPages, actor: User, username: str) -> None:
+async def delete_user(
+    session: AsyncSession, pages: OwnerPages, actor: UserReadPrivate, username: str
+) -> None:
     """Soft delete. The account's tokens stop working at once: token checks need an active user;
     its cached pages, in every domain, go once the deletion commits."""
     user = await _own_account(session, actor, username)

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute, serialize_response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache.backends import CacheBackend, CacheUnavailable
-from app.core.db import SessionDep, after_commit, get_session
+from app.core.db import SessionDep, after_commit, get_engine, get_session
 from app.core.state import get_resources
 
 logger = logging.getLogger("app.core.cache")
@@ -144,9 +144,9 @@ _RESPONSE = "_cache_response"
 _SESSION = "_cache_session"
 
 
-def _is_session(hint: Any) -> bool:
+def _depends_on(hint: Any, dependency: Callable[..., Any]) -> bool:
     return any(
-        isinstance(mark, params.Depends) and mark.dependency is get_session
+        isinstance(mark, params.Depends) and mark.dependency is dependency
         for mark in getattr(hint, "__metadata__", ())
     )
 
@@ -212,13 +212,15 @@ def cache(
         async def endpoint(
             request: Request,
             response: Response,
-            session: AsyncSession,
+            session: AsyncSession | None,
             kwargs: dict[str, Any],
             args: tuple[Any, ...],
         ) -> Any:
             backend = get_resources(request).cache
             key = f"{fill(key_prefix, kwargs)}:{kwargs[id_name]}"
             if request.method != "GET":
+                if session is None:
+                    raise RuntimeError(f"{func.__name__}: a write under @cache needs SessionDep")
                 result = await func(*args, **kwargs)
                 write(session, backend, kwargs, [key])
                 return result
@@ -270,10 +272,12 @@ def invalidates(
         async def endpoint(
             request: Request,
             response: Response,
-            session: AsyncSession,
+            session: AsyncSession | None,
             kwargs: dict[str, Any],
             args: tuple[Any, ...],
         ) -> Any:
+            if session is None:
+                raise RuntimeError(f"{func.__name__}: @invalidates needs SessionDep")
             result = await func(*args, **kwargs)
             write(session, get_resources(request).cache, kwargs, [])
             return result
@@ -317,7 +321,12 @@ def _with_injected(
     names = set(signature.parameters)
     request_name = next((n for n in names if hints.get(n) is Request), _REQUEST)
     response_name = next((n for n in names if hints.get(n) is Response), _RESPONSE)
-    session_name = next((n for n in names if _is_session(hints.get(n))), _SESSION)
+    session_name = next((n for n in names if _depends_on(hints.get(n), get_session)), _SESSION)
+    # An endpoint that reads through the engine (outside any transaction) gets no session:
+    # it only reads, and opening one would cost every request.
+    reads_only = session_name not in names and any(
+        _depends_on(hints.get(n), get_engine) for n in names
+    )
     injected = {
         name: annotation
         for name, annotation in (
@@ -325,14 +334,14 @@ def _with_injected(
             (response_name, Response),
             (session_name, SessionDep),
         )
-        if name not in names
+        if name not in names and not (reads_only and name == session_name)
     }
 
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         request: Request = kwargs[request_name]
         response: Response = kwargs[response_name]
-        session: AsyncSession = kwargs[session_name]
+        session: AsyncSession | None = kwargs.get(session_name)
         for name in injected:
             kwargs.pop(name)
         return await endpoint(request, response, session, kwargs, args)
@@ -360,10 +369,13 @@ def _early_spec(
     for name, param in signature.parameters.items():
         marks = [param.default, *getattr(hints.get(name), "__metadata__", ())]
         for mark in marks:
-            if isinstance(mark, params.Depends) and mark.dependency is not get_session:
+            if isinstance(mark, params.Depends) and mark.dependency not in (
+                get_session,
+                get_engine,
+            ):
                 raise ValueError(
                     f"{func.__name__}: serve_hits_early needs an endpoint whose only dependency "
-                    f"is the session; {name!r} depends on {mark.dependency!r}"
+                    f"is the session or the engine; {name!r} depends on {mark.dependency!r}"
                 )
     defaults = {
         name: param.default
