@@ -220,6 +220,42 @@ def test_serve_after_migrate_answers_and_stops_cleanly(
     assert "Traceback" not in server.log()
 
 
+def test_serve_under_granian_answers_and_stops_cleanly(
+    tmp_path: Path, postgres_env: dict[str, str]
+) -> None:
+    """WEB_SERVER=granian: two worker processes under Granian, the same app and lifespan."""
+    assert_ok(run_app("migrate", cwd=tmp_path, env=postgres_env))
+    port = free_port()
+    env = {**postgres_env, "WEB_SERVER": "granian", "LOG_LEVEL": "INFO"}
+    argv = [APP, "serve", "--port", str(port), "--workers", "2"]
+    server = Process("serve", argv, cwd=tmp_path, env=env)
+    with server:
+        server.wait_for_http(f"http://127.0.0.1:{port}/ready")
+        base = f"http://127.0.0.1:{port}/api/v1"
+        body = {
+            "name": "Grace",
+            "username": "grace",
+            "email": "g@example.com",
+            "password": "cobol1959",
+        }
+        created = httpx.post(f"{base}/user", json=body)
+        assert created.status_code == 201, created.text
+        assert created.headers["server"] == "granian"
+        # Connections spread over both workers, each with its own lifespan and pool.
+        instances = {
+            httpx.get(f"http://127.0.0.1:{port}/health", headers={"Connection": "close"}).json()[
+                "instance"
+            ]
+            for _ in range(40)
+        }
+        assert len(instances) == 2, instances
+        assert httpx.get(f"{base}/user/grace").json()["username"] == "grace"
+    # SIGTERM: Granian stops its workers gracefully; each lifespan closes its resources.
+    assert server.process.returncode == 0, server.log()
+    assert server.log().count("shut down: resources closed") == 2, server.log()
+    assert "Traceback" not in server.log()
+
+
 def test_embedded_serve_after_migrate_answers(tmp_path: Path, embedded_env: dict[str, str]) -> None:
     assert_ok(run_app("migrate", cwd=tmp_path, env=embedded_env))
     port = free_port()

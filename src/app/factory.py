@@ -10,17 +10,11 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import build_api_router
-from app.core.cache.early import CacheHitMiddleware, early_routes
+from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import (
-    BodySizeLimitMiddleware,
-    ClientCacheMiddleware,
-    RateLimitHeadersMiddleware,
-    RequestContextMiddleware,
-    UrlGuardMiddleware,
-)
+from app.core.middleware import EdgeConfig, EdgeMiddleware
 from app.core.openapi import install_openapi
 from app.core.state import attach
 from app.docs import install_docs
@@ -48,6 +42,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
                 yield
             finally:
                 attach(app, None)
+        logger.info("shut down: resources closed")
 
     return lifespan
 
@@ -76,13 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     install_openapi(app)
     install_docs(app, settings)
-    # The last added runs first: client address, request id and access log, clean URL, body
-    # bound, caching headers, limit headers, cache hits answered before routing.
-    app.add_middleware(CacheHitMiddleware, routes=early_routes(app.routes))
-    app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(ClientCacheMiddleware, max_age=settings.CLIENT_CACHE_MAX_AGE)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY_BYTES)
-    app.add_middleware(UrlGuardMiddleware)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.TRUSTED_PROXIES)
+    # One layer (core/middleware.py): request id and access log, admission, clean URL, body
+    # bound, cache hits answered before routing, limit and caching headers.
+    edge = EdgeConfig(
+        max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
+        client_max_age=settings.CLIENT_CACHE_MAX_AGE,
+        early_routes=tuple(early_routes(app.routes)),
+        max_in_flight=settings.MAX_IN_FLIGHT_REQUESTS,
+        queue_timeout=settings.QUEUE_TIMEOUT_SECONDS,
+    )
+    app.add_middleware(EdgeMiddleware, config=edge)
+    if settings.TRUSTED_PROXIES:
+        # In front of it: the client address forwarded by a trusted proxy.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.TRUSTED_PROXIES)
     return app

@@ -137,6 +137,10 @@ class Settings(BaseSettings):
 
     # requests
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
+    # Per server process: requests running at once; more wait in arrival order, and one that
+    # waits longer than QUEUE_TIMEOUT_SECONDS is answered 503 with Retry-After.
+    MAX_IN_FLIGHT_REQUESTS: int = Field(default=64, ge=1, le=100_000)
+    QUEUE_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=600)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # text: one readable line per record; json: one JSON object per line
     LOG_FORMAT: Literal["text", "json"] = "text"

@@ -1,18 +1,34 @@
-"""ASGI middleware: request ids and the access log, clean URLs, bounded request bodies,
-rate-limit headers, client-side caching."""
+"""The app's one middleware: a pure-ASGI layer that does, for every HTTP request, in one pass
+over its headers and one wrapper of `send`:
+
+- request ids (`X-Request-ID`, the client's when it is a plain token) and the access log;
+- admission: at most MAX_IN_FLIGHT_REQUESTS requests of this process run at once, the others
+  wait in arrival order, and one that waits longer than QUEUE_TIMEOUT_SECONDS gets a 503 with
+  `Retry-After` (never a timeout);
+- clean URLs (no NUL characters) and bounded request bodies (413);
+- cache hits answered before routing (core/cache/early.py);
+- the rate limiter's X-RateLimit-* headers, and client-side caching (Cache-Control, ETag and
+  304 answers to If-None-Match).
+
+One layer, because each pure-ASGI middleware that wraps `send` costs every request a call per
+message and a copy of the header list; the profile of a cache hit showed five of them."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.cache.early import EarlyRoute, early_hit
 from app.core.logging import request_id_var
 
 access_logger = logging.getLogger("app.access")
@@ -26,7 +42,9 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, "Request body too large")
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
+async def _reply(
+    send: Send, status: int, detail: str, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -36,43 +54,53 @@ async def _reply(send: Send, status: int, detail: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *extra,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
 
 
-class RequestContextMiddleware:
-    """Gives every request an id (the client's `X-Request-ID` when it is a plain token of up to
-    128 characters, else a new one), returns it in `X-Request-ID`, tags every log record of the
-    request with it, and writes one access-log line: method, path, status and duration."""
+@dataclass(frozen=True, slots=True)
+class EdgeConfig:
+    max_body_bytes: int
+    # Cache-Control max-age of successful anonymous GET responses.
+    client_max_age: int
+    early_routes: Sequence[EarlyRoute] = ()
+    max_in_flight: int = 64
+    queue_timeout: float = 3.0
+    # Paths admitted without waiting (liveness checks must answer under load).
+    unqueued_paths: frozenset[str] = frozenset({"/health"})
+    max_etag_buffer: int = 4 * 1024 * 1024
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, config: EdgeConfig) -> None:
         self.app = app
+        self.config = config
+        self._slots = asyncio.Semaphore(config.max_in_flight)
+        self._public = f"public, max-age={config.client_max_age}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = _header(scope["headers"], b"x-request-id")
+        given = authorization = if_none_match = length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"if-none-match":
+                if_none_match = value
+            elif name == b"content-length":
+                length = value
         request_id = given.decode() if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
-                ]
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
+        exchange = _Exchange(self, scope, send, request_id.encode(), authorization, if_none_match)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self._handle(scope, receive, exchange, length)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             client = scope.get("client")
@@ -80,76 +108,221 @@ class RequestContextMiddleware:
                 "%s %s %s %.1fms",
                 scope["method"],
                 scope["path"],
-                status,
+                exchange.status,
                 duration_ms,
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status,
+                    "status": exchange.status,
                     "duration_ms": duration_ms,
                     "client": client[0] if client else None,
                 },
             )
             request_id_var.reset(token)
 
-
-class UrlGuardMiddleware:
-    """Refuse, with 400, a path or query string holding a NUL character: no route can use one,
-    and PostgreSQL would fail on it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            query: bytes = scope.get("query_string", b"")
-            if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
-                await _reply(send, 400, "NUL characters are not allowed in the URL")
-                return
-        await self.app(scope, receive, send)
-
-
-class BodySizeLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413, by Content-Length or while streaming."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    async def _handle(
+        self, scope: Scope, receive: Receive, exchange: _Exchange, length: bytes | None
+    ) -> None:
+        config = self.config
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
+            await _reply(exchange.send, 400, "NUL characters are not allowed in the URL")
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    await _reply(send, 413, "Request body too large")
-                    return
-                break
+        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+            await _reply(exchange.send, 413, "Request body too large")
+            return
+        if scope["path"] in config.unqueued_paths:
+            await self._run(scope, receive, exchange)
+            return
+        slots = self._slots
+        if slots.locked():
+            try:
+                await asyncio.wait_for(slots.acquire(), config.queue_timeout)
+            except TimeoutError:
+                retry = ((b"retry-after", b"1"),)
+                await _reply(exchange.send, 503, "The server is busy; retry shortly", retry)
+                return
+        else:
+            await slots.acquire()
+        try:
+            await self._run(scope, receive, exchange)
+        finally:
+            slots.release()
 
+    async def _run(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
+        if self.config.early_routes and scope["method"] == "GET":
+            body = await early_hit(self.config.early_routes, scope)
+            if body is not None:
+                await exchange.send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-cache", b"HIT"),
+                        ],
+                    }
+                )
+                await exchange.send({"type": "http.response.body", "body": body})
+                return
+        limit = self.config.max_body_bytes
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _BodyTooLarge()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, exchange.send)
         except _BodyTooLarge:
-            if not started:
-                await _reply(send, 413, "Request body too large")
+            if not exchange.started:
+                await _reply(exchange.send, 413, "Request body too large")
+
+
+class _Exchange:
+    """The response side of one request: the one `send` wrapper."""
+
+    __slots__ = (
+        "_send",
+        "authorization",
+        "chunks",
+        "edge",
+        "if_none_match",
+        "is_get",
+        "passthrough",
+        "request_id",
+        "scope",
+        "send",
+        "size",
+        "start",
+        "started",
+        "status",
+    )
+
+    def __init__(
+        self,
+        edge: EdgeMiddleware,
+        scope: Scope,
+        send: Send,
+        request_id: bytes,
+        authorization: bytes | None,
+        if_none_match: bytes | None,
+    ) -> None:
+        self.edge = edge
+        self.scope = scope
+        self._send = send
+        self.request_id = request_id
+        self.authorization = authorization
+        self.if_none_match = if_none_match
+        self.is_get = scope["method"] == "GET"
+        self.status = 500
+        self.started = False
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.passthrough = False
+        self.send = self._on_message
+
+    async def _on_message(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            if self.is_get:
+                self.start = message  # held until the body gives the ETag
+                return
+            await self._send(self._head(message, None))
+            return
+        if not self.is_get or self.passthrough or kind != "http.response.body":
+            await self._send(message)
+            return
+        start = self.start
+        if start is None:
+            await self._send(message)
+            return
+        chunk = message.get("body", b"")
+        if message.get("more_body", False):
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+            if self.size > self.edge.config.max_etag_buffer:
+                self.passthrough = True
+                await self._send(self._head(start, None))
+                for held in self.chunks:
+                    await self._send(
+                        {"type": "http.response.body", "body": held, "more_body": True}
+                    )
+                self.chunks = []
+            return
+        body = b"".join([*self.chunks, chunk]) if self.chunks else chunk
+        etag = None
+        if start["status"] == 200:
+            etag = b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"'
+        head = self._head(start, etag)
+        if (
+            etag is not None
+            and self.if_none_match is not None
+            and _etag_matches(self.if_none_match, etag)
+        ):
+            kept = [
+                (k, v) for k, v in head["headers"] if k not in (b"content-length", b"content-type")
+            ]
+            self.status = 304
+            await self._send({"type": "http.response.start", "status": 304, "headers": kept})
+            await self._send({"type": "http.response.body", "body": b""})
+            return
+        await self._send(head)
+        await self._send({"type": "http.response.body", "body": body})
+
+    def _head(self, start: Message, etag: bytes | None) -> Message:
+        """The response's headers with the request id, the rate-limit headers and the
+        client-caching policy added (a header the app set itself is kept)."""
+        headers: list[tuple[bytes, bytes]] = []
+        cache_control = vary = has_etag = False
+        present: set[bytes] = set()
+        for key, value in start.get("headers", ()):
+            name = key.lower()
+            if name == b"x-request-id":
+                continue
+            if name == b"cache-control":
+                if not self.is_get:
+                    continue  # every other method gets no-store, whatever the app said
+                cache_control = True
+            elif name == b"vary":
+                vary = True
+            elif name == b"etag":
+                has_etag = True
+            present.add(name)
+            headers.append((name, value))
+        headers.append((b"x-request-id", self.request_id))
+        state = self.scope.get("state")
+        limits = state.get("rate_limit_headers") if state else None
+        if limits:
+            for name_str, value_str in limits.items():
+                name = name_str.lower().encode()
+                if name not in present:
+                    headers.append((name, value_str.encode()))
+        if not self.is_get:
+            headers.append((b"cache-control", b"no-store"))
+        else:
+            if not cache_control:
+                if start["status"] != 200:
+                    policy = b"no-store"
+                elif self.authorization is None:
+                    policy = self.edge._public
+                else:
+                    policy = b"private, no-cache"
+                headers.append((b"cache-control", policy))
+            if etag is not None and not has_etag:
+                headers.append((b"etag", etag))
+            if not vary:
+                headers.append((b"vary", b"Authorization"))
+        return {**start, "headers": headers}
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -157,134 +330,6 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if key.lower() == name:
             return value
     return None
-
-
-class RateLimitHeadersMiddleware:
-    """Adds the X-RateLimit-* headers that the rate limiter left in the request's state."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra = scope.get("state", {}).get("rate_limit_headers") or {}
-                headers = list(message.get("headers", []))
-                present = {key.lower() for key, _ in headers}
-                for name, value in extra.items():
-                    if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), value.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class ClientCacheMiddleware:
-    """Cache-Control and ETags for clients.
-
-    A successful anonymous GET may be cached for `max_age` seconds by anyone; an authenticated
-    one only privately, after revalidation; every other response, not at all. GET responses
-    carry an ETag, and a matching `If-None-Match` gets a 304 without a body.
-    """
-
-    def __init__(self, app: ASGIApp, max_age: int, max_buffer: int = 4 * 1024 * 1024) -> None:
-        self.app = app
-        self.max_age = max_age
-        self.max_buffer = max_buffer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if scope["method"] != "GET":
-            await self.app(scope, receive, self._no_store(send))
-            return
-
-        anonymous = _header(request_headers, b"authorization") is None
-        if_none_match = _header(request_headers, b"if-none-match")
-        start: Message | None = None
-        chunks: list[bytes] = []
-        size = 0
-        passthrough = False
-
-        async def buffered_send(message: Message) -> None:
-            nonlocal start, size, passthrough
-            if passthrough:
-                await send(message)
-                return
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if message.get("more_body", False):
-                if size > self.max_buffer:
-                    passthrough = True
-                    await send(self._with_cache_headers(start, None, anonymous))
-                    for chunk in chunks:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                return
-            body = b"".join(chunks)
-            etag = None
-            if start["status"] == 200:
-                etag = b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"'
-            head = self._with_cache_headers(start, etag, anonymous)
-            if (
-                etag is not None
-                and if_none_match is not None
-                and _etag_matches(if_none_match, etag)
-            ):
-                kept = [
-                    (k, v)
-                    for k, v in head["headers"]
-                    if k.lower() not in (b"content-length", b"content-type")
-                ]
-                await send({"type": "http.response.start", "status": 304, "headers": kept})
-                await send({"type": "http.response.body", "body": b""})
-                return
-            await send(head)
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, buffered_send)
-
-    def _with_cache_headers(self, start: Message, etag: bytes | None, anonymous: bool) -> Message:
-        headers = list(start.get("headers", []))
-        if _header(headers, b"cache-control") is None:
-            if start["status"] != 200:
-                policy = b"no-store"
-            elif anonymous:
-                policy = f"public, max-age={self.max_age}".encode()
-            else:
-                policy = b"private, no-cache"
-            headers.append((b"cache-control", policy))
-        if etag is not None and _header(headers, b"etag") is None:
-            headers.append((b"etag", etag))
-        vary = _header(headers, b"vary")
-        if vary is None:
-            headers.append((b"vary", b"Authorization"))
-        return {**start, "headers": headers}
-
-    @staticmethod
-    def _no_store(send: Send) -> Send:
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"
-                ]
-                headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        return wrapped
 
 
 def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:

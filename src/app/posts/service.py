@@ -35,14 +35,16 @@ def _require_author(actor: UserReadPrivate, author: User) -> None:
 async def create_post(
     session: AsyncSession, actor: UserReadPrivate, username: str, data: PostCreate
 ) -> PostRead:
-    author = await users.get_user(session, username)
-    _require_author(actor, author)
+    if actor.username != username:  # only the author may post: 404 or 403, as for the others
+        author = await users.get_user(session, username)
+        _require_author(actor, author)
     post = Post(
-        created_by_user_id=author.id,
+        created_by_user_id=actor.id,
         title=data.title,
         text=data.text,
         media_url=str(data.media_url) if data.media_url else None,
     )
+    # One INSERT ... RETURNING id: every other column of PostRead is set here.
     return PostRead.model_validate(await PostRepository(session).add(post))
 
 

@@ -7,8 +7,10 @@ from app.core.cache import CacheDep
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.rate_limit import (
+    STALE,
     Limit,
     RateLimiterDep,
+    Verdict,
     client_ip,
     enforce,
     normalize_path,
@@ -33,12 +35,26 @@ async def rate_limiter(
     """
     path = normalize_path(request.url.path)
     template = route_template(request)
-    limit = Limit(settings.DEFAULT_RATE_LIMIT_LIMIT, settings.DEFAULT_RATE_LIMIT_PERIOD)
+    default = Limit(settings.DEFAULT_RATE_LIMIT_LIMIT, settings.DEFAULT_RATE_LIMIT_PERIOD)
     if user is None:
-        identity = f"ip:{client_ip(request)}"
+        verdict = await limiter.hit(default, f"ip:{client_ip(request)}", template)
+    elif user.tier_id is None:
+        verdict = await limiter.hit(default, f"user:{user.id}", template)
     else:
         identity = f"user:{user.id}"
-        if user.tier_id is not None:
-            rules = await rules_for_tier(session, cache, user.tier_id)
-            limit = rules.get(path) or rules.get(template) or limit
-    await enforce(request, await limiter.hit(limit, identity, template))
+        result: Verdict | str | None = STALE
+        for reload in (False, True):
+            rules, guard = await rules_for_tier(
+                session, cache, limiter, user.tier_id, reload=reload
+            )
+            limit = rules.get(path) or rules.get(template) or default
+            if guard is None:
+                result = await limiter.hit(limit, identity, template)
+                break
+            result = await limiter.hit_guarded(limit, guard, identity, template)
+            if result != STALE:
+                break
+        if result == STALE:  # the rules changed twice during this request: count unguarded
+            result = await limiter.hit(limit, identity, template)
+        verdict = result if isinstance(result, Verdict) else None
+    await enforce(request, verdict)

@@ -5,12 +5,12 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from app.auth.dependencies import CurrentUser, SuperUser
-from app.core.cache import CacheDep
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import Page, PageDep
 from app.core.params import ResourceId
 from app.tiers import service
+from app.tiers.rules import RulesCacheDep
 from app.tiers.schemas import (
     RateLimitCreate,
     RateLimitRead,
@@ -54,9 +54,9 @@ async def update_tier(name: str, data: TierUpdate, session: SessionDep, _: Super
 
 
 @router.delete("/tier/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ADMIN_ERRORS)
-async def delete_tier(name: str, session: SessionDep, cache: CacheDep, _: SuperUser) -> None:
+async def delete_tier(name: str, session: SessionDep, rules: RulesCacheDep, _: SuperUser) -> None:
     """Delete a tier and its rate limits; refused (409) while users still have it."""
-    await service.delete_tier(session, cache, name)
+    await service.delete_tier(session, rules, name)
 
 
 @router.post(
@@ -69,11 +69,11 @@ async def create_rate_limit(
     tier_name: str,
     data: RateLimitCreate,
     session: SessionDep,
-    cache: CacheDep,
+    rules: RulesCacheDep,
     _: SuperUser,
 ) -> RateLimitRead:
     """Add a rate limit for one path to a tier (superusers only)."""
-    rate_limit = await service.create_rate_limit(session, cache, tier_name, data)
+    rate_limit = await service.create_rate_limit(session, rules, tier_name, data)
     return RateLimitRead.model_validate(rate_limit)
 
 
@@ -105,11 +105,11 @@ async def update_rate_limit(
     id: ResourceId,
     data: RateLimitUpdate,
     session: SessionDep,
-    cache: CacheDep,
+    rules: RulesCacheDep,
     _: SuperUser,
 ) -> RateLimitRead:
     """Change a rate limit (superusers only); every process applies it at once."""
-    rate_limit = await service.update_rate_limit(session, cache, tier_name, id, data)
+    rate_limit = await service.update_rate_limit(session, rules, tier_name, id, data)
     return RateLimitRead.model_validate(rate_limit)
 
 
@@ -122,11 +122,11 @@ async def delete_rate_limit(
     tier_name: str,
     id: ResourceId,
     session: SessionDep,
-    cache: CacheDep,
+    rules: RulesCacheDep,
     _: SuperUser,
 ) -> None:
     """Remove a rate limit (superusers only)."""
-    await service.delete_rate_limit(session, cache, tier_name, id)
+    await service.delete_rate_limit(session, rules, tier_name, id)
 
 
 @router.get("/user/{username}/tier", response_model=UserTierRead, responses=ADMIN_ERRORS)

@@ -6,13 +6,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.cache import CacheBackend
 from app.core.db import integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.pagination import PageParams
 from app.tiers.models import RateLimit, Tier
 from app.tiers.repository import RateLimitRepository, TierRepository
-from app.tiers.rules import forget_rules
+from app.tiers.rules import RulesCache, forget_rules
 from app.tiers.schemas import (
     RateLimitCreate,
     RateLimitRead,
@@ -62,7 +61,7 @@ async def update_tier(session: AsyncSession, name: str, data: TierUpdate) -> Tie
     return tier
 
 
-async def delete_tier(session: AsyncSession, cache: CacheBackend, name: str) -> None:
+async def delete_tier(session: AsyncSession, rules: RulesCache, name: str) -> None:
     repo = TierRepository(session)
     tier = await get_tier(session, name)
     users_on = await repo.users_on(tier)
@@ -71,7 +70,7 @@ async def delete_tier(session: AsyncSession, cache: CacheBackend, name: str) -> 
     # A user assigned meanwhile trips the foreign key (RESTRICT).
     with integrity_error_as("Tier is still assigned to users; move them first"):
         await repo.delete(tier)
-    forget_rules(session, cache, tier.id)
+    forget_rules(session, rules, tier.id)
 
 
 def _limit_conflict(field: str) -> Conflict:
@@ -79,7 +78,7 @@ def _limit_conflict(field: str) -> Conflict:
 
 
 async def create_rate_limit(
-    session: AsyncSession, cache: CacheBackend, tier_name: str, data: RateLimitCreate
+    session: AsyncSession, rules: RulesCache, tier_name: str, data: RateLimitCreate
 ) -> RateLimit:
     repo = RateLimitRepository(session)
     tier = await get_tier(session, tier_name)
@@ -92,7 +91,7 @@ async def create_rate_limit(
     )
     with integrity_error_as(LIMIT_TAKEN):
         await repo.add(rate_limit)
-    forget_rules(session, cache, tier.id)
+    forget_rules(session, rules, tier.id)
     return rate_limit
 
 
@@ -116,7 +115,7 @@ async def get_rate_limit(session: AsyncSession, tier_name: str, limit_id: int) -
 
 async def update_rate_limit(
     session: AsyncSession,
-    cache: CacheBackend,
+    rules: RulesCache,
     tier_name: str,
     limit_id: int,
     data: RateLimitUpdate,
@@ -136,16 +135,16 @@ async def update_rate_limit(
         setattr(rate_limit, attr, value)
     with integrity_error_as(LIMIT_TAKEN):
         await repo.flush()
-    forget_rules(session, cache, rate_limit.tier_id)
+    forget_rules(session, rules, rate_limit.tier_id)
     return rate_limit
 
 
 async def delete_rate_limit(
-    session: AsyncSession, cache: CacheBackend, tier_name: str, limit_id: int
+    session: AsyncSession, rules: RulesCache, tier_name: str, limit_id: int
 ) -> None:
     rate_limit = await get_rate_limit(session, tier_name, limit_id)
     await RateLimitRepository(session).delete(rate_limit)
-    forget_rules(session, cache, rate_limit.tier_id)
+    forget_rules(session, rules, rate_limit.tier_id)
 
 
 async def _visible_user(session: AsyncSession, actor: UserReadPrivate, username: str) -> User:

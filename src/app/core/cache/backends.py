@@ -16,7 +16,7 @@ import fnmatch
 import logging
 import re
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Protocol, cast
 
 from redis.asyncio import Redis
@@ -64,6 +64,79 @@ return 1
 """
 
 
+# One invalidation, one round trip: fence and delete the keys (KEYS[1..n]); for each pattern,
+# fence its namespace and delete the members of the namespace's index (KEYS[n+j]) that match
+# it (ARGV[3+m+j], a Lua pattern made from the glob by `_lua_pattern`).
+_INVALIDATE_SCRIPT = """
+local ttl, n = ARGV[1], tonumber(ARGV[2])
+local m = #KEYS - n
+local doomed = {}
+for i = 1, n do
+  redis.call('SET', ARGV[2 + i], 1, 'EX', ttl)
+  doomed[#doomed + 1] = KEYS[i]
+end
+for j = 1, m do
+  redis.call('SET', ARGV[2 + n + j], 1, 'EX', ttl)
+  local index, pattern = KEYS[n + j], ARGV[2 + n + m + j]
+  for _, member in ipairs(redis.call('SMEMBERS', index)) do
+    if string.match(member, pattern) then
+      redis.call('SREM', index, member)
+      doomed[#doomed + 1] = member
+    end
+  end
+end
+for i = 1, #doomed, 1000 do
+  redis.call('DEL', unpack(doomed, i, math.min(i + 999, #doomed)))
+end
+return #doomed
+"""
+
+
+def _lua_pattern(glob: str) -> str:
+    """A glob (fnmatch's `*`, `?`, `[...]`, `[!...]`) as an anchored Lua pattern."""
+
+    def literal(ch: str) -> str:
+        return ch if ch.isalnum() else "%" + ch
+
+    out, i = ["^"], 0
+    while i < len(glob):
+        ch = glob[i]
+        i += 1
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "[":
+            j = i
+            if j < len(glob) and glob[j] == "!":
+                j += 1
+            if j < len(glob) and glob[j] == "]":
+                j += 1
+            while j < len(glob) and glob[j] != "]":
+                j += 1
+            if j >= len(glob):  # no closing bracket: a literal '['
+                out.append("%[")
+                continue
+            members = glob[i:j]
+            i = j + 1
+            negate = members.startswith("!")
+            if negate:
+                members = members[1:]
+            parts, k = [], 0
+            while k < len(members):
+                if k + 2 < len(members) and members[k + 1] == "-":
+                    parts.append(f"{literal(members[k])}-{literal(members[k + 2])}")
+                    k += 3
+                else:
+                    parts.append(literal(members[k]))
+                    k += 1
+            out.append("[" + ("^" if negate else "") + "".join(parts) + "]")
+        else:
+            out.append(literal(ch))
+    out.append("$")
+    return "".join(out)
+
+
 class RedisCache:
     """The shared backend: every app process sees the same entries and fences.
 
@@ -77,6 +150,7 @@ class RedisCache:
         self.fence_seconds = fence_seconds
         self.retry_max_seconds = retry_max_seconds
         self._set_script = client.register_script(_SET_SCRIPT)
+        self._invalidate_script = client.register_script(_INVALIDATE_SCRIPT)
         self._pending_keys: set[str] = set()
         self._pending_patterns: set[str] = set()
         self._retry: asyncio.Task[None] | None = None
@@ -114,23 +188,19 @@ class RedisCache:
             raise CacheUnavailable(str(exc)) from exc
 
     async def _invalidate(self, keys: Sequence[str], patterns: Sequence[str]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.set(FENCE_PREFIX + key, 1, ex=self.fence_seconds)
-            for pattern in patterns:
-                pipe.set(FENCE_PREFIX + namespace_of(pattern), 1, ex=self.fence_seconds)
-            await pipe.execute()
-        doomed = list(keys)
-        for pattern in patterns:
-            index = INDEX_PREFIX + namespace_of(pattern)
-            raw = await cast(Awaitable[set[bytes | str]], self.client.smembers(index))
-            members = [m.decode() if isinstance(m, bytes) else m for m in raw]
-            matched = [m for m in members if fnmatch.fnmatchcase(m, pattern)]
-            if matched:
-                await cast(Awaitable[int], self.client.srem(index, *matched))
-            doomed.extend(matched)
-        if doomed:
-            await self.client.delete(*doomed)
+        if not keys and not patterns:
+            return
+        namespaces = [namespace_of(p) for p in patterns]
+        await self._invalidate_script(
+            keys=[*keys, *(INDEX_PREFIX + ns for ns in namespaces)],
+            args=[
+                self.fence_seconds,
+                len(keys),
+                *(FENCE_PREFIX + key for key in keys),
+                *(FENCE_PREFIX + ns for ns in namespaces),
+                *(_lua_pattern(p) for p in patterns),
+            ],
+        )
 
     async def _flush_pending(self) -> None:
         """Apply the invalidations that failed earlier; CacheUnavailable while they still fail."""

@@ -1,6 +1,7 @@
 """Answering cache hits before routing: for GET endpoints cached with `serve_hits_early=True`,
-`CacheHitMiddleware` looks the key up and answers a hit without FastAPI's dependency
-resolution. The routes it knows are read once, from the app's routes, at start-up."""
+the app's middleware looks the key up (`early_hit`) and answers a hit without FastAPI's
+routing and dependency resolution. The routes are read once, from the app's routes, at
+start-up (`early_routes`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.core.cache.backends import CacheUnavailable
 from app.core.cache.decorator import EARLY_ATTRIBUTE, EarlySpec, fill, placeholders
@@ -87,49 +88,25 @@ def early_routes(routes: Sequence[BaseRoute]) -> list[EarlyRoute]:
     return found
 
 
-class CacheHitMiddleware:
-    """Answers GET requests for the early routes straight from the cache when the entry is
-    there; everything else (misses, signed-in requests, unknown query parameters, an
-    unreachable cache) goes on to the app unchanged."""
-
-    def __init__(self, app: ASGIApp, routes: Sequence[EarlyRoute]) -> None:
-        self.app = app
-        self.routes = tuple(routes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.routes and scope["type"] == "http" and scope["method"] == "GET":
-            body = await self._hit(scope)
-            if body is not None:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"x-cache", b"HIT"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-    async def _hit(self, scope: Scope) -> bytes | None:
-        for name, _ in scope["headers"]:
-            if name == b"authorization":
-                return None
-        path: str = scope["path"]
-        for route in self.routes:
-            match = route.pattern.fullmatch(path)
-            if match is not None:
-                key = route.key_for(match.groupdict(), scope.get("query_string", b""))
-                break
-        else:
+async def early_hit(routes: Sequence[EarlyRoute], scope: Scope) -> bytes | None:
+    """The cached body for an anonymous GET of an early route when the entry is there; None
+    for everything else (misses, signed-in requests, unknown query parameters, an unreachable
+    cache), which goes on to the app unchanged. Called by the app's middleware
+    (core/middleware.py) before routing."""
+    for name, _ in scope["headers"]:
+        if name == b"authorization":
             return None
-        if key is None:
-            return None
-        try:
-            return await resources_of(scope["app"]).cache.get(key)
-        except CacheUnavailable:
-            return None
+    path: str = scope["path"]
+    for route in routes:
+        match = route.pattern.fullmatch(path)
+        if match is not None:
+            key = route.key_for(match.groupdict(), scope.get("query_string", b""))
+            break
+    else:
+        return None
+    if key is None:
+        return None
+    try:
+        return await resources_of(scope["app"]).cache.get(key)
+    except CacheUnavailable:
+        return None
