@@ -8,10 +8,11 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from app.auth import service
 from app.auth.repository import TOKEN_USER
 from app.core.config import SettingsDep
-from app.core.db import EngineDep, SessionDep
+from app.core.db import SessionDep
 from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
-from app.core.security import InvalidToken, TokenCodecDep, TokenType
+from app.core.security import InvalidToken, TokenType
+from app.core.state import get_resources
 from app.users.schemas import UserReadPrivate
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/login", auto_error=False)
@@ -20,7 +21,7 @@ INVALID_CREDENTIALS = "Invalid or expired credentials"
 
 
 async def get_optional_user(
-    engine: EngineDep, codec: TokenCodecDep, token: Annotated[str | None, Depends(bearer)]
+    request: Request, token: Annotated[str | None, Depends(bearer)]
 ) -> UserReadPrivate | None:
     """The signed-in user, or None for an anonymous request. A bad token is still a 401.
 
@@ -29,11 +30,14 @@ async def get_optional_user(
     requests, so a logout or a deleted account applies at once in every process."""
     if token is None:
         return None
+    # The resources straight from the request, not as sub-dependencies: this runs on every
+    # signed-in request, and each dependency FastAPI resolves costs it.
+    resources = get_resources(request)
     try:
-        claims = codec.decode(token, TokenType.ACCESS)
+        claims = resources.token_codec.decode(token, TokenType.ACCESS)
     except InvalidToken:
         raise Unauthorized(INVALID_CREDENTIALS) from None
-    row = await TOKEN_USER.one(engine, user_id=claims.subject, jti=claims.jti)
+    row = await TOKEN_USER.one(resources.engine, user_id=claims.subject, jti=claims.jti)
     if row is None:
         raise Unauthorized(INVALID_CREDENTIALS)
     return UserReadPrivate.model_validate(dict(row))

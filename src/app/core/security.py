@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,6 +103,9 @@ class InvalidToken(Exception):
     pass
 
 
+VERIFIED_TOKENS_KEPT = 10_000
+
+
 class TokenCodec:
     """Signs and checks access and refresh tokens; each carries its type and a unique id."""
 
@@ -113,6 +117,11 @@ class TokenCodec:
             TokenType.ACCESS: timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES),
             TokenType.REFRESH: timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS),
         }
+        # Tokens whose signature and claims this process has verified: a token presented
+        # again (a client's every request) costs a lookup and an expiry check, not the HMAC and
+        # the JSON. Only what passed verification is kept; revocation is checked elsewhere, on
+        # every use (auth/dependencies.py).
+        self._verified: dict[str, TokenClaims] = {}
 
     def ttl(self, token_type: TokenType) -> timedelta:
         return self._ttl[token_type]
@@ -133,6 +142,21 @@ class TokenCodec:
         return IssuedToken(token, TokenClaims(subject, token_type, jti, expires_at))
 
     def decode(self, token: str, expected: TokenType) -> TokenClaims:
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at.timestamp() <= time.time():
+                del self._verified[token]
+                raise InvalidToken("Signature has expired")
+            if known.token_type is not expected:
+                raise InvalidToken("wrong token type")
+            return known
+        claims = self._verify(token, expected)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str, expected: TokenType) -> TokenClaims:
         if len(token) > 4096:
             raise InvalidToken("token too long")
         try:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, false, func, select
+from sqlalchemy import bindparam, false, func, insert, select
 
 from app.core.query import Query
 from app.core.repository import Repository
@@ -57,6 +59,12 @@ class PostRepository(Repository[Post]):
     a method says otherwise."""
 
     model = Post
+
+    async def insert(self, **values: Any) -> Mapping[str, Any]:
+        """Insert one post in the session's transaction; the new row, as PostRead reads it,
+        comes back from the same statement (INSERT ... RETURNING), with no unit of work."""
+        result = await self.session.execute(insert(Post).values(**values).returning(*READ_COLUMNS))
+        return dict(result.mappings().one())
 
     async def get(
         self, author_id: int, post_id: int, *, include_deleted: bool = False

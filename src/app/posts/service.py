@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import cursor_page, decode_cursor
 from app.posts.models import Post
@@ -38,14 +39,14 @@ async def create_post(
     if actor.username != username:  # only the author may post: 404 or 403, as for the others
         author = await users.get_user(session, username)
         _require_author(actor, author)
-    post = Post(
+    row = await PostRepository(session).insert(
         created_by_user_id=actor.id,
         title=data.title,
         text=data.text,
         media_url=str(data.media_url) if data.media_url else None,
+        created_at=utcnow(),
     )
-    # One INSERT ... RETURNING id: every other column of PostRead is set here.
-    return PostRead.model_validate(await PostRepository(session).add(post))
+    return PostRead.model_validate(row)
 
 
 async def _author_exists(engine: AsyncEngine, username: str) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, String, text
+from sqlalchemy import Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, IdMixin, SoftDeleteMixin, TimestampMixin
@@ -10,7 +10,17 @@ class User(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     __tablename__ = "users"
     # AUTOINCREMENT on SQLite: ids are never reused, so a token naming a deleted user's id
     # can never point at somebody registered later.
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        # The active users in id order, index-only: offset pages walk this index, not the
+        # table (see users/repository.PAGE).
+        Index(
+            "ix_users_live_id",
+            "id",
+            postgresql_where=text("is_deleted IS false"),
+            sqlite_where=text("is_deleted IS 0"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     name: Mapped[str] = mapped_column(String(30))
     username: Mapped[str] = mapped_column(String(20), unique=True)

@@ -22,8 +22,18 @@ PRIVATE_COLUMNS = (
 LIVE = User.is_deleted.is_(False)
 BY_USERNAME = Query(select(*PRIVATE_COLUMNS).where(User.username == bindparam("username"), LIVE))
 COUNT_LIVE = Query(select(func.count().label("total")).select_from(User).where(LIVE))
-# An offset page and the total in one round trip: the count is an uncorrelated subquery, which
-# PostgreSQL runs once (an InitPlan), not per row. Past the last page no row carries it.
+# An offset page and the total in one round trip. The count is an uncorrelated subquery, run
+# once (an InitPlan); the page is a deferred join: the offset walks the partial index
+# ix_users_live_id (ids only, no table rows), then only the page's rows are read. Past the
+# last page no row carries the total.
+_PAGE_IDS = (
+    select(User.id)
+    .where(LIVE)
+    .order_by(User.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+    .subquery("page")
+)
 PAGE = Query(
     select(
         *PRIVATE_COLUMNS,
@@ -34,10 +44,8 @@ PAGE = Query(
         .scalar_subquery()
         .label("total"),
     )
-    .where(LIVE)
+    .join(_PAGE_IDS, _PAGE_IDS.c.id == User.id)
     .order_by(User.id)
-    .offset(bindparam("offset"))
-    .limit(bindparam("limit"))
 )
 AFTER = Query(
     select(*PRIVATE_COLUMNS)
