@@ -510,6 +510,23 @@ async def test_bad_token_is_401(client: httpx.AsyncClient, settings: Settings, c
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The process keeps the tokens it has verified; that never outlives their expiry."""
+    user = await register(client, "alice")
+    now = int(time.time())
+    token = craft_token(user["id"], iss=settings.APP_NAME, iat=now, exp=now + 2)
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    await asyncio.sleep(now + 2.1 - time.time())
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+    # An access token verified once is still refused where a refresh token is expected.
+    fresh = craft_token(user["id"], iss=settings.APP_NAME)
+    assert (await client.get(ME, headers=bearer(fresh))).status_code == 200
+    assert_unauthorized(await client.post(REFRESH, headers=cookie_header(fresh)))
+
+
 async def test_revoked_access_token_is_401(client: httpx.AsyncClient) -> None:
     await register(client, "alice")
     token = await login(client, "alice")
