@@ -24,12 +24,14 @@ def _previous_revision() -> str | None:
 
 
 async def _schema(url: str) -> dict[str, set[str]]:
-    """Every table and its columns, alembic's own table left out."""
+    """Every table with its columns and its indexes (as "index:<name>"), alembic's own
+    table left out."""
 
     def read(connection: Connection) -> dict[str, set[str]]:
         inspector = inspect(connection)
         return {
             table: {column["name"] for column in inspector.get_columns(table)}
+            | {f"index:{index['name']}" for index in inspector.get_indexes(table)}
             for table in inspector.get_table_names()
             if table != "alembic_version"
         }
