@@ -9,7 +9,7 @@ from typing import Any, cast
 from arq.connections import ArqRedis
 from arq.cron import CronJob as ArqCronJob
 from arq.cron import cron
-from arq.jobs import Job
+from arq.jobs import Job, JobDef
 from arq.jobs import JobStatus as ArqStatus
 from arq.typing import WorkerCoroutine
 from redis.asyncio import ConnectionPool
@@ -59,13 +59,22 @@ class ArqQueue:
             owner = raw_owner.decode() if isinstance(raw_owner, bytes) else raw_owner
             if not visible(owner, viewer):
                 return None
-            status = await job.status()
-            if status is ArqStatus.not_found:
-                return None
-            info = await (job.result_info() if status is ArqStatus.complete else job.info())
+            # A job that finishes between reading its status and reading its record (the
+            # record goes as the result arrives) is read again, as finished.
+            info: JobDef | None = None
+            for _ in range(3):
+                status = await job.status()
+                if status is ArqStatus.not_found:
+                    return None
+                if status is ArqStatus.complete:
+                    info = await job.result_info()
+                else:
+                    info = await job.info()
+                if info is not None:
+                    break
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable("Job queue unavailable, try again shortly") from exc
-        if info is None:  # finished between the two reads and its result has expired
+        if info is None:  # its result expired while it was being read
             return None
         view = JobView(
             id=job_id,
