@@ -37,35 +37,28 @@ app = Starlette(routes=[Route("/", fixed), Route("/health", health)])
 
 
 def serve(target: str, host: str, port: int, workers: int) -> None:
-    """uvicorn with the options `app serve` passes it: the yardstick's server settings."""
-    import uvicorn
-
+    """uvicorn with the options `app serve` passes it: the yardsticks' server settings."""
+    from app.cli import serve_uvicorn
     from app.core.config import load_settings
 
-    settings = load_settings()
-    uvicorn.run(
-        target,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=settings.GRACEFUL_TIMEOUT_SECONDS,
-        timeout_keep_alive=settings.KEEP_ALIVE_SECONDS,
-        log_config=None,
-        access_log=False,
-        log_level=settings.LOG_LEVEL.lower(),
-    )
+    serve_uvicorn(target, load_settings(), host, port, workers)
+
+
+def serve_main(
+    target: str, prog: str, description: str | None, port: int, argv: Sequence[str] | None
+) -> int:
+    """The command line of a yardstick app: `--host`, `--port`, `--workers`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    serve(target, args.host, args.port, args.workers)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    serve("bench.ceiling:app", args.host, args.port, args.workers)
-    return 0
+    return serve_main("bench.ceiling:app", "python -m bench.ceiling", __doc__, 8001, argv)
 
 
 if __name__ == "__main__":

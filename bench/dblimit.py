@@ -11,7 +11,6 @@ measured against what the database and the server allow together.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -24,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.ceiling import health, serve
+from bench.ceiling import health, serve_main
 
 QUERY = (
     "SELECT id, name, username, profile_image_url, created_at FROM users "
@@ -64,13 +63,7 @@ app = Starlette(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.dblimit", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8002)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    serve("bench.dblimit:app", args.host, args.port, args.workers)
-    return 0
+    return serve_main("bench.dblimit:app", "python -m bench.dblimit", __doc__, 8002, argv)
 
 
 if __name__ == "__main__":

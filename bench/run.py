@@ -794,29 +794,26 @@ class Bench:
         author = loaded.scale_user_id
         list_path = f"{API}/scale/posts"
 
-        def id_at(offset: int) -> int:
+        def scale_id(offset: int = 0, below: int = 2**31 - 1) -> int:
+            """The id of the scale list's row (newest first) at `offset` among the rows with
+            ids below `below`."""
             rows = asyncio.run(
                 db.execute(
                     "SELECT id FROM posts WHERE created_by_user_id = :author "
-                    "AND is_deleted = false ORDER BY id DESC OFFSET :offset LIMIT 1",
-                    params={"author": author, "offset": offset},
+                    "AND is_deleted = false AND id < :below ORDER BY id DESC "
+                    "OFFSET :offset LIMIT 1",
+                    params={"author": author, "offset": offset, "below": below},
                 )
             )
             if not rows:
-                raise HarnessError(f"the scale list has no row at offset {offset}")
+                raise HarnessError(f"the scale list has no row at offset {offset} below {below}")
             return int(rows[0])
 
+        def id_at(offset: int) -> int:
+            return scale_id(offset)
+
         def first_below(cursor_id: int) -> int:
-            rows = asyncio.run(
-                db.execute(
-                    "SELECT id FROM posts WHERE created_by_user_id = :author "
-                    "AND is_deleted = false AND id < :cursor ORDER BY id DESC LIMIT 1",
-                    params={"author": author, "cursor": cursor_id},
-                )
-            )
-            if not rows:
-                raise HarnessError(f"the scale list has no row below {cursor_id}")
-            return int(rows[0])
+            return scale_id(below=cursor_id)
 
         newest = id_at(0)
         # The cursor the API hands out for page 2 names the last row of page 1.

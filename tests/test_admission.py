@@ -14,8 +14,10 @@ import httpx
 from tests.helpers.http import API, AppClientFactory, user_body
 
 
-def slow_registration(username: str, gate: asyncio.Event) -> AsyncIterator[bytes]:
-    """A registration body whose second half is sent once `gate` is set: the request holds
+def hold_a_slot(
+    client: httpx.AsyncClient, username: str, gate: asyncio.Event
+) -> asyncio.Task[httpx.Response]:
+    """A registration whose body's second half is sent once `gate` is set: the request holds
     its slot until then."""
     body = json.dumps(user_body(username)).encode()
 
@@ -24,7 +26,9 @@ def slow_registration(username: str, gate: asyncio.Event) -> AsyncIterator[bytes
         await gate.wait()
         yield body[10:]
 
-    return chunks()
+    return asyncio.create_task(
+        client.post(f"{API}/user", content=chunks(), headers={"Content-Type": "application/json"})
+    )
 
 
 async def test_a_request_that_cannot_start_in_time_gets_503_with_retry_after(
@@ -32,13 +36,7 @@ async def test_a_request_that_cannot_start_in_time_gets_503_with_retry_after(
 ) -> None:
     async with app_client(MAX_IN_FLIGHT_REQUESTS=1, QUEUE_TIMEOUT_SECONDS=0.3) as client:
         gate = asyncio.Event()
-        holder = asyncio.create_task(
-            client.post(
-                f"{API}/user",
-                content=slow_registration("slowpoke", gate),
-                headers={"Content-Type": "application/json"},
-            )
-        )
+        holder = hold_a_slot(client, "slowpoke", gate)
         await asyncio.sleep(0.2)  # the registration has started and waits for its body
 
         started = time.monotonic()
@@ -64,13 +62,7 @@ async def test_waiting_requests_are_served_in_arrival_order(
 ) -> None:
     async with app_client(MAX_IN_FLIGHT_REQUESTS=1, QUEUE_TIMEOUT_SECONDS=10) as client:
         gate = asyncio.Event()
-        holder = asyncio.create_task(
-            client.post(
-                f"{API}/user",
-                content=slow_registration("first", gate),
-                headers={"Content-Type": "application/json"},
-            )
-        )
+        holder = hold_a_slot(client, "first", gate)
         await asyncio.sleep(0.2)
         finished: list[str] = []
 

@@ -69,19 +69,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if server == "granian":
         _serve_granian(settings, args.host, args.port, workers)
     else:
-        _serve_uvicorn(settings, args.host, args.port, workers, args.reload)
+        serve_uvicorn(APP_FACTORY, settings, args.host, args.port, workers, reload=args.reload)
     return 0
 
 
 APP_FACTORY = "app.factory:create_app"
 
 
-def _serve_uvicorn(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
+def serve_uvicorn(
+    target: str, settings: Settings, host: str, port: int, workers: int, *, reload: bool = False
+) -> None:
+    """uvicorn with this project's options (also the bench's yardsticks' server: they must be
+    served exactly as the API is). `target` is the app factory or, for the bench, an app."""
     import uvicorn
 
     uvicorn.run(
-        APP_FACTORY,
-        factory=True,
+        target,
+        factory=target == APP_FACTORY,
         host=host,
         port=port,
         workers=None if reload else workers,

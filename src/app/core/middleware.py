@@ -150,7 +150,7 @@ class EdgeMiddleware:
             slots.release()
 
     async def _run(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
-        if self.config.early_routes and scope["method"] == "GET":
+        if self.config.early_routes and exchange.is_get and exchange.authorization is None:
             body = await early_hit(self.config.early_routes, scope)
             if body is not None:
                 await exchange.send(

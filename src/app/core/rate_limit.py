@@ -3,6 +3,8 @@ by every process) or in memory (the embedded default)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -147,7 +149,7 @@ class _Windows(Protocol):
         """(allowed, remaining, seconds until the current window ends), counting one hit when
         `count` and allowed; None, counting nothing, when the guard's version is not current."""
 
-    async def clear(self, key: str, period: int) -> None: ...
+    async def clear(self, key: str) -> None: ...
 
     async def version(self, key: str) -> str: ...
 
@@ -185,7 +187,7 @@ class _RedisWindows:
     async def bump(self, key: str) -> None:
         await self.client.incr(key)
 
-    async def clear(self, key: str, period: int) -> None:
+    async def clear(self, key: str) -> None:
         await self.client.delete(key, key + "/-1")
 
     async def ping(self) -> bool:
@@ -241,7 +243,7 @@ class _MemoryWindows:
                 reset = min(reset, math.fmod(current_ttl, expiry))
         return allowed, remaining, math.ceil(reset)
 
-    async def clear(self, key: str, period: int) -> None:
+    async def clear(self, key: str) -> None:
         self._windows.pop(key, None)
 
     async def version(self, key: str) -> str:
@@ -268,6 +270,8 @@ class RateLimiter:
         self.windows = windows
         # Values this process keeps while their guard's version stands (tiers/rules.py).
         self.memo: dict[str, tuple[Guard, object]] = {}
+        self._pending_bumps: set[str] = set()
+        self._retry: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
@@ -302,11 +306,29 @@ class RateLimiter:
             return None
 
     async def bump(self, key: str) -> None:
-        """A new version under `key`: every guard naming an older one is stale from now on."""
+        """A new version under `key`: every guard naming an older one is stale from now on.
+        A bump that cannot reach the storage is retried in the background until it lands (else
+        the other processes would keep the old rules once the storage is back)."""
         try:
             await self.windows.bump(key)
         except (RedisError, OSError) as exc:
-            logger.warning("rate-limit storage unavailable, version not bumped: %s", exc)
+            logger.warning("rate-limit storage unavailable, version bump retried: %s", exc)
+            self._pending_bumps.add(key)
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.create_task(self._retry_bumps())
+
+    async def _apply_pending_bumps(self) -> None:
+        for key in sorted(self._pending_bumps):
+            await self.windows.bump(key)  # one bump stands for any number of missed ones
+            self._pending_bumps.discard(key)
+
+    async def _retry_bumps(self) -> None:
+        delay = 0.05
+        while self._pending_bumps:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            with contextlib.suppress(RedisError, OSError):
+                await self._apply_pending_bumps()
 
     async def peek(self, limit: Limit, *identifiers: str) -> Verdict | None:
         """Whether one more hit would be allowed, without counting it."""
@@ -316,7 +338,7 @@ class RateLimiter:
     async def clear(self, limit: Limit, *identifiers: str) -> None:
         """Forget the hits counted so far (a failure to reach the storage is only logged)."""
         try:
-            await self.windows.clear(self._key(limit.period, identifiers), limit.period)
+            await self.windows.clear(self._key(limit.period, identifiers))
         except (RedisError, OSError) as exc:
             logger.warning("rate-limit storage unavailable, not cleared: %s", type(exc).__name__)
 
@@ -347,6 +369,18 @@ class RateLimiter:
             return False
 
     async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+        if self._pending_bumps:
+            with contextlib.suppress(RedisError, OSError):
+                await self._apply_pending_bumps()
+        if self._pending_bumps:
+            logger.error(
+                "rate-limit storage unreachable at shutdown: versions %s not bumped",
+                sorted(self._pending_bumps),
+            )
         await self.windows.close()
 
 

@@ -3,28 +3,25 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.auth.dependencies import OptionalUser
-from app.core.cache import CacheDep
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.rate_limit import (
     STALE,
     Limit,
-    RateLimiterDep,
     Verdict,
     client_ip,
     enforce,
     normalize_path,
     route_template,
 )
-from app.tiers.rules import rules_for_tier
+from app.tiers.rules import RulesCacheDep, rules_for_tier
 
 
 async def rate_limiter(
     request: Request,
     user: OptionalUser,
     session: SessionDep,
-    limiter: RateLimiterDep,
-    cache: CacheDep,
+    store: RulesCacheDep,
     settings: SettingsDep,
 ) -> None:
     """Limit the route: `dependencies=[Depends(rate_limiter)]`.
@@ -33,6 +30,7 @@ async def rate_limiter(
     then on the route's template, e.g. 'api/v1/{username}/post'), else the default limit;
     an anonymous caller gets the default limit, counted per client IP.
     """
+    limiter = store.limiter
     path = normalize_path(request.url.path)
     template = route_template(request)
     default = Limit(settings.DEFAULT_RATE_LIMIT_LIMIT, settings.DEFAULT_RATE_LIMIT_PERIOD)
@@ -44,9 +42,7 @@ async def rate_limiter(
         identity = f"user:{user.id}"
         result: Verdict | str | None = STALE
         for reload in (False, True):
-            rules, guard = await rules_for_tier(
-                session, cache, limiter, user.tier_id, reload=reload
-            )
+            rules, guard = await rules_for_tier(session, store, user.tier_id, reload=reload)
             limit = rules.get(path) or rules.get(template) or default
             if guard is None:
                 result = await limiter.hit(limit, identity, template)

@@ -62,22 +62,18 @@ def forget_rules(session: AsyncSession, rules: RulesCache, tier_id: int) -> None
 
 
 async def rules_for_tier(
-    session: AsyncSession,
-    cache: CacheBackend,
-    limiter: RateLimiter,
-    tier_id: int,
-    *,
-    reload: bool = False,
+    session: AsyncSession, store: RulesCache, tier_id: int, *, reload: bool = False
 ) -> tuple[Rules, Guard | None]:
     """A tier's limits by path, and the guard to count them under (None when the limiter's
     storage is unreachable: it then limits nothing anyway)."""
+    limiter = store.limiter
     key = rules_key(tier_id)
     kept = None if reload else limiter.memo.get(key)
     if kept is not None:
         return cast(Rules, kept[1]), kept[0]
     # The version is read before the rules: rules newer than it are only reloaded once more.
     version = await limiter.version(version_key(tier_id))
-    rules = await _load(session, cache, tier_id)
+    rules = await _load(session, store.cache, tier_id)
     if version is None:
         limiter.memo.pop(key, None)
         return rules, None

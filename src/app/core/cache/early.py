@@ -89,13 +89,10 @@ def early_routes(routes: Sequence[BaseRoute]) -> list[EarlyRoute]:
 
 
 async def early_hit(routes: Sequence[EarlyRoute], scope: Scope) -> bytes | None:
-    """The cached body for an anonymous GET of an early route when the entry is there; None
-    for everything else (misses, signed-in requests, unknown query parameters, an unreachable
-    cache), which goes on to the app unchanged. Called by the app's middleware
-    (core/middleware.py) before routing."""
-    for name, _ in scope["headers"]:
-        if name == b"authorization":
-            return None
+    """The cached body for a GET of an early route when the entry is there; None for
+    everything else (misses, unknown query parameters, an unreachable cache), which goes on to
+    the app unchanged. Called by the app's middleware (core/middleware.py) before routing, for
+    anonymous requests only (it has read the headers already)."""
     path: str = scope["path"]
     for route in routes:
         match = route.pattern.fullmatch(path)
