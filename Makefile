@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check test test-fast test-embedded deploy-check multi-instance bench bench-smoke clean
+.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ check: lint typecheck ## lint and type check
 migrations-check: install ## migrations run up, down and up, and match the models (PostgreSQL and SQLite)
 	$(RUN) pytest -q -p no:cacheprovider tests/test_migrations.py
 
-test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL and Redis)
+test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL, Redis, Docker)
 	$(RUN) pytest --cov --cov-report=term-missing:skip-covered
 
 test-fast: check ## lint, types and the suite without its slow legs (app processes, nginx, bench, deploy files)
@@ -71,6 +71,9 @@ test-fast: check ## lint, types and the suite without its slow legs (app process
 
 test-embedded: install ## only the embedded-default (SQLite) leg
 	$(RUN) pytest -q tests/test_embedded.py
+
+test-deploy: install ## only the compose test: build the image, run README's compose sequence (needs Docker)
+	$(RUN) pytest -q -p no:cacheprovider tests/deploy
 
 deploy-check: install ## Dockerfile, docker-compose.yml (Compose schema) and nginx configs, without a Docker engine
 	$(RUN) pytest -q -p no:cacheprovider tests/test_deploy_files.py

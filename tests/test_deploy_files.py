@@ -196,18 +196,28 @@ def test_compose_has_every_service_with_its_profile() -> None:
 
 def test_app_services_run_the_right_commands() -> None:
     assert command_words(service("worker")) == ["app", "worker"]
-    assert command_words(service("migrate")) == ["app", "migrate"]
+    migrate = command_words(service("migrate"))
+    assert migrate[:3] == ["app", "migrate", "--wait"], migrate
+    assert float(migrate[3]) > 0, "migrate must wait for a database that is still starting"
     assert command_words(service("create-superuser")) == ["app", "create-superuser"]
     assert command_words(service("create-tier")) == ["app", "create-tier"]
     # web keeps the image's CMD (app serve ... --workers ${WEB_CONCURRENCY:-2}), or says so.
     web_command = command_words(service("web"))
     assert web_command == [] or web_command[:2] == ["app", "serve"]
+
+
+def test_the_image_is_built_once_by_the_service_everything_waits_for() -> None:
+    builders = [name for name, d in compose()["services"].items() if d.get("build")]
+    assert builders == ["migrate"], f"exactly one service builds the app image: {builders}"
+    image = service("migrate").get("image")
+    assert image, "the built image needs a tag for the other services to run"
     for name in APP_SERVICES:
         definition = service(name)
-        assert definition.get("build"), f"{name} must be built from this repository"
-        assert definition.get("image") == service("web").get("image"), (
-            f"{name} must use the same image as web"
-        )
+        assert definition.get("image") == image, f"{name} must run the image migrate builds"
+        if name != "migrate":
+            assert definition.get("pull_policy") == "never", f"{name} would try to pull {image}"
+            conditions = depends_on(definition)
+            assert "migrate" in conditions, f"{name} may start before the image is built"
 
 
 def test_nothing_runs_with_reload() -> None:
@@ -290,10 +300,23 @@ def test_healthchecks() -> None:
     assert "pg_isready" in healthcheck_text(service("db"))
     assert "redis-cli" in healthcheck_text(service("redis"))
     assert "ping" in healthcheck_text(service("redis"))
-    # The image's HEALTHCHECK probes the web server: a container that does not run it must
-    # switch the check off, or it would be reported unhealthy.
+    # The image's HEALTHCHECK probes the web server: a container that does not run it has a
+    # check of its own that is true for it (`up --wait` refuses a disabled one).
     for name in ("worker", *ONE_SHOTS):
-        assert (service(name).get("healthcheck") or {}).get("disable") is True, name
+        check = service(name).get("healthcheck") or {}
+        assert check.get("disable") is not True, name
+        assert check.get("test"), name
+    heartbeat = environment(service("worker")).get("WORKER_HEARTBEAT_FILE", "")
+    assert heartbeat.startswith("/tmp/"), "the heartbeat belongs in the tmpfs"  # noqa: S108
+    assert heartbeat in healthcheck_text(service("worker"))
+    assert "127.0.0.1" in healthcheck_text(service("db")), "check PostgreSQL over TCP"
+
+
+def test_app_containers_are_read_only_but_for_tmp() -> None:
+    for name in APP_SERVICES:
+        definition = service(name)
+        assert definition.get("read_only") is True, name
+        assert "/tmp" in (definition.get("tmpfs") or []), name  # noqa: S108
 
 
 def test_images_and_named_volumes() -> None:

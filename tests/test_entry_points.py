@@ -11,6 +11,7 @@ import asyncio
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.queue.arq_backend import QUEUE_NAME
@@ -27,6 +29,7 @@ from tests.helpers.processes import (
     ALEMBIC,
     APP,
     Process,
+    TcpRelay,
     clean_env,
     free_port,
     run,
@@ -154,6 +157,81 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
         result = run_app(*command, cwd=tmp_path, env=env, timeout=60)
         assert_fails_in_one_line(result, 1, "cannot reach the database at")
         assert "s3cret-pw" not in result.stdout + result.stderr
+    # --wait retries for that long, saying so, then gives up with the same line.
+    waited = run_app("migrate", "--wait", "1", cwd=tmp_path, env=env, timeout=60)
+    assert waited.returncode == 1, waited.stderr
+    *waiting, last = waited.stderr.strip().splitlines()
+    assert waiting, waited.stderr
+    assert all(line.startswith("waiting for the database") for line in waiting), waited.stderr
+    assert last.startswith("error: cannot reach the database at"), waited.stderr
+    assert "s3cret-pw" not in waited.stdout + waited.stderr
+
+
+def test_migrate_waits_for_a_database_that_is_still_starting(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    """Refused connections are retried until the server listens (a new container's database
+    runs a temporary server on its Unix socket only, then the real one)."""
+    url = make_url(fresh_database)
+    port = free_port()
+    env = clean_env(
+        DATABASE_URL=url.set(port=port).render_as_string(hide_password=False),
+        REDIS_URL=TEST_REDIS_URL,
+    )
+    migrate = subprocess.Popen(
+        [APP, "migrate", "--wait", "60"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)
+        assert migrate.poll() is None, migrate.communicate()
+        with TcpRelay(port, (url.host or "127.0.0.1", url.port or 5432)):
+            out, err = migrate.communicate(timeout=90)
+    finally:
+        if migrate.poll() is None:
+            migrate.kill()
+            migrate.communicate()
+    assert migrate.returncode == 0, out + err
+    assert "database migrated to head" in out
+    assert "waiting for the database (ConnectionRefusedError)" in err
+    assert ("alembic_version",) in rows(
+        fresh_database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    )
+
+
+def test_migrate_does_not_wait_out_a_refusal_that_waiting_cannot_cure(tmp_path: Path) -> None:
+    env = clean_env(
+        DATABASE_URL="postgresql://no_such_role:s3cret-pw@127.0.0.1:5432/postgres",
+        REDIS_URL=TEST_REDIS_URL,
+    )
+    started = time.monotonic()
+    result = run_app("migrate", "--wait", "60", cwd=tmp_path, env=env, timeout=90)
+    assert_fails_in_one_line(
+        result, 1, "cannot connect to the database at", 'role "no_such_role" does not exist'
+    )
+    assert time.monotonic() - started < 45, "a wrong role was retried as if the server started"
+    assert "s3cret-pw" not in result.stdout + result.stderr
+
+
+async def test_a_failing_migration_is_one_line_naming_the_error(
+    tmp_path: Path, postgres_env: dict[str, str], fresh_database: str
+) -> None:
+    """A database that already holds a table of the same name: the migration's own error, not
+    "cannot reach the database"."""
+    engine = create_async_engine(fresh_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE users (id integer)"))
+    finally:
+        await engine.dispose()
+    result = await asyncio.to_thread(run_app, "migrate", cwd=tmp_path, env=postgres_env)
+    assert_fails_in_one_line(
+        result, 1, "migration to head failed", 'relation "users" already exists'
+    )
 
 
 # --- after `app migrate`: works, and again is harmless ---------------------------------------
@@ -295,9 +373,17 @@ async def test_a_worker_process_writes_user_owned_rows(
     finally:
         await engine.dispose()
 
-    worker = Process("worker", [APP, "worker"], cwd=tmp_path, env=postgres_env)
+    heartbeat = tmp_path.parent / f"{tmp_path.name}-heartbeat"
+    env = {**postgres_env, "WORKER_HEARTBEAT_FILE": str(heartbeat)}
+    worker = Process("worker", [APP, "worker"], cwd=tmp_path, env=env)
     with worker:
         worker.wait_until(lambda: "Starting worker" in worker.log(), "the worker to start")
+        # The heartbeat: touched while the worker polls its queue (the compose healthcheck).
+        worker.wait_until(heartbeat.exists, "the first heartbeat", timeout=20)
+        first = heartbeat.stat().st_mtime
+        worker.wait_until(
+            lambda: heartbeat.stat().st_mtime > first, "the next heartbeat", timeout=20
+        )
         redis: ArqRedis = await create_pool(
             RedisSettings.from_dsn(TEST_REDIS_URL), default_queue_name=QUEUE_NAME
         )
@@ -308,6 +394,7 @@ async def test_a_worker_process_writes_user_owned_rows(
         finally:
             await redis.aclose()
     assert "Traceback" not in worker.log(), worker.log()
+    assert not heartbeat.exists(), "a stopped worker left its heartbeat behind"
     assert await _rows(fresh_database, "SELECT title FROM posts") == [("Live",)]
 
 

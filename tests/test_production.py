@@ -175,6 +175,8 @@ async def test_request_id_is_returned_and_tags_every_log_line(
     assert access[0].request_id == "r-42"  # type: ignore[attr-defined]
     assert access[1].request_id == generated.headers["x-request-id"]  # type: ignore[attr-defined]
     assert all(r.duration_ms >= 0 for r in access)  # type: ignore[attr-defined]
+    # The text line names the client too (the compose test reads it through nginx).
+    assert access[0].getMessage().endswith(f" from {access[0].client}")  # type: ignore[attr-defined]
     # (the test client's own log, not the app's, shows the full URL)
     assert not [
         r for r in caplog.records if r.name.startswith("app") and "hunter2" in r.getMessage()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,7 +143,76 @@ def alembic_config() -> Config:
     return config
 
 
+# SQLSTATEs of a server that is starting or stopping: worth another try (57P01 admin
+# shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+_STARTING_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else None
+
+
+def _not_up_yet(exc: BaseException) -> bool:
+    """A connection error that a database still starting gives (refused, no route, the
+    server's own "starting up"), as opposed to a wrong password or database name."""
+    return isinstance(exc, OSError | TimeoutError) or _sqlstate(exc) in _STARTING_SQLSTATES
+
+
+def _connection_failure(settings: Settings, exc: Exception) -> str:
+    if _not_up_yet(exc):
+        return _unreachable(settings, exc)
+    where = settings.database_url.render_as_string(hide_password=True)
+    return f"cannot connect to the database at {where}: {_first_line(exc)}"
+
+
+def _first_line(exc: Exception) -> str:
+    """The driver's own message (without SQLAlchemy's wrapping and links), on one line."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def wait_for_database(settings: Settings, seconds: float) -> None:
+    """Connect once, retrying for up to `seconds` while the server is not up yet.
+
+    Raises CommandFailed when the database cannot be reached in time, or refuses the
+    connection for a reason that waiting does not cure (credentials, database name).
+    """
+    from sqlalchemy import text
+
+    from app.core.db import create_engine
+
+    async def attempt() -> None:
+        engine = create_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    deadline = time.monotonic() + seconds
+    delay = 0.5
+    while True:
+        try:
+            asyncio.run(attempt())
+            return
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            left = deadline - time.monotonic()
+            if not _not_up_yet(exc) or left <= 0:
+                raise CommandFailed(_connection_failure(settings, exc), code=1) from None
+            print(
+                f"waiting for the database ({type(exc).__name__}); {left:.0f} s left",
+                file=sys.stderr,
+            )
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
+
+
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.wait < 0:
+        return _fail("--wait takes a number of seconds, 0 or more")
+    wait_for_database(settings, args.wait)
     config = alembic_config()
     try:
         if args.revision.startswith("-") or args.revision == "base":
@@ -151,8 +221,10 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
             command.upgrade(config, args.revision)
     except CommandError as exc:
         return _fail(f"cannot migrate to {args.revision}: {exc}")
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, TimeoutError) as exc:
         return _fail(_unreachable(settings, exc), code=1)
+    except SQLAlchemyError as exc:
+        return _fail(f"migration to {args.revision} failed: {_first_line(exc)}", code=1)
     print(f"database migrated to {args.revision}")
     return 0
 
@@ -193,7 +265,7 @@ async def _migrated_database(settings: Settings) -> AsyncIterator[Resources]:
         try:
             problem = await schema_problem(resources.engine)
         except (OSError, SQLAlchemyError) as exc:
-            raise CommandFailed(_unreachable(settings, exc), code=1) from None
+            raise CommandFailed(_connection_failure(settings, exc), code=1) from None
         if problem is not None:
             raise CommandFailed(problem)
         yield resources
@@ -214,7 +286,7 @@ def _check_schema_before_serving(settings: Settings) -> None:
     try:
         problem = asyncio.run(check())
     except (OSError, SQLAlchemyError) as exc:
-        print(f"warning: {_unreachable(settings, exc)}; starting anyway", file=sys.stderr)
+        print(f"warning: {_connection_failure(settings, exc)}; starting anyway", file=sys.stderr)
         return
     if problem is not None:
         raise CommandFailed(problem)
@@ -304,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("migrate", help="apply database migrations")
     p.add_argument(
         "revision", nargs="?", default="head", help="target (default: head; -1 steps back)"
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="retry the first connection this long while the database is starting (default 0)",
     )
     p.set_defaults(handler=migrate)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
+from pathlib import Path
 from typing import Any, cast
 
 from arq.connections import RedisSettings
@@ -20,6 +22,35 @@ logger = logging.getLogger("app.worker")
 
 _EXIT_STACK = "exit_stack"
 
+# The heartbeat file is touched at most this often (docker-compose.yml's healthcheck calls a
+# file older than 30 s stale).
+HEARTBEAT_EVERY_SECONDS = 5.0
+
+
+class HeartbeatWorker(Worker):
+    """An ARQ worker that touches a file after each successful poll of the queue (throttled).
+
+    ARQ calls `record_health` once per poll iteration, after reading the queue from Redis: a
+    recent file therefore means that the event loop runs and Redis answers.
+    """
+
+    def __init__(self, *args: Any, heartbeat_file: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heartbeat_file = heartbeat_file
+        self._last_beat = float("-inf")
+
+    async def record_health(self) -> None:
+        await super().record_health()
+        if self.heartbeat_file is None:
+            return
+        now = time.monotonic()
+        if now - self._last_beat >= HEARTBEAT_EVERY_SECONDS:
+            self._last_beat = now
+            try:
+                self.heartbeat_file.touch()  # a few microseconds: no thread needed
+            except OSError as exc:
+                logger.warning("cannot touch the heartbeat file %s: %s", self.heartbeat_file, exc)
+
 
 def queue_url(settings: Settings) -> str:
     """The Redis the worker takes its jobs from; ConfigError when there is none."""
@@ -32,7 +63,7 @@ def queue_url(settings: Settings) -> str:
     return url
 
 
-def create_worker(settings: Settings) -> Worker:
+def create_worker(settings: Settings) -> HeartbeatWorker:
     redis = RedisSettings.from_dsn(queue_url(settings))
     redis.conn_timeout = max(1, int(settings.REDIS_TIMEOUT_SECONDS))
 
@@ -47,7 +78,8 @@ def create_worker(settings: Settings) -> Worker:
         if stack is not None:
             await stack.aclose()
 
-    return Worker(
+    return HeartbeatWorker(
+        heartbeat_file=settings.WORKER_HEARTBEAT_FILE,
         functions=[func(cast(WorkerCoroutine, fn), name=name) for name, fn in FUNCTIONS.items()],
         cron_jobs=[arq_cron(job) for job in CRON_JOBS],
         queue_name=QUEUE_NAME,
@@ -68,5 +100,11 @@ def create_worker(settings: Settings) -> Worker:
 def run_worker(settings: Settings) -> int:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     logger.info("worker starting: queue %s", QUEUE_NAME)
-    create_worker(settings).run()
+    worker = create_worker(settings)
+    try:
+        worker.run()
+    finally:
+        # A stopped worker is not healthy, even for the seconds its last beat stays recent.
+        if worker.heartbeat_file is not None:
+            worker.heartbeat_file.unlink(missing_ok=True)
     return 0

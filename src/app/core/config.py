@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
@@ -114,6 +115,9 @@ class Settings(BaseSettings):
     # On SIGTERM, how long running jobs may finish before they are handed back to the queue
     WORKER_SHUTDOWN_GRACE_SECONDS: int = Field(default=30, ge=0, le=3600)
     JOB_KEEP_RESULT_SECONDS: int = Field(default=3600, ge=1, le=30 * 86_400)
+    # A file `app worker` touches (every 5 s at most) while its polls of the queue succeed,
+    # for a container healthcheck to read; empty: none
+    WORKER_HEARTBEAT_FILE: Path | None = None
     # The example jobs: how long `sample_background_task` sleeps; when deleted posts are purged
     SAMPLE_TASK_SLEEP_SECONDS: float = Field(default=5.0, ge=0, le=3600)
     PURGE_DELETED_POSTS_AFTER_DAYS: int = Field(default=30, ge=1)

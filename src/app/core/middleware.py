@@ -104,18 +104,20 @@ class EdgeMiddleware:
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             client = scope.get("client")
+            address = client[0] if client else None
             access_logger.info(
-                "%s %s %s %.1fms",
+                "%s %s %s %.1fms from %s",
                 scope["method"],
                 scope["path"],
                 exchange.status,
                 duration_ms,
+                address or "-",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": exchange.status,
                     "duration_ms": duration_ms,
-                    "client": client[0] if client else None,
+                    "client": address,
                 },
             )
             request_id_var.reset(token)
