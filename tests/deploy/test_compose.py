@@ -168,6 +168,15 @@ class Stack:
         ids = self.compose("--profile", "*", "ps", "-q", service).stdout.split()
         return sorted(ids)
 
+    def started(self, *services: str) -> dict[str, str]:
+        """Each running container of `services` and when it started: unchanged across a
+        command means the command neither recreated nor restarted it."""
+        return {
+            container: self.docker("inspect", "-f", "{{.State.StartedAt}}", container)
+            for service in services
+            for container in self.containers(service)
+        }
+
     def address(self, container: str) -> str:
         return self.docker(
             "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container
@@ -400,6 +409,7 @@ def test_a_job_from_the_api_completes_in_the_worker_container(stack: Stack) -> N
 
 
 def test_setup_profile_one_shots(stack: Stack) -> None:
+    running = stack.started("web", "worker", "db", "redis")
     created = stack.compose("--profile", "setup", "run", "--rm", "create-superuser")
     assert "superuser 'admin' created" in created.stdout, created.stdout + created.stderr
     again = stack.compose("--profile", "setup", "run", "--rm", "create-superuser")
@@ -411,8 +421,9 @@ def test_setup_profile_one_shots(stack: Stack) -> None:
     admin, _ = login(stack.web, "admin", ADMIN_PASSWORD)
     assert me(stack.web, admin).json()["is_superuser"] is True
     assert httpx.get(f"{stack.web}{API}/tier/free").status_code == 200
-    # A one-shot leaves no container behind (--rm), and the services kept running.
+    # A one-shot leaves no container behind (--rm), and the services kept running untouched.
     assert stack.containers("create-superuser") == []
+    assert stack.started("web", "worker", "db", "redis") == running
     assert httpx.get(f"{stack.web}/health").status_code == 200
 
 
@@ -445,7 +456,9 @@ def test_restarting_the_worker_loses_no_queued_job(stack: Stack) -> None:
 
 
 def test_nginx_profile_passes_the_real_client_address(stack: Stack) -> None:
+    running = stack.started("web", "worker", "db", "redis")
     stack.compose("--profile", "nginx", "up", "-d", "--wait")
+    assert stack.started("web", "worker", "db", "redis") == running, "a service was recreated"
     assert httpx.get(f"{stack.nginx}/health").status_code == 200
     ready = httpx.get(f"{stack.nginx}/ready")
     assert ready.status_code == 200, ready.text
