@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.queue.arq_backend import QUEUE_NAME
-from tests.helpers.database import create_database, drop_database
+from tests.helpers.database import create_database, drop_database, execute
 from tests.helpers.processes import (
     ALEMBIC,
     APP,
@@ -222,12 +222,7 @@ async def test_a_failing_migration_is_one_line_naming_the_error(
 ) -> None:
     """A database that already holds a table of the same name: the migration's own error, not
     "cannot reach the database"."""
-    engine = create_async_engine(fresh_database)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE users (id integer)"))
-    finally:
-        await engine.dispose()
+    await execute(fresh_database, "CREATE TABLE users (id integer)")
     result = await asyncio.to_thread(run_app, "migrate", cwd=tmp_path, env=postgres_env)
     assert_fails_in_one_line(
         result, 1, "migration to head failed", 'relation "users" already exists'

@@ -143,6 +143,18 @@ def alembic_config() -> Config:
     return config
 
 
+@contextlib.asynccontextmanager
+async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine for one check of a command, disposed of on the way out."""
+    from app.core.db import create_engine
+
+    engine = create_engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 # SQLSTATEs of a server that is starting or stopping: worth another try (57P01 admin
 # shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
 _STARTING_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
@@ -181,15 +193,9 @@ def wait_for_database(settings: Settings, seconds: float) -> None:
     """
     from sqlalchemy import text
 
-    from app.core.db import create_engine
-
     async def attempt() -> None:
-        engine = create_engine(settings)
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
+        async with _engine(settings) as engine, engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     deadline = time.monotonic() + seconds
     delay = 0.5
@@ -274,14 +280,10 @@ async def _migrated_database(settings: Settings) -> AsyncIterator[Resources]:
 def _check_schema_before_serving(settings: Settings) -> None:
     """Refuse to start on a database that is not migrated; a database that cannot be reached
     yet is only a warning (the server starts, and /ready says what is down)."""
-    from app.core.db import create_engine
 
     async def check() -> str | None:
-        engine = create_engine(settings)
-        try:
+        async with _engine(settings) as engine:
             return await schema_problem(engine)
-        finally:
-            await engine.dispose()
 
     try:
         problem = asyncio.run(check())

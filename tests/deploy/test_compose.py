@@ -34,7 +34,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.helpers.http import API, bearer
 from tests.helpers.processes import free_port
+from tests.helpers.settings import PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +54,7 @@ PROJECT_FILES = (
     "deploy",
 )
 NGINX_ADDRESS = "172.28.0.10"  # docker-compose.yml: nginx's fixed address, TRUSTED_PROXIES
-PASSWORD = "Compose-test-pass-1"
 ADMIN_PASSWORD = "Compose-admin-pass-1"
-API = "/api/v1"
 SCALE = ("-f", "docker-compose.yml", "-f", "deploy/compose.scale.yml")
 BUILD_AND_UP_SECONDS = 900
 UP_SECONDS = 240
@@ -252,10 +252,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 # --- helpers over HTTP ------------------------------------------------------------------------
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def login(base: str, username: str, password: str = PASSWORD) -> tuple[str, str]:
