@@ -1,10 +1,13 @@
 """The embedded default, as a new user runs it: no configuration at all, `app migrate` then
-`app serve` on a SQLite file, and the whole account flow over real HTTP."""
+`app serve` on a SQLite file, and the whole account flow over real HTTP, mail included (the
+console backend: each message, link and all, in the server's log)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -14,24 +17,58 @@ from tests.helpers.processes import APP, Process, clean_env, free_port, run_app
 pytestmark = pytest.mark.slow  # a server process (`make test-embedded` runs it alone)
 
 PASSWORD = "embedded-pass-1"
+NEW_PASSWORD = "embedded-pass-2"
+# The default PUBLIC_BASE_URL: the links point at the server a developer runs.
+LINK_BASE = "http://localhost:8000"
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: Process
+
+    def mail_link(self, to: str, subject: str, count: int = 1) -> str:
+        """The link of the `count`-th message to `to` with `subject`, once the console mail
+        backend has logged it (the jobs run in the server's process, after the request)."""
+        header = f"mail to {to}, subject {subject!r} (MAIL_BACKEND=console, not sent):"
+
+        def logged() -> list[str]:
+            return self.process.log().split(header)[1:]
+
+        self.process.wait_until(
+            lambda: len(logged()) >= count, f"{count} mail(s) to {to} in the log", timeout=20
+        )
+        body = logged()[count - 1]
+        found = re.search(r"https?://\S+\?token=[A-Za-z0-9_\-]+", body)
+        assert found, body
+        return found.group(0)
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("embedded")
-    env = clean_env(SAMPLE_TASK_SLEEP_SECONDS=0.2)
+    # LOG_LEVEL=INFO (the default, said out loud): the console mail backend logs at INFO.
+    env = clean_env(SAMPLE_TASK_SLEEP_SECONDS=0.2, LOG_LEVEL="INFO")
     migrated = run_app("migrate", cwd=workdir, env=env)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with Process("serve", [APP, "serve", "--port", str(port)], cwd=workdir, env=env) as server:
-        server.wait_for_http(f"{url}/openapi.json")
+    with Process("serve", [APP, "serve", "--port", str(port)], cwd=workdir, env=env) as process:
+        process.wait_for_http(f"{url}/openapi.json")
         assert (workdir / "app.db").exists()
-        yield url
-        server.stop(timeout=15)
-    startup = server.log()
-    assert "embedded backends in use" in startup
-    assert PASSWORD not in startup
+        yield Server(url, process)
+        process.stop(timeout=15)
+    log = process.log()
+    assert "embedded backends in use" in log
+    assert PASSWORD not in log
+    assert NEW_PASSWORD not in log
+    assert "Traceback" not in log, log
+    assert not (workdir / "mail").exists()  # the console backend writes no files
+
+
+@pytest.fixture(scope="module")
+def base_url(server: Server) -> str:
+    return server.url
 
 
 def test_docs_are_served(base_url: str) -> None:
@@ -125,3 +162,63 @@ def test_a_job_runs_in_process(base_url: str) -> None:
         assert body["success"] is True
         assert body["result"] == f"task {task_id} is complete: embedded"
         assert client.get("/tasks/task/unknown").status_code == 404
+
+
+def test_registration_mail_link_verifies_the_address(server: Server) -> None:
+    with httpx.Client(base_url=f"{server.url}/api/v1") as client:
+        body = {"name": "Vera <b>&", "username": "vera", "email": "Vera@Example.com"}
+        created = client.post("/user", json={**body, "password": PASSWORD})
+        assert created.status_code == 201, created.text
+        assert created.json()["email_verified"] is False
+
+        link = server.mail_link("vera@example.com", "Confirm your email address for API starter")
+        assert link.startswith(f"{LINK_BASE}/verify-email?token="), link
+        token = link.partition("?token=")[2]
+        verified = client.post("/verify-email", json={"token": token})
+        assert verified.status_code == 200, verified.text
+        assert verified.json() == {"message": "vera@example.com is verified"}
+
+        login = client.post("/login", data={"username": "vera", "password": PASSWORD})
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        me = client.get("/user/me/", headers=auth).json()
+        assert me["email_verified"] is True
+        assert me["pending_email"] is None
+
+        again = client.post("/verify-email", json={"token": token})
+        assert again.status_code == 400
+        assert again.json() == {"detail": "Invalid, expired or already used link"}
+
+
+def test_password_reset_by_the_logged_link(server: Server) -> None:
+    with httpx.Client(base_url=f"{server.url}/api/v1") as client:
+        body = {"name": "Rita", "username": "rita", "email": "rita@example.com"}
+        assert client.post("/user", json={**body, "password": PASSWORD}).status_code == 201
+        login = client.post("/login", data={"username": "rita", "password": PASSWORD})
+        assert login.status_code == 200
+        old_auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        asked = client.post("/password-reset", json={"email": "rita@example.com"})
+        assert asked.status_code == 202, asked.text
+        unknown = client.post("/password-reset", json={"email": "nobody@example.com"})
+        assert (unknown.status_code, unknown.json()) == (asked.status_code, asked.json())
+
+        link = server.mail_link("rita@example.com", "Reset your API starter password")
+        assert link.startswith(f"{LINK_BASE}/reset-password?token="), link
+        token = link.partition("?token=")[2]
+        confirmed = client.post(
+            "/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+
+        old = client.post("/login", data={"username": "rita", "password": PASSWORD})
+        assert old.status_code == 401
+        new = client.post("/login", data={"username": "rita", "password": NEW_PASSWORD})
+        assert new.status_code == 200, new.text
+        # The reset ended the sessions started with the old password.
+        assert client.get("/user/me/", headers=old_auth).status_code == 401
+        reused = client.post(
+            "/password-reset/confirm", json={"token": token, "new_password": "third-pass-3"}
+        )
+        assert reused.status_code == 400
+    # Nobody has the unknown address: nothing was logged for it.
+    assert "mail to nobody@example.com" not in server.process.log()

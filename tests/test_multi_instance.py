@@ -177,6 +177,30 @@ def _check(stack: Stack, one: httpx.Client, two: httpx.Client, proxy: httpx.Clie
     me = proxy.get(f"{API}/user/me/", headers=bearer(token))
     assert me.status_code == 200, logs(f"the other token must still work: {me.text}")
 
+    # (b2) A cookie-less client: refresh tokens in the body. Rotated on process two, the spent
+    # token presented again to process one ends the session on both.
+    signed_in = one.post(
+        f"{API}/login?token_delivery=body", data={"username": "multi", "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200, logs(signed_in.text)
+    assert "set-cookie" not in signed_in.headers
+    spent, access = signed_in.json()["refresh_token"], signed_in.json()["access_token"]
+    rotated = two.post(f"{API}/refresh", json={"refresh_token": spent})
+    assert rotated.status_code == 200, logs(rotated.text)
+    newest = rotated.json()["refresh_token"]
+    assert newest != spent
+    reused = one.post(f"{API}/refresh", json={"refresh_token": spent})
+    assert reused.status_code == 401, logs(reused.text)
+    after = [
+        two.post(f"{API}/refresh", json={"refresh_token": newest}).status_code,
+        one.get(f"{API}/user/me/", headers=bearer(access)).status_code,
+        two.get(f"{API}/user/me/", headers=bearer(rotated.json()["access_token"])).status_code,
+    ]
+    assert after == [401, 401, 401], logs(f"the family outlived the reuse: {after}")
+    assert "refresh token reuse: session" in stack.processes[0].log(), logs()
+    assert spent not in stack.processes[0].log()
+    assert newest not in stack.processes[1].log()
+
     # (c) The default limit counts across both processes: exactly RATE_LIMIT posts pass.
     responses = [
         proxy.post(

@@ -37,7 +37,14 @@ from tests.helpers.settings import (
     unreachable_redis_url,
 )
 
-STRONG = {"SECRET_KEY": TEST_SECRET_KEY, "ADMIN_PASSWORD": "Another-admin-pass-9"}
+# What staging and production require. The SMTP server is never reached: the session's jobs
+# wait in Redis, where no worker takes them.
+STRONG = {
+    "SECRET_KEY": TEST_SECRET_KEY,
+    "ADMIN_PASSWORD": "Another-admin-pass-9",
+    "SMTP_HOST": "smtp.invalid",
+    "PUBLIC_BASE_URL": "https://app.example.com",
+}
 
 
 def basic(login_name: str, password: str) -> dict[str, str]:

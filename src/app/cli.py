@@ -323,7 +323,9 @@ async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int
         if await repo.username_taken(data.username) or await repo.email_taken(data.email):
             print(f"user '{data.username}' or email '{data.email}' exists: nothing to do")
             return 0
-        await service.register(session, resources.hasher, data, is_superuser=True)
+        await service.register(
+            session, resources.hasher, data, is_superuser=True, email_verified=True
+        )
     print(f"superuser '{data.username}' created")
     return 0
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 from app.auth.domain import domain as auth
 from app.core.db import Base
 from app.core.domain import Domain
+from app.core.mail.domain import domain as mail
 from app.posts.domain import domain as posts
 from app.tasks.domain import domain as tasks
 from app.tiers.domain import domain as tiers
 from app.users.domain import domain as users
 
 DOMAINS: tuple[Domain, ...] = (
+    mail,
     auth,
     users,
     tiers,

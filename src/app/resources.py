@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from app.core.cache import OwnerPages, create_cache
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.mail import create_sender
 from app.core.queue.arq_backend import ArqQueue
 from app.core.queue.jobs import JobQueue
 from app.core.queue.local import LocalQueue
@@ -51,6 +52,7 @@ async def open_resources(settings: Settings, *, run_cron: bool = False) -> Async
         cache=cache,
         rate_limiter=RateLimiter.from_settings(settings),
         queue=queue,
+        mailer=create_sender(settings),
         user_pages=OwnerPages(cache, user_cache_patterns()),
     )
     if isinstance(queue, LocalQueue):

@@ -86,17 +86,35 @@ async def bare_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def claims_of(token: str) -> dict[str, Any]:
+    """A token's claims, read without checking its signature."""
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+async def live_session(client: httpx.AsyncClient, username: str) -> tuple[int, str]:
+    """A new session of `username` (a real login): its id and its current refresh token's
+    jti, what a crafted token needs to pass as one of that session's."""
+    _, refresh = await login_pair(client, username)
+    claims = claims_of(refresh)
+    return claims["sid"], claims["jti"]
+
+
 def craft_token(
     user_id: int | str,
     *,
+    sid: Any,
     key: str = TEST_SECRET_KEY,
     algorithm: str = "HS256",
     drop: tuple[str, ...] = (),
     **overrides: Any,
 ) -> str:
+    """A token signed like the app's: `sid` must name a live session of the user for it to
+    be accepted (see `live_session`)."""
     now = int(time.time())
     payload: dict[str, Any] = {
         "sub": str(user_id),
+        "sid": sid,
         "type": "access",
         "jti": secrets.token_hex(16),
         "iat": now,
@@ -123,7 +141,8 @@ async def test_login_returns_bearer_token_and_refresh_cookie(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "bearer"
-    assert set(body) == {"access_token", "token_type"}
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert body["expires_in"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
 
     cookie = refresh_set_cookie(response)
     assert cookie.value
@@ -148,6 +167,9 @@ async def test_login_tokens_carry_type_issuer_and_expiry(
     r = jwt.decode(refresh, TEST_SECRET_KEY, algorithms=["HS256"], issuer=settings.APP_NAME)
     assert (a["type"], r["type"]) == ("access", "refresh")
     assert a["sub"] == r["sub"] == str(user["id"])
+    # Both belong to the login's session.
+    assert isinstance(a["sid"], int)
+    assert a["sid"] == r["sid"]
     assert a["jti"] != r["jti"]
     assert a["exp"] - a["iat"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
     assert r["exp"] - r["iat"] == settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400
@@ -165,7 +187,13 @@ async def test_refresh_cookie_is_secure_outside_local(
     client: httpx.AsyncClient, app_client: AppClientFactory
 ) -> None:
     await register(client, "alice")
-    async with app_client(ENVIRONMENT="staging", ADMIN_PASSWORD="Another-admin-pw-9") as other:
+    async with app_client(
+        ENVIRONMENT="staging",
+        ADMIN_PASSWORD="Another-admin-pw-9",
+        # Outside local, the mail features need SMTP; this test is about the cookie.
+        EMAIL_VERIFICATION_ENABLED=False,
+        PASSWORD_RESET_ENABLED=False,
+    ) as other:
         response = await login_response(other, "alice")
         assert response.status_code == 200, response.text
         cookie = refresh_set_cookie(response)
@@ -430,11 +458,16 @@ async def test_refresh_token_is_not_an_access_token(client: httpx.AsyncClient) -
     assert_unauthorized(await client.get(ME, headers=bearer(refresh)))
 
 
-async def test_expired_refresh_token_is_401(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_expired_refresh_token_is_401(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
     user = await register(client, "alice")
+    sid, jti = await live_session(client, "alice")
     now = int(time.time())
-    valid = craft_token(user["id"], type="refresh")
-    expired = craft_token(user["id"], type="refresh", iat=now - 7200, exp=now - 3600)
+    # The session's current refresh token, as far as its claims go.
+    fields: dict[str, Any] = {"sid": sid, "jti": jti, "type": "refresh", "iss": settings.APP_NAME}
+    valid = craft_token(user["id"], **fields)
+    expired = craft_token(user["id"], **fields, iat=now - 7200, exp=now - 3600)
     async with bare_client(app) as bare:
         assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(expired)))
         # The same token, still valid, is accepted: only the expiry was wrong above.
@@ -469,7 +502,8 @@ async def test_crafted_valid_token_is_accepted(
 ) -> None:
     """The control for the crafted-token cases below: only their one change makes them fail."""
     user = await register(client, "alice")
-    token = craft_token(user["id"], iss=settings.APP_NAME)
+    sid, _ = await live_session(client, "alice")
+    token = craft_token(user["id"], sid=sid, iss=settings.APP_NAME)
     response = await client.get(ME, headers=bearer(token))
     assert response.status_code == 200, response.text
     assert response.json()["username"] == "alice"
@@ -488,26 +522,55 @@ async def test_crafted_valid_token_is_accepted(
         "jti-missing",
         "sub-unknown-user",
         "sub-not-a-number",
+        "sid-missing",
+        "sid-a-string",
+        "sid-a-float",
+        "sid-zero",
+        "sid-huge",
+        "sid-unknown",
+        "sid-of-another-user",
+        "sid-of-an-ended-session",
     ],
 )
-async def test_bad_token_is_401(client: httpx.AsyncClient, settings: Settings, case: str) -> None:
+async def test_bad_token_is_401(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, case: str
+) -> None:
     user = await register(client, "alice")
     uid = user["id"]
+    sid, _ = await live_session(client, "alice")
+    await register(client, "bob")
+    bobs_sid, _ = await live_session(client, "bob")
+    ended_access, _ = await login_pair(client, "alice")
+    ended_sid = claims_of(ended_access)["sid"]
+    async with bare_client(app) as bare:
+        assert (await bare.post(LOGOUT, headers=bearer(ended_access))).status_code == 200
     now = int(time.time())
     iss = settings.APP_NAME
-    token = {
-        "expired": lambda: craft_token(uid, iss=iss, iat=now - 7200, exp=now - 3600),
-        "wrong-signature": lambda: craft_token(uid, iss=iss, key="another-secret-" + "y" * 32),
-        "wrong-issuer": lambda: craft_token(uid, iss="somebody else"),
-        "wrong-algorithm": lambda: craft_token(uid, iss=iss, algorithm="HS512"),
-        "alg-none": lambda: craft_token(uid, iss=iss, algorithm="none"),
-        "type-refresh": lambda: craft_token(uid, iss=iss, type="refresh"),
-        "type-missing": lambda: craft_token(uid, iss=iss, drop=("type",)),
-        "jti-missing": lambda: craft_token(uid, iss=iss, drop=("jti",)),
-        "sub-unknown-user": lambda: craft_token(uid + 1000, iss=iss),
-        "sub-not-a-number": lambda: craft_token("alice", iss=iss),
+
+    def token(user_id: int | str = uid, **changes: Any) -> str:
+        return craft_token(user_id, **{"sid": sid, "iss": iss, **changes})
+
+    crafted = {
+        "expired": lambda: token(iat=now - 7200, exp=now - 3600),
+        "wrong-signature": lambda: token(key="another-secret-" + "y" * 32),
+        "wrong-issuer": lambda: token(iss="somebody else"),
+        "wrong-algorithm": lambda: token(algorithm="HS512"),
+        "alg-none": lambda: token(algorithm="none"),
+        "type-refresh": lambda: token(type="refresh"),
+        "type-missing": lambda: token(drop=("type",)),
+        "jti-missing": lambda: token(drop=("jti",)),
+        "sub-unknown-user": lambda: token(uid + 1000),
+        "sub-not-a-number": lambda: token("alice"),
+        "sid-missing": lambda: token(drop=("sid",)),
+        "sid-a-string": lambda: token(sid=str(sid)),
+        "sid-a-float": lambda: token(sid=float(sid)),
+        "sid-zero": lambda: token(sid=0),
+        "sid-huge": lambda: token(sid=2**63),
+        "sid-unknown": lambda: token(sid=sid + 1000),
+        "sid-of-another-user": lambda: token(sid=bobs_sid),
+        "sid-of-an-ended-session": lambda: token(sid=ended_sid),
     }[case]()
-    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+    assert_unauthorized(await client.get(ME, headers=bearer(crafted)))
 
 
 async def test_a_token_accepted_before_is_refused_once_it_expires(
@@ -515,14 +578,15 @@ async def test_a_token_accepted_before_is_refused_once_it_expires(
 ) -> None:
     """The process keeps the tokens it has verified; that never outlives their expiry."""
     user = await register(client, "alice")
+    sid, _ = await live_session(client, "alice")
     now = int(time.time())
-    token = craft_token(user["id"], iss=settings.APP_NAME, iat=now, exp=now + 2)
+    token = craft_token(user["id"], sid=sid, iss=settings.APP_NAME, iat=now, exp=now + 2)
     assert (await client.get(ME, headers=bearer(token))).status_code == 200
     assert (await client.get(ME, headers=bearer(token))).status_code == 200
     await asyncio.sleep(now + 2.1 - time.time())
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
     # An access token verified once is still refused where a refresh token is expected.
-    fresh = craft_token(user["id"], iss=settings.APP_NAME)
+    fresh = craft_token(user["id"], sid=sid, iss=settings.APP_NAME)
     assert (await client.get(ME, headers=bearer(fresh))).status_code == 200
     assert_unauthorized(await client.post(REFRESH, headers=cookie_header(fresh)))
 
@@ -562,22 +626,63 @@ async def test_logout_revokes_both_tokens_and_clears_the_cookie(
 
 
 async def test_logout_with_only_the_refresh_cookie(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The refresh token's session ends: its access tokens stop working too."""
     await register(client, "alice")
-    _, refresh = await login_pair(client, "alice")
+    session_access, refresh = await login_pair(client, "alice")
+    access = await login(client, "alice")  # another session, untouched by the logout
     async with bare_client(app) as bare:
         response = await bare.post(LOGOUT, headers=cookie_header(refresh))
         assert response.status_code == 200, response.text
         assert refresh_set_cookie(response).attrs.get("max-age") == "0"
         assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+        assert_unauthorized(await bare.get(ME, headers=bearer(session_access)))
+    assert (await client.get(ME, headers=bearer(access))).status_code == 200
 
 
 async def test_logout_with_only_the_access_token(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The access token's session ends: its refresh token stops working too (a client that
+    lost its cookie can still sign out for good)."""
     await register(client, "alice")
-    access, _ = await login_pair(client, "alice")
+    access, refresh = await login_pair(client, "alice")
+    other_access, other_refresh = await login_pair(client, "alice")
     async with bare_client(app) as bare:
         response = await bare.post(LOGOUT, headers=bearer(access))
         assert response.status_code == 200, response.text
         assert_unauthorized(await bare.get(ME, headers=bearer(access)))
+        assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+        # The user's other session goes on.
+        assert (await bare.get(ME, headers=bearer(other_access))).status_code == 200
+        assert (await bare.post(REFRESH, headers=cookie_header(other_refresh))).status_code == 200
+
+
+async def test_logout_with_tokens_of_two_sessions_ends_both(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await register(client, "alice")
+    access_one, refresh_one = await login_pair(client, "alice")
+    access_two, refresh_two = await login_pair(client, "alice")
+    access_three = await login(client, "alice")
+    async with bare_client(app) as bare:
+        response = await bare.post(
+            LOGOUT, headers={**bearer(access_one), **cookie_header(refresh_two)}
+        )
+        assert response.status_code == 200, response.text
+        for access in (access_one, access_two):
+            assert_unauthorized(await bare.get(ME, headers=bearer(access)))
+        for refresh in (refresh_one, refresh_two):
+            assert_unauthorized(await bare.post(REFRESH, headers=cookie_header(refresh)))
+        assert (await bare.get(ME, headers=bearer(access_three))).status_code == 200
+
+
+async def test_logout_with_a_spent_refresh_token_is_401(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Only a session's newest refresh token can end it: a spent one is nothing usable."""
+    await register(client, "alice")
+    _, spent = await login_pair(client, "alice")
+    async with bare_client(app) as bare:
+        assert (await bare.post(REFRESH, headers=cookie_header(spent))).status_code == 200
+        assert_unauthorized(await bare.post(LOGOUT, headers=cookie_header(spent)))
 
 
 @pytest.mark.parametrize(
@@ -585,7 +690,7 @@ async def test_logout_with_only_the_access_token(app: FastAPI, client: httpx.Asy
     [
         {},
         {"Authorization": "Bearer abc", "Cookie": f"{COOKIE}=a.b.c"},
-        {"Authorization": "Bearer " + craft_token(1, key="another-secret-" + "y" * 32)},
+        {"Authorization": "Bearer " + craft_token(1, sid=1, key="another-secret-" + "y" * 32)},
     ],
     ids=["nothing", "garbage", "wrong-signature"],
 )

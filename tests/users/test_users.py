@@ -10,9 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.helpers.database import execute, query
 from tests.helpers.http import (
     API,
     SUPERUSER,
+    AppClientFactory,
     Headers,
     assert_unauthorized,
     bearer,
@@ -27,7 +29,14 @@ from tests.helpers.http import user_body as payload
 from tests.helpers.settings import PASSWORD
 
 PUBLIC_FIELDS = {"id", "name", "username", "profile_image_url", "created_at"}
-PRIVATE_FIELDS = PUBLIC_FIELDS | {"email", "is_superuser", "tier_id", "updated_at"}
+PRIVATE_FIELDS = PUBLIC_FIELDS | {
+    "email",
+    "email_verified",
+    "pending_email",
+    "is_superuser",
+    "tier_id",
+    "updated_at",
+}
 SECRET_FIELD = "hashed_password"
 # Who calls: an access token, bearer headers (`superuser_headers`), or nobody.
 Auth = str | Headers | None
@@ -119,6 +128,8 @@ async def test_register_returns_private_view(client: httpx.AsyncClient) -> None:
     assert user["name"] == "Alice Liddell"
     assert user["username"] == "alice"
     assert user["email"] == "alice@example.com"
+    assert user["email_verified"] is False
+    assert user["pending_email"] is None
     assert user["is_superuser"] is False
     assert user["profile_image_url"] is None
     created = parse_time(user["created_at"])
@@ -682,15 +693,60 @@ async def test_update_username_moves_the_account(client: httpx.AsyncClient) -> N
     assert (await login_response(client, "alicia")).status_code == 200
 
 
-async def test_update_email_is_lowercased_and_used_for_login(client: httpx.AsyncClient) -> None:
+async def outbox(database_url: str) -> list[tuple[str, str]]:
+    """(recipient, subject) of every mail waiting in the outbox (no worker sends it here)."""
+    rows = await query(database_url, "SELECT recipient, subject FROM mail_outbox ORDER BY id")
+    return [(str(recipient), str(subject)) for recipient, subject in rows]
+
+
+async def test_update_email_is_pending_until_verified(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """With email verification on (the default) a new address waits for its link: the account
+    keeps its address (and logs in with it) and the new one is only `pending_email`."""
     token = await signed_in(client, "alice")
+    before = await me(client, token)
+    registration_mail = await outbox(database_url)
 
     response = await patch(client, "alice", {"email": "New.Alice@Example.ORG"}, token)
 
     assert response.status_code == 200, response.text
-    assert response.json()["email"] == "new.alice@example.org"
-    assert (await login_response(client, "new.alice@example.org")).status_code == 200
-    assert (await login_response(client, "alice@example.com")).status_code == 401
+    updated = response.json()
+    assert_private(updated)
+    assert updated["email"] == "alice@example.com"
+    assert updated["pending_email"] == "new.alice@example.org"  # lower-cased
+    assert updated["email_verified"] == before["email_verified"]
+    assert (await me(client, token)) == updated
+    # A link to the new address, a notice to the old one.
+    queued = (await outbox(database_url))[len(registration_mail) :]
+    assert sorted(recipient for recipient, _ in queued) == [
+        "alice@example.com",
+        "new.alice@example.org",
+    ], queued
+    assert (await login_response(client, "alice@example.com")).status_code == 200
+    assert_unauthorized(await login_response(client, "new.alice@example.org"))
+
+
+async def test_update_email_without_verification_changes_it_at_once(
+    app_client: AppClientFactory, database_url: str
+) -> None:
+    async with app_client(EMAIL_VERIFICATION_ENABLED=False) as client:
+        token = await signed_in(client, "alice")
+        await execute(
+            database_url, "UPDATE users SET email_verified = true WHERE username = 'alice'"
+        )
+        assert (await me(client, token))["email_verified"] is True
+
+        response = await patch(client, "alice", {"email": "New.Alice@Example.ORG"}, token)
+
+        assert response.status_code == 200, response.text
+        updated = response.json()
+        assert updated["email"] == "new.alice@example.org"
+        assert updated["email_verified"] is False  # nobody has confirmed the new address
+        assert updated["pending_email"] is None
+        assert (await outbox(database_url)) == []
+        assert (await login_response(client, "new.alice@example.org")).status_code == 200
+        assert_unauthorized(await login_response(client, "alice@example.com"))
 
 
 async def test_update_to_own_values_is_not_a_conflict(client: httpx.AsyncClient) -> None:
@@ -702,6 +758,22 @@ async def test_update_to_own_values_is_not_a_conflict(client: httpx.AsyncClient)
 
     assert response.status_code == 200, response.text
     assert response.json()["email"] == "alice@example.com"
+    assert response.json()["pending_email"] is None
+
+
+async def test_update_to_current_email_withdraws_a_pending_change(
+    client: httpx.AsyncClient,
+) -> None:
+    token = await signed_in(client, "alice")
+    pending = await patch(client, "alice", {"email": "new.alice@example.org"}, token)
+    assert pending.json()["pending_email"] == "new.alice@example.org", pending.text
+
+    response = await patch(client, "alice", {"email": "Alice@Example.com"}, token)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == "alice@example.com"
+    assert response.json()["pending_email"] is None
+    assert (await me(client, token))["pending_email"] is None
 
 
 async def test_update_with_empty_body_changes_nothing(client: httpx.AsyncClient) -> None:

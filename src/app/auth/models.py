@@ -2,20 +2,47 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UTCDateTime
+from app.core.db import Base, IdMixin, UTCDateTime, utcnow
 
 
-class RevokedToken(Base):
-    """A token id that may no longer be used: logged out, or a refresh token already spent.
+class AuthSession(IdMixin, Base):
+    """One login: the family of refresh tokens that descend from it.
 
-    Kept until the token would have expired anyway; every app process checks this table,
-    so a revocation holds everywhere at once.
+    Only the newest refresh token of the family (`refresh_jti`) may be spent. Every token
+    carries the session's id, and every request checks that the session is not revoked, so
+    ending a session ends its access tokens too, in every process at once.
     """
 
-    __tablename__ = "revoked_tokens"
+    __tablename__ = "auth_sessions"
+    # AUTOINCREMENT on SQLite: a session id is never reused.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    refresh_jti: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the newest refresh token expires: an unused session ends then.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    ip: Mapped[str | None] = mapped_column(String(45), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class LinkToken(IdMixin, Base):
+    """A token sent in a link (email verification, password reset). Only its SHA-256 is
+    stored; it is bound to one user, one purpose and one address, expires, and is spent once.
+    """
+
+    __tablename__ = "link_tokens"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address the link was sent to (for verification: the address it confirms)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -1,56 +1,227 @@
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import RevokedToken
+from app.auth.models import AuthSession, LinkToken
 from app.core.db import utcnow
 from app.core.query import Query
 from app.core.security import TokenClaims
 from app.users.models import User
 from app.users.repository import LIVE, PRIVATE_COLUMNS
 
-# The token check of every authenticated request: the token's user, if active, unless the
-# token is revoked; one statement, no transaction (core/query.py).
+# The token check of every authenticated request: the token's user, if active and the token's
+# session is not revoked; one statement, no transaction (core/query.py).
 TOKEN_USER = Query(
     select(*PRIVATE_COLUMNS).where(
         User.id == bindparam("user_id"),
         LIVE,
-        ~exists().where(RevokedToken.jti == bindparam("jti")),
+        exists().where(
+            AuthSession.id == bindparam("session_id"),
+            AuthSession.user_id == User.id,
+            AuthSession.revoked_at.is_(None),
+        ),
     )
 )
+# A user holds at most this many sessions; a new login ends the oldest beyond it.
+MAX_SESSIONS_PER_USER = 100
+# How long ended sessions and spent or expired link tokens are kept before the daily purge.
+KEEP_ENDED = timedelta(days=1)
 
 
-class TokenRepository:
+def _printable(user_agent: str) -> str | None:
+    """A user agent as stored: control characters (NUL included) dropped, 255 at most."""
+    kept = "".join(ch for ch in user_agent[:1024] if ch.isprintable())
+    return kept[:255] or None
+
+
+class SessionRepository:
+    """Sessions (refresh-token families) of users."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def revoke(self, claims: TokenClaims) -> bool:
-        """Record the token as revoked; False when it already was (in this or another process).
-
-        The primary key makes this the single point where two concurrent uses of one refresh
-        token are told apart: exactly one insert wins.
-        """
-        values = {"jti": claims.jti, "expires_at": claims.expires_at}
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(RevokedToken)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
-            .returning(RevokedToken.jti)
+    async def start(
+        self, user_id: int, refresh_jti: str, expires_at: datetime, ip: str, user_agent: str
+    ) -> AuthSession:
+        row = AuthSession(
+            user_id=user_id,
+            refresh_jti=refresh_jti,
+            expires_at=expires_at,
+            ip=ip[:45],
+            user_agent=_printable(user_agent),
         )
-        inserted = await self.session.scalar(statement)
-        return inserted is not None
+        self.session.add(row)
+        await self.session.flush()
+        newest = (
+            select(AuthSession.id)
+            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+            .order_by(AuthSession.id.desc())
+            .limit(MAX_SESSIONS_PER_USER)
+        )
+        await self.session.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.id.not_in(newest.scalar_subquery()),
+            )
+            .values(revoked_at=utcnow())
+        )
+        return row
 
-    async def purge_expired(self) -> None:
-        await self.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
+    async def rotate(
+        self, claims: TokenClaims, new_jti: str, expires_at: datetime, ip: str, user_agent: str
+    ) -> bool:
+        """Spend the refresh token of `claims`: True when it was its session's newest and the
+        session and its user are live (the session then expects `new_jti`). Of two concurrent
+        uses of one token, exactly one matches."""
+        now = utcnow()
+        rotated = await self.session.scalar(
+            update(AuthSession)
+            .where(
+                AuthSession.id == claims.session_id,
+                AuthSession.user_id == claims.subject,
+                AuthSession.refresh_jti == claims.jti,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+                exists().where(User.id == AuthSession.user_id, LIVE),
+            )
+            .values(
+                refresh_jti=new_jti,
+                last_used_at=now,
+                expires_at=expires_at,
+                ip=ip[:45],
+                user_agent=_printable(user_agent),
+            )
+            .returning(AuthSession.id)
+        )
+        return rotated is not None
 
-    async def active_user_for(self, claims: TokenClaims) -> User | None:
-        """In this session's transaction: the token's user, if active and the token is not
-        revoked (the write paths: refresh and logout)."""
-        revoked = exists().where(RevokedToken.jti == claims.jti)
+    async def get(self, session_id: int, user_id: int) -> AuthSession | None:
         return await self.session.scalar(
-            select(User).where(User.id == claims.subject, LIVE, ~revoked)
+            select(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == user_id)
         )
+
+    async def revoke(self, session_id: int, user_id: int) -> bool:
+        """End one live session of the user; False when there is none."""
+        result = await self.session.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > utcnow(),
+            )
+            .values(revoked_at=utcnow())
+            .returning(AuthSession.id)
+        )
+        return result.first() is not None
+
+    async def revoke_all(self, user_id: int, *, keep: int | None = None) -> int:
+        """End every live session of the user but `keep`; returns how many."""
+        query = update(AuthSession).where(
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+        if keep is not None:
+            query = query.where(AuthSession.id != keep)
+        result = await self.session.execute(
+            query.values(revoked_at=utcnow()).returning(AuthSession.id)
+        )
+        return len(result.all())
+
+    async def live(self, user_id: int) -> Sequence[AuthSession]:
+        """The user's sessions that can still be used, most recently used first."""
+        rows = await self.session.scalars(
+            select(AuthSession)
+            .where(
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > utcnow(),
+            )
+            .order_by(AuthSession.last_used_at.desc(), AuthSession.id.desc())
+        )
+        return rows.all()
+
+    async def purge(self) -> int:
+        cutoff = utcnow() - KEEP_ENDED
+        result = await self.session.execute(
+            delete(AuthSession)
+            .where(or_(AuthSession.revoked_at < cutoff, AuthSession.expires_at < cutoff))
+            .returning(AuthSession.id)
+        )
+        return len(result.all())
+
+
+def hash_link_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LinkTokenRepository:
+    """Tokens of verification and reset links: only their hashes are stored."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def issue(self, user_id: int, purpose: str, email: str, ttl: timedelta) -> str:
+        """A new token for the link (256 random bits); its earlier unused ones of the same
+        purpose stop working, so only the newest link works."""
+        await self.retire(user_id, purpose)
+        token = secrets.token_urlsafe(32)
+        self.session.add(
+            LinkToken(
+                user_id=user_id,
+                purpose=purpose,
+                token_hash=hash_link_token(token),
+                email=email,
+                expires_at=utcnow() + ttl,
+            )
+        )
+        await self.session.flush()
+        return token
+
+    async def spend(self, token: str, purpose: str) -> tuple[int, str] | None:
+        """Mark the token used: (user id, address) when it was unused, unexpired and for this
+        purpose; None otherwise. Of two concurrent uses, exactly one succeeds."""
+        now = utcnow()
+        row = (
+            await self.session.execute(
+                update(LinkToken)
+                .where(
+                    LinkToken.token_hash == hash_link_token(token),
+                    LinkToken.purpose == purpose,
+                    LinkToken.used_at.is_(None),
+                    LinkToken.expires_at > now,
+                )
+                .values(used_at=now)
+                .returning(LinkToken.user_id, LinkToken.email)
+            )
+        ).first()
+        return None if row is None else (row.user_id, row.email)
+
+    async def retire(self, user_id: int, purpose: str) -> None:
+        await self.session.execute(
+            update(LinkToken)
+            .where(
+                LinkToken.user_id == user_id,
+                LinkToken.purpose == purpose,
+                LinkToken.used_at.is_(None),
+            )
+            .values(used_at=utcnow())
+        )
+
+    async def purge(self) -> int:
+        cutoff = utcnow() - KEEP_ENDED
+        result = await self.session.execute(
+            delete(LinkToken)
+            .where(or_(LinkToken.used_at < cutoff, LinkToken.expires_at < cutoff))
+            .returning(LinkToken.id)
+        )
+        return len(result.all())

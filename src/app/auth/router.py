@@ -1,23 +1,51 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Cookie, Depends, Response
+from fastapi import APIRouter, Body, Cookie, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.auth import service
-from app.auth.dependencies import LoginAttemptDep, bearer
-from app.auth.schemas import Message, Token
+from app.auth import account, service
+from app.auth.dependencies import (
+    ClientDep,
+    CurrentSessionId,
+    CurrentUser,
+    LoginAttemptDep,
+    PasswordCheckDep,
+    bearer,
+    limit_mail_requests,
+)
+from app.auth.schemas import (
+    EmailRequest,
+    Message,
+    PasswordChange,
+    PasswordResetConfirm,
+    RefreshRequest,
+    SessionRead,
+    Token,
+    TokenRequest,
+)
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep
-from app.core.errors import Unauthorized, error_responses
-from app.core.rate_limit import TooManyRequests
-from app.core.security import HasherDep, TokenCodecDep
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    error_responses,
+)
+from app.core.params import ResourceId
+from app.core.queue import CRON_OWNER, QueueDep, new_job_id
+from app.core.rate_limit import RateLimiterDep, TooManyRequests
+from app.core.security import HasherDep, TokenCodecDep, TokenType
 
 router = APIRouter(tags=["auth"])
 
 REFRESH_COOKIE = "refresh_token"
 COOKIE_PATH = "/api/v1"
+TokenDelivery = Literal["cookie", "body"]
 
 
 def _set_refresh_cookie(response: Response, settings: Settings, pair: service.TokenPair) -> None:
@@ -32,37 +60,80 @@ def _set_refresh_cookie(response: Response, settings: Settings, pair: service.To
     )
 
 
+def _deliver(
+    response: Response,
+    settings: Settings,
+    codec: TokenCodecDep,
+    pair: service.TokenPair,
+    delivery: TokenDelivery,
+) -> Token:
+    expires_in = int(codec.ttl(TokenType.ACCESS).total_seconds())
+    if delivery == "body":
+        return Token(
+            access_token=pair.access.token, expires_in=expires_in, refresh_token=pair.refresh.token
+        )
+    _set_refresh_cookie(response, settings, pair)
+    return Token(access_token=pair.access.token, expires_in=expires_in)
+
+
 @router.post(
     "/login",
     response_model=Token,
-    responses=error_responses(Unauthorized, TooManyRequests),
+    response_model_exclude_none=True,
+    responses=error_responses(Unauthorized, Forbidden, TooManyRequests),
 )
 async def login(
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     attempt: LoginAttemptDep,
+    session: SessionDep,
     hasher: HasherDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
+    client: ClientDep,
+    token_delivery: Annotated[
+        TokenDelivery,
+        Query(
+            description="`cookie` (browsers): the refresh token is set as an httpOnly cookie. "
+            "`body`: it is returned as `refresh_token`, for clients that hold no cookies."
+        ),
+    ] = "cookie",  # noqa: S107
 ) -> Token:
-    """Sign in with username (or email) and password; sets the refresh-token cookie."""
-    pair = await service.login(hasher, codec, attempt, form.password)
-    _set_refresh_cookie(response, settings, pair)
-    return Token(access_token=pair.access.token)
+    """Sign in with username (or email) and password: starts a session (see
+    `/user/me/sessions`) and hands out an access token and a refresh token."""
+    pair = await service.login(
+        session,
+        hasher,
+        codec,
+        attempt,
+        form.password,
+        client,
+        require_verified_email=settings.REQUIRE_VERIFIED_EMAIL,
+    )
+    return _deliver(response, settings, codec, pair, token_delivery)
 
 
-@router.post("/refresh", response_model=Token, responses=error_responses(Unauthorized))
+@router.post(
+    "/refresh",
+    response_model=Token,
+    response_model_exclude_none=True,
+    responses=error_responses(Unauthorized),
+)
 async def refresh(
     response: Response,
     session: SessionDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
+    client: ClientDep,
+    body: Annotated[RefreshRequest | None, Body()] = None,
     refresh_token: Annotated[str | None, Cookie()] = None,
 ) -> Token:
-    """Trade the refresh-token cookie (usable once) for a new access token and a new cookie."""
-    pair = await service.refresh(session, codec, refresh_token)
-    _set_refresh_cookie(response, settings, pair)
-    return Token(access_token=pair.access.token)
+    """Trade the session's refresh token (usable once) for a new pair. Sent in the body, the
+    new refresh token comes back in the body; else from and to the cookie. A refresh token
+    presented a second time ends its session."""
+    token = body.refresh_token if body is not None else refresh_token
+    pair = await service.refresh(session, codec, token, client)
+    return _deliver(response, settings, codec, pair, "body" if body is not None else "cookie")
 
 
 @router.post("/logout", response_model=Message, responses=error_responses(Unauthorized))
@@ -72,10 +143,13 @@ async def logout(
     codec: TokenCodecDep,
     settings: SettingsDep,
     access_token: Annotated[str | None, Depends(bearer)],
+    body: Annotated[RefreshRequest | None, Body()] = None,
     refresh_token: Annotated[str | None, Cookie()] = None,
 ) -> Message:
-    """Revoke the current access token and refresh token, and clear the cookie."""
-    await service.logout(session, codec, access_token, refresh_token)
+    """End the session of the access token and of the refresh token (cookie or body), and
+    clear the cookie."""
+    token = body.refresh_token if body is not None else refresh_token
+    await service.logout(session, codec, access_token, token)
     response.delete_cookie(
         REFRESH_COOKIE,
         path=COOKIE_PATH,
@@ -84,3 +158,148 @@ async def logout(
         samesite="lax",
     )
     return Message(message="Logged out successfully")
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+@router.get(
+    "/user/me/sessions",
+    response_model=list[SessionRead],
+    responses=error_responses(Unauthorized),
+)
+async def list_sessions(
+    user: CurrentUser, current: CurrentSessionId, session: SessionDep
+) -> list[SessionRead]:
+    """Your live sessions (one per login), most recently used first."""
+    rows = await service.list_sessions(session, user.id)
+    return [
+        SessionRead.model_validate(row).model_copy(update={"current": row.id == current})
+        for row in rows
+    ]
+
+
+@router.delete(
+    "/user/me/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(Unauthorized, NotFound),
+)
+async def end_session(session_id: ResourceId, user: CurrentUser, session: SessionDep) -> None:
+    """End one of your sessions (the current one too: that is a logout)."""
+    await service.end_session(session, user.id, session_id)
+
+
+@router.delete(
+    "/user/me/sessions",
+    response_model=Message,
+    responses=error_responses(Unauthorized),
+)
+async def end_other_sessions(
+    user: CurrentUser, current: CurrentSessionId, session: SessionDep
+) -> Message:
+    """End every session of yours but the current one."""
+    ended = await service.end_other_sessions(session, user.id, current)
+    return Message(message=f"Ended {ended} other session{'s' if ended != 1 else ''}")
+
+
+@router.post(
+    "/user/me/password",
+    response_model=Message,
+    responses=error_responses(BadRequest, Unauthorized, TooManyRequests),
+)
+async def change_password(
+    data: PasswordChange,
+    attempt: PasswordCheckDep,
+    current: CurrentSessionId,
+    session: SessionDep,
+    hasher: HasherDep,
+) -> Message:
+    """Change your password: the current one is checked (a wrong one counts as a failed
+    login); every other session ends, the calling one stays."""
+    ended = await account.change_password(
+        session, hasher, attempt, data.current_password, data.new_password, current
+    )
+    return Message(message=f"Password changed; {ended} other session(s) ended")
+
+
+# --- email verification and password reset -----------------------------------------------
+
+
+def _feature(enabled: bool, name: str) -> None:
+    if not enabled:
+        raise NotFound(f"{name} is turned off on this server")
+
+
+@router.post(
+    "/verify-email",
+    response_model=Message,
+    responses=error_responses(BadRequest, NotFound, Conflict),
+)
+async def verify_email(data: TokenRequest, session: SessionDep, settings: SettingsDep) -> Message:
+    """Confirm an address with the token of its verification link."""
+    _feature(settings.EMAIL_VERIFICATION_ENABLED, "Email verification")
+    user = await account.verify_email(session, data.token)
+    return Message(message=f"{user.email} is verified")
+
+
+async def _address_job(queue: QueueDep, function: str, email: str) -> None:
+    try:
+        await queue.enqueue(function, email, job_id=new_job_id(), owner=CRON_OWNER)
+    except ServiceUnavailable:
+        raise ServiceUnavailable("Mail cannot be sent right now, try again shortly") from None
+
+
+@router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Message,
+    responses=error_responses(NotFound, TooManyRequests, ServiceUnavailable),
+)
+async def resend_verification(
+    request: Request,
+    data: EmailRequest,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+) -> Message:
+    """Send a new verification link to an address that waits for one. The answer is the
+    same whether or not it does."""
+    _feature(settings.EMAIL_VERIFICATION_ENABLED, "Email verification")
+    await limit_mail_requests(request, data.email, limiter, settings)
+    await _address_job(queue, "resend_verification", data.email)
+    return Message(message="If the address waits for verification, a new link is on its way")
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Message,
+    responses=error_responses(NotFound, TooManyRequests, ServiceUnavailable),
+)
+async def request_password_reset(
+    request: Request,
+    data: EmailRequest,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+) -> Message:
+    """Mail a password-reset link to the account with this address. The answer, and its
+    timing, are the same whether or not such an account exists."""
+    _feature(settings.PASSWORD_RESET_ENABLED, "Password reset")
+    await limit_mail_requests(request, data.email, limiter, settings)
+    await _address_job(queue, "start_password_reset", data.email)
+    return Message(message="If an account has this address, a reset link is on its way")
+
+
+@router.post(
+    "/password-reset/confirm",
+    response_model=Message,
+    responses=error_responses(BadRequest, NotFound),
+)
+async def confirm_password_reset(
+    data: PasswordResetConfirm, session: SessionDep, hasher: HasherDep, settings: SettingsDep
+) -> Message:
+    """Set a new password with the token of a reset link; every session of the account ends."""
+    _feature(settings.PASSWORD_RESET_ENABLED, "Password reset")
+    await account.confirm_password_reset(session, hasher, data.token, data.new_password)
+    return Message(message="Password changed; sign in with the new one")

@@ -1,13 +1,16 @@
-"""Login, refresh-token rotation and logout."""
+"""Login, refresh-token rotation with reuse detection, logout, and sessions."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.repository import TokenRepository
-from app.core.errors import Unauthorized
+from app.auth.models import AuthSession
+from app.auth.repository import SessionRepository
+from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.rate_limit import Limit, RateLimiter
 from app.core.security import (
     InvalidToken,
@@ -16,19 +19,35 @@ from app.core.security import (
     TokenClaims,
     TokenCodec,
     TokenType,
+    new_jti,
 )
 from app.users.models import User
 from app.users.repository import UserRepository
 from app.users.schemas import MAX_PASSWORD_LENGTH
 
+logger = logging.getLogger("app.auth")
+
 MAX_LOGIN_LENGTH = 320
 BAD_LOGIN = "Incorrect username or password"
+BAD_REFRESH = "Invalid or expired refresh token"
+UNVERIFIED = (
+    "Email address not verified: follow the link sent to it, or ask for a new one with "
+    "POST /api/v1/verify-email/resend"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class TokenPair:
     access: IssuedToken
     refresh: IssuedToken
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is calling, as a session records it."""
+
+    ip: str
+    user_agent: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +60,31 @@ class LoginAttempt:
     failures: Limit
     identifiers: tuple[str, ...]
 
+    async def check_password(self, hasher: PasswordHasher, password: str) -> User:
+        """The account, when `password` is its password. A failure counts against the
+        account's budget and is a 401; a success clears the budget (and upgrades an old hash).
+        """
+        user = self.account
+        valid, new_hash = False, None
+        # No account can match an oversized password: refuse it without spending a hash.
+        # Else the hash is checked even for an unknown login, so both take the same time.
+        if len(password) <= MAX_PASSWORD_LENGTH:
+            valid, new_hash = await hasher.verify(password, user.hashed_password if user else None)
+        if user is None or not valid:
+            await self.limiter.hit(self.failures, *self.identifiers)
+            raise Unauthorized(BAD_LOGIN)
+        await self.limiter.clear(self.failures, *self.identifiers)
+        if new_hash is not None:
+            user.hashed_password = new_hash
+        return user
 
-def issue_pair(codec: TokenCodec, user: User) -> TokenPair:
+
+def issue_pair(
+    codec: TokenCodec, user_id: int, session_id: int, refresh_jti: str | None = None
+) -> TokenPair:
     return TokenPair(
-        access=codec.issue(user.id, TokenType.ACCESS),
-        refresh=codec.issue(user.id, TokenType.REFRESH),
+        access=codec.issue(user_id, TokenType.ACCESS, session_id),
+        refresh=codec.issue(user_id, TokenType.REFRESH, session_id, refresh_jti),
     )
 
 
@@ -59,38 +98,65 @@ async def find_login_account(session: AsyncSession, login: str) -> User | None:
 
 
 async def login(
-    hasher: PasswordHasher, codec: TokenCodec, attempt: LoginAttempt, password: str
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    codec: TokenCodec,
+    attempt: LoginAttempt,
+    password: str,
+    client: Client,
+    *,
+    require_verified_email: bool = False,
 ) -> TokenPair:
-    """Check `password` against the account of the attempt. A failure counts against the
-    account's budget; a success clears it."""
-    user = attempt.account
-    valid, new_hash = False, None
-    # No account can match an oversized password: refuse it without spending a hash. Else
-    # the hash is checked even for an unknown login, so both failures take the same time.
-    if len(password) <= MAX_PASSWORD_LENGTH:
-        valid, new_hash = await hasher.verify(password, user.hashed_password if user else None)
-    if user is None or not valid:
-        await attempt.limiter.hit(attempt.failures, *attempt.identifiers)
-        raise Unauthorized(BAD_LOGIN)
-    await attempt.limiter.clear(attempt.failures, *attempt.identifiers)
-    if new_hash is not None:
-        user.hashed_password = new_hash
-    return issue_pair(codec, user)
+    """Check the password, then start a session: a new refresh-token family."""
+    user = await attempt.check_password(hasher, password)
+    if require_verified_email and not user.email_verified:
+        raise Forbidden(UNVERIFIED)
+    jti = new_jti()
+    expires_at = datetime.now(UTC) + codec.ttl(TokenType.REFRESH)
+    row = await SessionRepository(session).start(
+        user.id, jti, expires_at, client.ip, client.user_agent
+    )
+    return issue_pair(codec, user.id, row.id, jti)
 
 
-async def refresh(session: AsyncSession, codec: TokenCodec, refresh_token: str | None) -> TokenPair:
-    """Spend a refresh token once and hand out a new pair."""
+def _refresh_claims(codec: TokenCodec, refresh_token: str | None) -> TokenClaims:
     if not refresh_token:
         raise Unauthorized("Refresh token missing")
     try:
-        claims = codec.decode(refresh_token, TokenType.REFRESH)
+        return codec.decode(refresh_token, TokenType.REFRESH)
     except InvalidToken:
-        raise Unauthorized("Invalid or expired refresh token") from None
-    tokens = TokenRepository(session)
-    user = await tokens.active_user_for(claims)
-    if user is None or not await tokens.revoke(claims):
-        raise Unauthorized("Invalid or expired refresh token")
-    return issue_pair(codec, user)
+        raise Unauthorized(BAD_REFRESH) from None
+
+
+async def refresh(
+    session: AsyncSession, codec: TokenCodec, refresh_token: str | None, client: Client
+) -> TokenPair:
+    """Spend the session's newest refresh token for a new pair. A token of the session that
+    was spent before means that two parties hold the family: the session ends (reuse
+    detection), for the legitimate holder too, who signs in again."""
+    claims = _refresh_claims(codec, refresh_token)
+    sessions = SessionRepository(session)
+    pair = issue_pair(codec, claims.subject, claims.session_id)
+    if await sessions.rotate(
+        claims,
+        pair.refresh.claims.jti,
+        pair.refresh.claims.expires_at,
+        client.ip,
+        client.user_agent,
+    ):
+        return pair
+    family = await sessions.get(claims.session_id, claims.subject)
+    if family is not None and family.revoked_at is None and family.refresh_jti != claims.jti:
+        await sessions.revoke(family.id, family.user_id)
+        # Committed here, as the 401 below rolls the request's transaction back.
+        await session.commit()
+        logger.warning(
+            "refresh token reuse: session %d of user %d ended (token presented from %s)",
+            family.id,
+            family.user_id,
+            client.ip,
+        )
+    raise Unauthorized(BAD_REFRESH)
 
 
 def _claims_or_none(
@@ -107,15 +173,30 @@ def _claims_or_none(
 async def logout(
     session: AsyncSession, codec: TokenCodec, access_token: str | None, refresh_token: str | None
 ) -> None:
-    """Revoke the access token and the refresh token presented; at least one must be usable."""
-    tokens = TokenRepository(session)
-    revoked_any = False
-    for claims in (
-        _claims_or_none(codec, access_token, TokenType.ACCESS),
-        _claims_or_none(codec, refresh_token, TokenType.REFRESH),
-    ):
-        if claims is not None and await tokens.active_user_for(claims) is not None:
-            revoked_any = await tokens.revoke(claims) or revoked_any
-    if not revoked_any:
+    """End the session(s) of the tokens presented; at least one must be usable: an access
+    token of a live session, or the newest refresh token of one."""
+    sessions = SessionRepository(session)
+    ended = False
+    access = _claims_or_none(codec, access_token, TokenType.ACCESS)
+    if access is not None:
+        ended = await sessions.revoke(access.session_id, access.subject)
+    refresh_claims = _claims_or_none(codec, refresh_token, TokenType.REFRESH)
+    if refresh_claims is not None:
+        family = await sessions.get(refresh_claims.session_id, refresh_claims.subject)
+        if family is not None and family.refresh_jti == refresh_claims.jti:
+            ended = await sessions.revoke(family.id, family.user_id) or ended
+    if not ended:
         raise Unauthorized()
-    await tokens.purge_expired()
+
+
+async def list_sessions(session: AsyncSession, user_id: int) -> list[AuthSession]:
+    return list(await SessionRepository(session).live(user_id))
+
+
+async def end_session(session: AsyncSession, user_id: int, session_id: int) -> None:
+    if not await SessionRepository(session).revoke(session_id, user_id):
+        raise NotFound("Session not found")
+
+
+async def end_other_sessions(session: AsyncSession, user_id: int, current: int) -> int:
+    return await SessionRepository(session).revoke_all(user_id, keep=current)

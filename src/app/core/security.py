@@ -91,6 +91,8 @@ class TokenClaims:
     token_type: TokenType
     jti: str
     expires_at: datetime
+    # The session (one login: a refresh-token family) the token belongs to
+    session_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,10 @@ class InvalidToken(Exception):
 
 
 VERIFIED_TOKENS_KEPT = 10_000
+
+
+def new_jti() -> str:
+    return secrets.token_hex(16)
 
 
 class TokenCodec:
@@ -126,12 +132,15 @@ class TokenCodec:
     def ttl(self, token_type: TokenType) -> timedelta:
         return self._ttl[token_type]
 
-    def issue(self, subject: int, token_type: TokenType) -> IssuedToken:
+    def issue(
+        self, subject: int, token_type: TokenType, session_id: int, jti: str | None = None
+    ) -> IssuedToken:
         now = datetime.now(UTC).replace(microsecond=0)
         expires_at = now + self._ttl[token_type]
-        jti = secrets.token_hex(16)
+        jti = jti or new_jti()
         payload = {
             "sub": str(subject),
+            "sid": session_id,
             "type": token_type.value,
             "jti": jti,
             "iat": now,
@@ -139,7 +148,7 @@ class TokenCodec:
             "iss": self._issuer,
         }
         token = jwt.encode(payload, self._key, algorithm=self._algorithm)
-        return IssuedToken(token, TokenClaims(subject, token_type, jti, expires_at))
+        return IssuedToken(token, TokenClaims(subject, token_type, jti, expires_at, session_id))
 
     def decode(self, token: str, expected: TokenType) -> TokenClaims:
         known = self._verified.get(token)
@@ -165,19 +174,21 @@ class TokenCodec:
                 self._key,
                 algorithms=[self._algorithm],
                 issuer=self._issuer,
-                options={"require": ["sub", "type", "jti", "iat", "exp", "iss"]},
+                options={"require": ["sub", "sid", "type", "jti", "iat", "exp", "iss"]},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         if payload.get("type") != expected.value:
             raise InvalidToken("wrong token type")
-        sub, jti = payload.get("sub"), payload.get("jti")
+        sub, jti, sid = payload.get("sub"), payload.get("jti"), payload.get("sid")
         if not isinstance(sub, str) or not sub.isdigit() or not isinstance(jti, str):
+            raise InvalidToken("malformed claims")
+        if type(sid) is not int or not 0 < sid < 2**31:
             raise InvalidToken("malformed claims")
         if len(sub) > 18 or len(jti) > 64:
             raise InvalidToken("malformed claims")
         expires_at = datetime.fromtimestamp(int(payload["exp"]), UTC)
-        return TokenClaims(int(sub), expected, jti, expires_at)
+        return TokenClaims(int(sub), expected, jti, expires_at, sid)
 
 
 async def get_hasher(request: Request) -> PasswordHasher:

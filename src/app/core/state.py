@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from app.core.cache.backends import CacheBackend
     from app.core.cache.decorator import OwnerPages
     from app.core.config import Settings
+    from app.core.mail.senders import MailSender
     from app.core.queue.jobs import JobQueue
     from app.core.rate_limit import RateLimiter
     from app.core.security import PasswordHasher, TokenCodec
@@ -34,6 +35,7 @@ class Resources:
     cache: CacheBackend
     rate_limiter: RateLimiter
     queue: JobQueue
+    mailer: MailSender
     # Every domain's cached pages that belong to one user (deleting or renaming the user
     # invalidates them).
     user_pages: OwnerPages

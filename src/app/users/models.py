@@ -26,6 +26,12 @@ class User(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     username: Mapped[str] = mapped_column(String(20), unique=True)
     # Stored lower-cased, so the unique constraint is case-insensitive on every backend.
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # True once the user followed a verification link sent to `email`
+    email_verified: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    # A new address asked for, kept apart until its verification link is followed
+    pending_email: Mapped[str | None] = mapped_column(String(320), default=None)
     hashed_password: Mapped[str] = mapped_column(String(255))
     profile_image_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))

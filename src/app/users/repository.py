@@ -15,6 +15,8 @@ PRIVATE_COLUMNS = (
     User.profile_image_url,
     User.created_at,
     User.email,
+    User.email_verified,
+    User.pending_email,
     User.is_superuser,
     User.tier_id,
     User.updated_at,

@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
+from app.auth.account import AccountMailDep
 from app.auth.dependencies import CurrentUser, OptionalUser, SuperUser
 from app.core.cache import UserPagesDep
 from app.core.db import EngineDep, SessionDep
@@ -33,9 +34,13 @@ UserView = UserReadPrivate | UserRead
     response_model=UserReadPrivate,
     responses=error_responses(Conflict),
 )
-async def create_user(data: UserCreate, session: SessionDep, hasher: HasherDep) -> UserReadPrivate:
-    """Register a new user."""
-    user = await service.register(session, hasher, data)
+async def create_user(
+    data: UserCreate, session: SessionDep, hasher: HasherDep, mail: AccountMailDep
+) -> UserReadPrivate:
+    """Register a new user; a verification link goes to the address (when email
+    verification is on)."""
+    verifying = mail.settings.EMAIL_VERIFICATION_ENABLED
+    user = await service.register(session, hasher, data, mail=mail if verifying else None)
     return UserReadPrivate.model_validate(user)
 
 
@@ -76,10 +81,20 @@ async def get_user(username: str, engine: EngineDep, viewer: OptionalUser) -> Us
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
 )
 async def update_user(
-    username: str, data: UserUpdate, session: SessionDep, pages: UserPagesDep, actor: CurrentUser
+    username: str,
+    data: UserUpdate,
+    session: SessionDep,
+    pages: UserPagesDep,
+    actor: CurrentUser,
+    mail: AccountMailDep,
 ) -> UserReadPrivate:
-    """Change your own name, username, email or profile image."""
-    user = await service.update_user(session, pages, actor, username, data)
+    """Change your own name, username, email or profile image. A new email becomes the
+    account's once the link sent to it is followed (`pending_email` until then), and the
+    current address is told; with email verification off it changes at once."""
+    verifying = mail.settings.EMAIL_VERIFICATION_ENABLED
+    user = await service.update_user(
+        session, pages, actor, username, data, mail if verifying else None
+    )
     return UserReadPrivate.model_validate(user)
 
 

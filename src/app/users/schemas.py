@@ -137,6 +137,9 @@ class UserReadPrivate(UserRead):
     """What a user sees of their own account, and superusers of any account."""
 
     email: str
+    email_verified: bool
+    # A new address waiting for its verification link to be followed
+    pending_email: str | None
     is_superuser: bool
     tier_id: int | None
     updated_at: datetime | None

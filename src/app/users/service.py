@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.auth import account
+from app.auth.account import AccountMail
 from app.core.cache import OwnerPages
 from app.core.db import integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound
@@ -51,7 +53,11 @@ async def register(
     data: UserCreate,
     *,
     is_superuser: bool = False,
+    email_verified: bool = False,
+    mail: AccountMail | None = None,
 ) -> User:
+    """Create the account; with `mail`, a verification link goes to its address once the
+    transaction commits."""
     repo = UserRepository(session)
     await _check_free(repo, data.username, data.email)
     user = User(
@@ -60,9 +66,13 @@ async def register(
         email=data.email,
         hashed_password=await hasher.hash(data.password),
         is_superuser=is_superuser,
+        email_verified=email_verified,
     )
     with integrity_error_as(_conflict_from):
-        return await repo.add(user)
+        await repo.add(user)
+    if mail is not None:
+        await mail.verification(session, user, user.email)
+    return user
 
 
 async def read_user(
@@ -115,10 +125,19 @@ async def update_user(
     actor: UserReadPrivate,
     username: str,
     data: UserUpdate,
+    mail: AccountMail | None = None,
 ) -> User:
-    """Change the caller's own account; a new username retires the cached pages of the old one."""
+    """Change the caller's own account; a new username retires the cached pages of the old one.
+
+    With `mail` (email verification on), a new email stays pending until its link is followed
+    (`auth.account.change_email`); without, it replaces the old one at once, unverified."""
     user = await _own_account(session, actor, username)
     changes = data.changes()
+    new_email = changes.pop("email", None)
+    if new_email is not None and mail is not None:
+        await account.change_email(session, mail, user, str(new_email))
+    elif new_email is not None and new_email != user.email:
+        changes.update(email=new_email, email_verified=False, pending_email=None)
     repo = UserRepository(session)
     await _check_free(
         repo,

@@ -1,0 +1,138 @@
+"""Sending mail without losing it, and without a request waiting for SMTP.
+
+`queue_mail` writes the message into the outbox in the caller's transaction and, once that
+commits, enqueues `send_mail` for it. The job claims the message, hands it to the sender and
+deletes it; a failure that may pass (the server unreachable, a 4xx answer) is tried again with
+backoff. `resend_unsent_mail`, run every minute by cron, enqueues again whatever is still
+waiting: a message whose enqueue failed (the queue was down) or whose job ran out of tries.
+A message is therefore sent at least once; it is sent twice only when a sender dies between
+the server's acceptance and the deletion.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import timedelta
+
+from arq.worker import Retry
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.db import after_commit, utcnow
+from app.core.errors import AppError
+from app.core.mail.message import Mail, compose
+from app.core.mail.models import OutboxMail
+from app.core.mail.senders import DeliveryError
+from app.core.queue.jobs import CRON_OWNER, JobContext, JobQueue, job_session, new_job_id
+from app.core.queue.retry import retry_delay
+
+logger = logging.getLogger("app.mail")
+
+# A message younger than this is left to the job its request enqueued.
+RESEND_AFTER = timedelta(seconds=60)
+RESEND_BATCH = 500
+
+
+def claim_seconds(settings: Settings) -> float:
+    """How long one try may hold a message: connecting, each SMTP command, and a margin."""
+    return 4 * settings.SMTP_TIMEOUT_SECONDS + 30
+
+
+def queue_mail(session: AsyncSession, queue: JobQueue, mail: Mail) -> None:
+    """Put `mail` in the outbox, in the session's transaction; once it commits, enqueue its
+    sending. A queue that cannot be reached then is logged, not raised: the message waits in
+    the outbox for `resend_unsent_mail`."""
+    row = OutboxMail(
+        recipient=mail.to, subject=mail.subject, text_body=mail.text, html_body=mail.html
+    )
+    session.add(row)
+    after_commit(session, functools.partial(_enqueue, queue, row))
+
+
+async def _enqueue(queue: JobQueue, row: OutboxMail) -> None:
+    try:
+        await queue.enqueue("send_mail", row.id, job_id=new_job_id(), owner=CRON_OWNER)
+    except AppError:
+        logger.warning("mail %s waits in the outbox: the job queue is unavailable", row.id)
+
+
+async def send_mail(ctx: JobContext, outbox_id: int) -> str:
+    """Send one message of the outbox; returns what happened (the job's result)."""
+    resources = ctx["resources"]
+    now = utcnow()
+    async with job_session(ctx) as session:
+        claimed = (
+            update(OutboxMail)
+            .where(
+                OutboxMail.id == outbox_id,
+                OutboxMail.failed_at.is_(None),
+                or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until <= now),
+            )
+            .values(
+                locked_until=now + timedelta(seconds=claim_seconds(resources.settings)),
+                attempts=OutboxMail.attempts + 1,
+            )
+            .returning(OutboxMail)
+        )
+        row = await session.scalar(claimed)
+    if row is None:
+        return "nothing to send"  # sent already, or another try holds it
+    message = compose(
+        Mail(row.recipient, row.subject, row.text_body, row.html_body),
+        resources.settings.MAIL_FROM,
+    )
+    try:
+        await resources.mailer.send(message)
+    except DeliveryError as exc:
+        return await _failed(ctx, row, exc)
+    async with job_session(ctx) as session:
+        await session.execute(delete(OutboxMail).where(OutboxMail.id == row.id))
+    logger.info("mail %s sent (try %d)", row.id, row.attempts)
+    return "sent"
+
+
+async def _failed(ctx: JobContext, row: OutboxMail, exc: DeliveryError) -> str:
+    now = utcnow()
+    reason = str(exc)[:255]
+    if exc.permanent:
+        values: dict[str, object] = {"failed_at": now, "locked_until": None, "last_error": reason}
+        logger.error("mail %s refused for good, kept in the outbox: %s", row.id, reason)
+    else:
+        delay = retry_delay(row.attempts)
+        values = {"locked_until": now + timedelta(seconds=delay), "last_error": reason}
+        logger.warning(
+            "mail %s try %d failed (%s); trying again in %.0f s",
+            row.id,
+            row.attempts,
+            reason,
+            delay,
+        )
+    async with job_session(ctx) as session:
+        await session.execute(update(OutboxMail).where(OutboxMail.id == row.id).values(values))
+    if exc.permanent:
+        return "refused"
+    raise Retry(defer=retry_delay(row.attempts))
+
+
+async def resend_unsent_mail(ctx: JobContext) -> int:
+    """Enqueue every message still waiting whose claim has lapsed; returns how many."""
+    now = utcnow()
+    async with job_session(ctx) as session:
+        ids = (
+            await session.scalars(
+                select(OutboxMail.id)
+                .where(
+                    OutboxMail.failed_at.is_(None),
+                    OutboxMail.created_at <= now - RESEND_AFTER,
+                    or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until <= now),
+                )
+                .order_by(OutboxMail.id)
+                .limit(RESEND_BATCH)
+            )
+        ).all()
+    queue = ctx["resources"].queue
+    for outbox_id in ids:
+        await queue.enqueue("send_mail", outbox_id, job_id=new_job_id(), owner=CRON_OWNER)
+    return len(ids)
