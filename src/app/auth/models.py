@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, IdMixin, UTCDateTime, utcnow
@@ -18,7 +18,18 @@ class AuthSession(IdMixin, Base):
 
     __tablename__ = "auth_sessions"
     # AUTOINCREMENT on SQLite: a session id is never reused.
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        # A user's live sessions, newest first, from the index alone: the per-user cap at
+        # login and the session list read only these entries.
+        Index(
+            "ix_auth_sessions_live_user",
+            "user_id",
+            "id",
+            postgresql_where=text("revoked_at IS NULL"),
+            sqlite_where=text("revoked_at IS NULL"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     refresh_jti: Mapped[str] = mapped_column(String(64))

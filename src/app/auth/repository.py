@@ -5,7 +5,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import AuthSession, LinkToken
@@ -28,7 +28,7 @@ TOKEN_USER = Query(
         ),
     )
 )
-# A user holds at most this many sessions; a new login ends the oldest beyond it.
+# A user holds at most this many live sessions; a new login ends the oldest beyond it.
 MAX_SESSIONS_PER_USER = 100
 # How long ended sessions and spent or expired link tokens are kept before the daily purge.
 KEEP_ENDED = timedelta(days=1)
@@ -48,32 +48,45 @@ class SessionRepository:
 
     async def start(
         self, user_id: int, refresh_jti: str, expires_at: datetime, ip: str, user_agent: str
-    ) -> AuthSession:
-        row = AuthSession(
-            user_id=user_id,
-            refresh_jti=refresh_jti,
-            expires_at=expires_at,
-            ip=ip[:45],
-            user_agent=_printable(user_agent),
-        )
-        self.session.add(row)
-        await self.session.flush()
-        newest = (
+    ) -> int:
+        """A new session of the user; returns its id. Under the cap, the check costs one read
+        of at most MAX_SESSIONS_PER_USER entries of the partial index of live sessions."""
+        now = utcnow()
+        session_id: int = (
+            await self.session.execute(
+                insert(AuthSession)
+                .values(
+                    user_id=user_id,
+                    refresh_jti=refresh_jti,
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=expires_at,
+                    ip=ip[:45],
+                    user_agent=_printable(user_agent),
+                )
+                .returning(AuthSession.id)
+            )
+        ).scalar_one()
+
+        first_ended = (
             select(AuthSession.id)
             .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
             .order_by(AuthSession.id.desc())
-            .limit(MAX_SESSIONS_PER_USER)
+            .offset(MAX_SESSIONS_PER_USER)
+            .limit(1)
+            .scalar_subquery()
         )
         await self.session.execute(
             update(AuthSession)
             .where(
                 AuthSession.user_id == user_id,
                 AuthSession.revoked_at.is_(None),
-                AuthSession.id.not_in(newest.scalar_subquery()),
+                AuthSession.id <= first_ended,
             )
-            .values(revoked_at=utcnow())
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
         )
-        return row
+        return session_id
 
     async def rotate(
         self, claims: TokenClaims, new_jti: str, expires_at: datetime, ip: str, user_agent: str

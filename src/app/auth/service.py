@@ -113,10 +113,10 @@ async def login(
         raise Forbidden(UNVERIFIED)
     jti = new_jti()
     expires_at = datetime.now(UTC) + codec.ttl(TokenType.REFRESH)
-    row = await SessionRepository(session).start(
+    session_id = await SessionRepository(session).start(
         user.id, jti, expires_at, client.ip, client.user_agent
     )
-    return issue_pair(codec, user.id, row.id, jti)
+    return issue_pair(codec, user.id, session_id, jti)
 
 
 def _refresh_claims(codec: TokenCodec, refresh_token: str | None) -> TokenClaims:

@@ -63,6 +63,14 @@ def upgrade() -> None:
         op.f("ix_auth_sessions_expires_at"), "auth_sessions", ["expires_at"], unique=False
     )
     op.create_index(op.f("ix_auth_sessions_user_id"), "auth_sessions", ["user_id"], unique=False)
+    op.create_index(
+        "ix_auth_sessions_live_user",
+        "auth_sessions",
+        ["user_id", "id"],
+        unique=False,
+        postgresql_where=sa.text("revoked_at IS NULL"),
+        sqlite_where=sa.text("revoked_at IS NULL"),
+    )
     op.create_table(
         "link_tokens",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -105,6 +113,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_link_tokens_user_id"), table_name="link_tokens")
     op.drop_index(op.f("ix_link_tokens_expires_at"), table_name="link_tokens")
     op.drop_table("link_tokens")
+    op.drop_index("ix_auth_sessions_live_user", table_name="auth_sessions")
     op.drop_index(op.f("ix_auth_sessions_user_id"), table_name="auth_sessions")
     op.drop_index(op.f("ix_auth_sessions_expires_at"), table_name="auth_sessions")
     op.drop_table("auth_sessions")
