@@ -102,6 +102,15 @@ async def refreshed(client: httpx.AsyncClient, refresh_token: str) -> Tokens:
     return tokens_from(await refresh_in_body(client, refresh_token))
 
 
+async def expire(database_url: str, session_id: int) -> None:
+    """Move a session's expiry into the past, as time would."""
+    await execute(
+        database_url,
+        "UPDATE auth_sessions SET expires_at = now() - interval '1 minute' WHERE id = :id",
+        id=session_id,
+    )
+
+
 async def sessions_of(client: httpx.AsyncClient, access: str) -> list[dict[str, Any]]:
     response = await client.get(SESSIONS, headers=bearer(access))
     assert response.status_code == 200, response.text
@@ -217,11 +226,7 @@ async def test_ended_and_expired_sessions_are_not_listed(
     expired = await sign_in(client, "alice")
     current = await sign_in(client, "alice")
     assert (await client.post(LOGOUT, headers=bearer(ended.access))).status_code == 200
-    await execute(
-        database_url,
-        "UPDATE auth_sessions SET expires_at = now() - interval '1 minute' WHERE id = :id",
-        id=expired.sid,
-    )
+    await expire(database_url, expired.sid)
 
     assert [row["id"] for row in await sessions_of(client, current.access)] == [current.sid]
     # An expired session's refresh token is refused.
@@ -364,7 +369,7 @@ async def test_a_new_login_beyond_the_limit_ends_the_oldest_session(
 
 
 # An expired session is not live: it is not listed, and ending it is a 404 like any session that
-# is not live. Both tests below fail with the app as it is (see their messages).
+# is not live.
 
 
 async def test_an_expired_session_is_not_counted_among_the_ended_ones(
@@ -374,11 +379,7 @@ async def test_an_expired_session_is_not_counted_among_the_ended_ones(
     expired = await sign_in(client, "alice")
     other = await sign_in(client, "alice")
     current = await sign_in(client, "alice")
-    await execute(
-        database_url,
-        "UPDATE auth_sessions SET expires_at = now() - interval '1 minute' WHERE id = :id",
-        id=expired.sid,
-    )
+    await expire(database_url, expired.sid)
     listed = await sessions_of(client, current.access)
     assert [row["id"] for row in listed] == [current.sid, other.sid]
 
@@ -386,8 +387,8 @@ async def test_an_expired_session_is_not_counted_among_the_ended_ones(
 
     assert response.status_code == 200, response.text
     assert response.json() == {"message": "Ended 1 other session"}, (
-        "APP BUG: DELETE /user/me/sessions counts sessions that had expired (not live, not "
-        f"listed) among the ones it ended: {response.json()}"
+        "DELETE /user/me/sessions counted sessions that had expired (not live, not listed) "
+        f"among the ones it ended: {response.json()}"
     )
     await assert_session_ended(client, other)
 
@@ -398,17 +399,13 @@ async def test_ending_an_expired_session_is_not_found(
     await register(client, "alice")
     expired = await sign_in(client, "alice")
     current = await sign_in(client, "alice")
-    await execute(
-        database_url,
-        "UPDATE auth_sessions SET expires_at = now() - interval '1 minute' WHERE id = :id",
-        id=expired.sid,
-    )
+    await expire(database_url, expired.sid)
     assert expired.sid not in {row["id"] for row in await sessions_of(client, current.access)}
 
     response = await client.delete(f"{SESSIONS}/{expired.sid}", headers=bearer(current.access))
 
     assert response.status_code == 404, (
-        "APP BUG: DELETE /user/me/sessions/{id} of an expired (not live, not listed) session "
+        "DELETE /user/me/sessions/{id} of an expired (not live, not listed) session "
         f"answers {response.status_code}, not 404 Session not found"
     )
 
@@ -647,8 +644,8 @@ async def test_a_user_agent_with_a_nul_character_is_not_a_500(
             headers=[(b"User-Agent", b"Agent\x00/1.0")],
         )
         assert response.status_code != 500, (
-            "APP BUG: a login whose User-Agent holds a NUL character is a 500 (the session's "
-            "user_agent is stored as it is; PostgreSQL refuses U+0000)"
+            "a login whose User-Agent holds a NUL character is a 500 (PostgreSQL refuses "
+            "U+0000 in the session's user_agent)"
         )
         assert response.status_code == 200, response.text
         tokens = await sign_in(raw, "alice")
@@ -657,7 +654,7 @@ async def test_a_user_agent_with_a_nul_character_is_not_a_500(
             json={"refresh_token": tokens.refresh},
             headers=[(b"User-Agent", b"Agent\x00/1.0")],
         )
-        assert rotated.status_code == 200, "APP BUG: the same on a refresh: " + rotated.text
+        assert rotated.status_code == 200, "the same on a refresh: " + rotated.text
 
 
 @pytest.mark.parametrize("path", [REFRESH, LOGOUT])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
@@ -29,6 +29,9 @@ from app.core.security import PasswordHasher
 from app.core.state import get_resources
 from app.users.models import User
 from app.users.repository import LIVE
+
+if TYPE_CHECKING:
+    from app.core.state import Resources
 
 TEMPLATES = Templates(Path(__file__).parent / "templates")
 VERIFY_EMAIL = "verify_email"
@@ -51,24 +54,40 @@ class AccountMail:
     settings: Settings
     queue: JobQueue
 
-    def _link(self, path: str, token: str) -> str:
-        return f"{self.settings.PUBLIC_BASE_URL}{path}?{urlencode({'token': token})}"
+    @classmethod
+    def of(cls, resources: Resources) -> AccountMail:
+        return cls(resources.settings, resources.queue)
 
-    async def verification(self, session: AsyncSession, user: User, email: str) -> None:
-        """A link that confirms `email` (the account's address, or the new one it asked
-        for); earlier verification links of the user stop working."""
-        ttl = timedelta(hours=self.settings.EMAIL_VERIFICATION_EXPIRE_HOURS)
-        token = await LinkTokenRepository(session).issue(user.id, VERIFY_EMAIL, email, ttl)
+    async def _link_mail(
+        self,
+        session: AsyncSession,
+        user: User,
+        template: str,
+        purpose: str,
+        email: str,
+        ttl: timedelta,
+        path: str,
+    ) -> None:
+        """The mail `template` to `email`, with a link that carries a new token of `purpose`
+        (the user's earlier ones of that purpose stop working)."""
+        token = await LinkTokenRepository(session).issue(user.id, purpose, email, ttl)
         mail = TEMPLATES.render(
-            "verify_email",
+            template,
             to=email,
             app_name=self.settings.APP_NAME,
             name=user.name,
             email=email,
-            link=self._link(self.settings.VERIFY_EMAIL_PATH, token),
+            link=f"{self.settings.PUBLIC_BASE_URL}{path}?{urlencode({'token': token})}",
             valid_for=_duration(ttl),
         )
         queue_mail(session, self.queue, mail)
+
+    async def verification(self, session: AsyncSession, user: User, email: str) -> None:
+        """A link that confirms `email` (the account's address, or the new one it asked
+        for)."""
+        ttl = timedelta(hours=self.settings.EMAIL_VERIFICATION_EXPIRE_HOURS)
+        path = self.settings.VERIFY_EMAIL_PATH
+        await self._link_mail(session, user, "verify_email", VERIFY_EMAIL, email, ttl, path)
 
     async def email_change_notice(self, session: AsyncSession, user: User, new_email: str) -> None:
         mail = TEMPLATES.render(
@@ -83,25 +102,19 @@ class AccountMail:
 
     async def password_reset(self, session: AsyncSession, user: User) -> None:
         ttl = timedelta(minutes=self.settings.PASSWORD_RESET_EXPIRE_MINUTES)
-        token = await LinkTokenRepository(session).issue(user.id, RESET_PASSWORD, user.email, ttl)
-        mail = TEMPLATES.render(
-            "password_reset",
-            to=user.email,
-            app_name=self.settings.APP_NAME,
-            name=user.name,
-            email=user.email,
-            link=self._link(self.settings.PASSWORD_RESET_PATH, token),
-            valid_for=_duration(ttl),
+        path = self.settings.PASSWORD_RESET_PATH
+        await self._link_mail(
+            session, user, "password_reset", RESET_PASSWORD, user.email, ttl, path
         )
-        queue_mail(session, self.queue, mail)
 
 
-async def get_account_mail(request: Request) -> AccountMail:
+async def get_verification_mail(request: Request) -> AccountMail | None:
+    """The account mails while email verification is on; None when it is off."""
     resources = get_resources(request)
-    return AccountMail(resources.settings, resources.queue)
+    return AccountMail.of(resources) if resources.settings.EMAIL_VERIFICATION_ENABLED else None
 
 
-AccountMailDep = Annotated[AccountMail, Depends(get_account_mail)]
+VerificationMailDep = Annotated[AccountMail | None, Depends(get_verification_mail)]
 
 
 async def _live_user(session: AsyncSession, user_id: int) -> User | None:
@@ -178,11 +191,6 @@ async def change_password(
 # --- jobs: the lookups behind the answers that must not tell whether an account exists ---
 
 
-def _mail(ctx: JobContext) -> AccountMail:
-    resources = ctx["resources"]
-    return AccountMail(resources.settings, resources.queue)
-
-
 async def resend_verification(ctx: JobContext, email: str) -> str:
     """Send a new verification link to `email` if an account has it unverified (as its
     address, or as the new address it asked for)."""
@@ -192,7 +200,7 @@ async def resend_verification(ctx: JobContext, email: str) -> str:
         )
         if user is None or (user.email == email and user.email_verified):
             return "nothing to send"
-        await _mail(ctx).verification(session, user, email)
+        await AccountMail.of(ctx["resources"]).verification(session, user, email)
     return "sent"
 
 
@@ -202,7 +210,7 @@ async def start_password_reset(ctx: JobContext, email: str) -> str:
         user = await session.scalar(select(User).where(User.email == email, LIVE))
         if user is None:
             return "nothing to send"
-        await _mail(ctx).password_reset(session, user)
+        await AccountMail.of(ctx["resources"]).password_reset(session, user)
     return "sent"
 
 

@@ -92,8 +92,20 @@ def client_of(request: Request) -> service.Client:
 ClientDep = Annotated[service.Client, Depends(client_of)]
 
 
-def _account_budget(settings: Settings) -> Limit:
-    return Limit(settings.LOGIN_ACCOUNT_RATE_LIMIT_LIMIT, settings.LOGIN_ACCOUNT_RATE_LIMIT_PERIOD)
+async def _attempt_on(
+    request: Request,
+    limiter: RateLimiterDep,
+    settings: Settings,
+    account: User | None,
+    key: str,
+) -> service.LoginAttempt:
+    """A password check of `account`, counted against the failed-login budget of `key`;
+    refused (429) when that budget is spent."""
+    per_account = Limit(
+        settings.LOGIN_ACCOUNT_RATE_LIMIT_LIMIT, settings.LOGIN_ACCOUNT_RATE_LIMIT_PERIOD
+    )
+    await enforce(request, await limiter.peek(per_account, key, "login"))
+    return service.LoginAttempt(account, limiter, per_account, (key, "login"))
 
 
 async def get_login_attempt(
@@ -110,9 +122,7 @@ async def get_login_attempt(
     await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "login"))
     user = await service.find_login_account(session, form.username)
     key = f"user:{user.id}" if user else "login:" + form.username.strip().lower()[:320]
-    per_account = _account_budget(settings)
-    await enforce(request, await limiter.peek(per_account, key, "login"))
-    return service.LoginAttempt(user, limiter, per_account, (key, "login"))
+    return await _attempt_on(request, limiter, settings, user, key)
 
 
 LoginAttemptDep = Annotated[service.LoginAttempt, Depends(get_login_attempt)]
@@ -127,13 +137,10 @@ async def get_password_check(
 ) -> service.LoginAttempt:
     """The signed-in account, loaded for a change, with its failed-login budget: a wrong
     current password counts as a failed login, and an account over its budget is refused."""
-    per_account = _account_budget(settings)
-    key = f"user:{user.id}"
-    await enforce(request, await limiter.peek(per_account, key, "login"))
     account = await session.get(User, user.id)
     if account is None or account.is_deleted:
         raise Unauthorized(INVALID_CREDENTIALS)
-    return service.LoginAttempt(account, limiter, per_account, (key, "login"))
+    return await _attempt_on(request, limiter, settings, account, f"user:{user.id}")
 
 
 PasswordCheckDep = Annotated[service.LoginAttempt, Depends(get_password_check)]

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.auth.models import AuthSession, LinkToken
 from app.core.db import utcnow
@@ -34,10 +35,11 @@ MAX_SESSIONS_PER_USER = 100
 KEEP_ENDED = timedelta(days=1)
 
 
-def _printable(user_agent: str) -> str | None:
-    """A user agent as stored: control characters (NUL included) dropped, 255 at most."""
+def _seen_from(ip: str, user_agent: str) -> dict[str, str | None]:
+    """The client columns of a session as stored: the user agent without control characters
+    (NUL included), each within its column's length."""
     kept = "".join(ch for ch in user_agent[:1024] if ch.isprintable())
-    return kept[:255] or None
+    return {"ip": ip[:45], "user_agent": kept[:255] or None}
 
 
 class SessionRepository:
@@ -61,8 +63,7 @@ class SessionRepository:
                     created_at=now,
                     last_used_at=now,
                     expires_at=expires_at,
-                    ip=ip[:45],
-                    user_agent=_printable(user_agent),
+                    **_seen_from(ip, user_agent),
                 )
                 .returning(AuthSession.id)
             )
@@ -109,45 +110,54 @@ class SessionRepository:
                 refresh_jti=new_jti,
                 last_used_at=now,
                 expires_at=expires_at,
-                ip=ip[:45],
-                user_agent=_printable(user_agent),
+                **_seen_from(ip, user_agent),
             )
             .returning(AuthSession.id)
         )
         return rotated is not None
 
-    async def get(self, session_id: int, user_id: int) -> AuthSession | None:
-        return await self.session.scalar(
-            select(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == user_id)
-        )
-
-    async def revoke(self, session_id: int, user_id: int) -> bool:
-        """End one live session of the user; False when there is none."""
+    async def revoke(self, session_id: int, user_id: int, *extra: ColumnElement[bool]) -> bool:
+        """End one live session of the user, if it also matches the `extra` conditions; False
+        when there is none."""
+        now = utcnow()
         result = await self.session.execute(
             update(AuthSession)
             .where(
                 AuthSession.id == session_id,
                 AuthSession.user_id == user_id,
                 AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > utcnow(),
+                AuthSession.expires_at > now,
+                *extra,
             )
-            .values(revoked_at=utcnow())
+            .values(revoked_at=now)
             .returning(AuthSession.id)
         )
         return result.first() is not None
 
+    async def revoke_for_refresh(self, claims: TokenClaims) -> bool:
+        """End the live session whose newest refresh token `claims` is (a logout)."""
+        return await self.revoke(
+            claims.session_id, claims.subject, AuthSession.refresh_jti == claims.jti
+        )
+
+    async def revoke_on_reuse(self, claims: TokenClaims) -> bool:
+        """End the live session of `claims` if that refresh token is not its newest: it was
+        spent before, so two parties hold the family (reuse detection)."""
+        return await self.revoke(
+            claims.session_id, claims.subject, AuthSession.refresh_jti != claims.jti
+        )
+
     async def revoke_all(self, user_id: int, *, keep: int | None = None) -> int:
         """End every live session of the user but `keep`; returns how many."""
+        now = utcnow()
         query = update(AuthSession).where(
             AuthSession.user_id == user_id,
             AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > utcnow(),
+            AuthSession.expires_at > now,
         )
         if keep is not None:
             query = query.where(AuthSession.id != keep)
-        result = await self.session.execute(
-            query.values(revoked_at=utcnow()).returning(AuthSession.id)
-        )
+        result = await self.session.execute(query.values(revoked_at=now).returning(AuthSession.id))
         return len(result.all())
 
     async def live(self, user_id: int) -> Sequence[AuthSession]:

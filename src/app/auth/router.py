@@ -242,7 +242,18 @@ async def verify_email(data: TokenRequest, session: SessionDep, settings: Settin
     return Message(message=f"{user.email} is verified")
 
 
-async def _address_job(queue: QueueDep, function: str, email: str) -> None:
+async def _mail_by_address(
+    request: Request,
+    email: str,
+    limiter: RateLimiterDep,
+    settings: Settings,
+    queue: QueueDep,
+    function: str,
+) -> None:
+    """What a request for mail by address does, whether or not an account has the address:
+    count it against the per-IP and per-address limits, and enqueue the job that looks the
+    address up."""
+    await limit_mail_requests(request, email, limiter, settings)
     try:
         await queue.enqueue(function, email, job_id=new_job_id(), owner=CRON_OWNER)
     except ServiceUnavailable:
@@ -265,8 +276,7 @@ async def resend_verification(
     """Send a new verification link to an address that waits for one. The answer is the
     same whether or not it does."""
     _feature(settings.EMAIL_VERIFICATION_ENABLED, "Email verification")
-    await limit_mail_requests(request, data.email, limiter, settings)
-    await _address_job(queue, "resend_verification", data.email)
+    await _mail_by_address(request, data.email, limiter, settings, queue, "resend_verification")
     return Message(message="If the address waits for verification, a new link is on its way")
 
 
@@ -286,8 +296,7 @@ async def request_password_reset(
     """Mail a password-reset link to the account with this address. The answer, and its
     timing, are the same whether or not such an account exists."""
     _feature(settings.PASSWORD_RESET_ENABLED, "Password reset")
-    await limit_mail_requests(request, data.email, limiter, settings)
-    await _address_job(queue, "start_password_reset", data.email)
+    await _mail_by_address(request, data.email, limiter, settings, queue, "start_password_reset")
     return Message(message="If an account has this address, a reset link is on its way")
 
 

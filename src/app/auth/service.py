@@ -145,15 +145,13 @@ async def refresh(
         client.user_agent,
     ):
         return pair
-    family = await sessions.get(claims.session_id, claims.subject)
-    if family is not None and family.revoked_at is None and family.refresh_jti != claims.jti:
-        await sessions.revoke(family.id, family.user_id)
+    if await sessions.revoke_on_reuse(claims):
         # Committed here, as the 401 below rolls the request's transaction back.
         await session.commit()
         logger.warning(
             "refresh token reuse: session %d of user %d ended (token presented from %s)",
-            family.id,
-            family.user_id,
+            claims.session_id,
+            claims.subject,
             client.ip,
         )
     raise Unauthorized(BAD_REFRESH)
@@ -182,9 +180,7 @@ async def logout(
         ended = await sessions.revoke(access.session_id, access.subject)
     refresh_claims = _claims_or_none(codec, refresh_token, TokenType.REFRESH)
     if refresh_claims is not None:
-        family = await sessions.get(refresh_claims.session_id, refresh_claims.subject)
-        if family is not None and family.refresh_jti == refresh_claims.jti:
-            ended = await sessions.revoke(family.id, family.user_id) or ended
+        ended = await sessions.revoke_for_refresh(refresh_claims) or ended
     if not ended:
         raise Unauthorized()
 

@@ -311,7 +311,8 @@ class Settings(BaseSettings):
             problems.append(
                 "the in-process cache, queue and rate limits are for local use (set REDIS_URL)"
             )
-        if self.sends_mail or self.REQUIRE_VERIFIED_EMAIL:
+        # (REQUIRE_VERIFIED_EMAIL needs verification on: checked above, so sends_mail covers it.)
+        if self.sends_mail:
             if self.mail_backend != "smtp" or not self.SMTP_HOST:
                 problems.append(
                     "email verification and password reset send mail: set SMTP_HOST (and "

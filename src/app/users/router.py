@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
-from app.auth.account import AccountMailDep
+from app.auth.account import VerificationMailDep
 from app.auth.dependencies import CurrentUser, OptionalUser, SuperUser
 from app.core.cache import UserPagesDep
 from app.core.db import EngineDep, SessionDep
@@ -35,12 +35,11 @@ UserView = UserReadPrivate | UserRead
     responses=error_responses(Conflict),
 )
 async def create_user(
-    data: UserCreate, session: SessionDep, hasher: HasherDep, mail: AccountMailDep
+    data: UserCreate, session: SessionDep, hasher: HasherDep, mail: VerificationMailDep
 ) -> UserReadPrivate:
     """Register a new user; a verification link goes to the address (when email
     verification is on)."""
-    verifying = mail.settings.EMAIL_VERIFICATION_ENABLED
-    user = await service.register(session, hasher, data, mail=mail if verifying else None)
+    user = await service.register(session, hasher, data, mail=mail)
     return UserReadPrivate.model_validate(user)
 
 
@@ -86,15 +85,12 @@ async def update_user(
     session: SessionDep,
     pages: UserPagesDep,
     actor: CurrentUser,
-    mail: AccountMailDep,
+    mail: VerificationMailDep,
 ) -> UserReadPrivate:
     """Change your own name, username, email or profile image. A new email becomes the
     account's once the link sent to it is followed (`pending_email` until then), and the
     current address is told; with email verification off it changes at once."""
-    verifying = mail.settings.EMAIL_VERIFICATION_ENABLED
-    user = await service.update_user(
-        session, pages, actor, username, data, mail if verifying else None
-    )
+    user = await service.update_user(session, pages, actor, username, data, mail)
     return UserReadPrivate.model_validate(user)
 
 

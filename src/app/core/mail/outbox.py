@@ -96,11 +96,11 @@ async def send_mail(ctx: JobContext, outbox_id: int) -> str:
 async def _failed(ctx: JobContext, row: OutboxMail, exc: DeliveryError) -> str:
     now = utcnow()
     reason = str(exc)[:255]
+    delay = retry_delay(row.attempts)
     if exc.permanent:
         values: dict[str, object] = {"failed_at": now, "locked_until": None, "last_error": reason}
         logger.error("mail %s refused for good, kept in the outbox: %s", row.id, reason)
     else:
-        delay = retry_delay(row.attempts)
         values = {"locked_until": now + timedelta(seconds=delay), "last_error": reason}
         logger.warning(
             "mail %s try %d failed (%s); trying again in %.0f s",
@@ -113,7 +113,7 @@ async def _failed(ctx: JobContext, row: OutboxMail, exc: DeliveryError) -> str:
         await session.execute(update(OutboxMail).where(OutboxMail.id == row.id).values(values))
     if exc.permanent:
         return "refused"
-    raise Retry(defer=retry_delay(row.attempts))
+    raise Retry(defer=delay)
 
 
 async def resend_unsent_mail(ctx: JobContext) -> int:
