@@ -310,6 +310,8 @@ def test_healthchecks() -> None:
     assert heartbeat.startswith("/tmp/"), "the heartbeat belongs in the tmpfs"  # noqa: S108
     assert heartbeat in healthcheck_text(service("worker"))
     assert "127.0.0.1" in healthcheck_text(service("db")), "check PostgreSQL over TCP"
+    # nginx's published port accepts before nginx listens: `up --wait` must wait for it.
+    assert "/dev/tcp/127.0.0.1/80" in healthcheck_text(service("nginx"))
 
 
 def test_app_containers_are_read_only_but_for_tmp() -> None:

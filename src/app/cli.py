@@ -358,6 +358,58 @@ def create_tier(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_create_tier(settings, args))
 
 
+async def _create_role(settings: Settings, args: argparse.Namespace) -> int:
+    from app.core import permissions
+    from app.core.db import transaction
+    from app.roles import service
+    from app.roles.schemas import RoleCreate
+
+    names = [n.strip() for value in args.permissions for n in value.split(",") if n.strip()]
+    try:
+        data = RoleCreate(name=args.name, description=args.description or "", permissions=names)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise CommandFailed(f"invalid role: {problems}") from None
+    async with _migrated_database(settings) as resources:
+        missing = permissions.unknown(data.permissions)
+        if missing:
+            known = ", ".join(p.name for p in permissions.registered())
+            raise CommandFailed(f"unknown permissions: {', '.join(missing)} (known: {known})")
+        async with transaction(resources.sessionmaker) as session:
+            outcome = await service.ensure_role(session, data, description=args.description)
+    print(f"role '{data.name}' {outcome}: {', '.join(data.permissions) or 'no permissions'}")
+    return 0
+
+
+def create_role(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_create_role(settings, args))
+
+
+async def _grant(settings: Settings, args: argparse.Namespace) -> int:
+    from app.core.db import transaction
+    from app.core.errors import NotFound
+    from app.roles import service
+
+    async with _migrated_database(settings) as resources:
+        try:
+            async with transaction(resources.sessionmaker) as session:
+                granted = await service.grant(session, args.username, args.role)
+        except NotFound as exc:
+            raise CommandFailed(
+                f"{exc.detail}: cannot grant '{args.role}' to '{args.username}'"
+            ) from None
+    held = "granted to" if granted else "already held by"
+    print(f"role '{args.role}' {held} '{args.username}'")
+    return 0
+
+
+def grant(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_grant(settings, args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app", description="Run and manage the API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -402,6 +454,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("create-tier", help="create the tier TIER_NAME (harmless to rerun)")
     p.add_argument("--name", help="default: TIER_NAME")
     p.set_defaults(handler=create_tier)
+
+    p = commands.add_parser(
+        "create-role",
+        help="create a role, or set the permissions of an existing one (harmless to rerun)",
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "--permissions",
+        nargs="*",
+        default=[],
+        metavar="PERMISSION",
+        help="resource.action names, space- or comma-separated (GET /permissions lists them)",
+    )
+    p.add_argument("--description")
+    p.set_defaults(handler=create_role)
+
+    p = commands.add_parser("grant", help="give a user a role (harmless to rerun)")
+    p.add_argument("username")
+    p.add_argument("role")
+    p.set_defaults(handler=grant)
     return parser
 
 

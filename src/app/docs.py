@@ -1,12 +1,11 @@
 """The interactive documentation, by environment: open in `local`; in `staging` only for
-superusers (HTTP Basic with a superuser's username or email and password, so a browser can
-open it, or a superuser's bearer token); absent (404) in `production`."""
+holders of `docs.read` (superusers hold it): HTTP Basic with their username or email and
+password, so a browser can open it, or their bearer token; absent (404) in `production`."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import (
@@ -17,13 +16,20 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.auth import service
-from app.auth.dependencies import get_optional_user
+from app.auth.dependencies import OptionalCaller
 from app.core.config import Environment, Settings, SettingsDep
-from app.core.db import SessionDep
+from app.core.db import EngineDep, SessionDep
+from app.core.domain import Domain
 from app.core.errors import AppError, Forbidden
+from app.core.permissions import Permission
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import HasherDep
+from app.roles.repository import load_permissions
 from app.users.schemas import UserReadPrivate
+
+READ = Permission("docs.read", "Read the API documentation where it is not public (staging)")
+# Not a domain of the API: it only declares the permission its pages check.
+domain = Domain(name="docs", permissions=(READ,))
 
 OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
@@ -33,7 +39,7 @@ OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
 class DocsUnauthorized(AppError):
     status_code = 401
-    default_detail = "Sign in as a superuser to read the API documentation"
+    default_detail = "Sign in with the docs.read permission to read the API documentation"
 
     def __init__(self) -> None:
         super().__init__(headers={"WWW-Authenticate": 'Basic realm="API docs", charset="UTF-8"'})
@@ -59,11 +65,15 @@ async def docs_superuser(
     hasher: HasherDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
-    bearer_user: Annotated[UserReadPrivate | None, Depends(get_optional_user)],
+    engine: EngineDep,
+    caller: OptionalCaller,
 ) -> UserReadPrivate:
-    """A superuser, by bearer token or by HTTP Basic; else 401 asking the browser to sign in."""
-    user = bearer_user
-    if user is None:
+    """A holder of `docs.read`, by bearer token or by HTTP Basic; else 401 asking the browser
+    to sign in."""
+    if caller is not None:
+        user = caller.user
+        allowed = await caller.can(READ.name)
+    else:
         credentials = _basic_credentials(request)
         if credentials is None:
             raise DocsUnauthorized()
@@ -76,8 +86,9 @@ async def docs_superuser(
         if account is None or not valid:
             raise DocsUnauthorized()
         user = UserReadPrivate.model_validate(account)
-    if not user.is_superuser:
-        raise Forbidden("Superuser privileges required")
+        allowed = user.is_superuser or READ.name in await load_permissions(engine, user.id)
+    if not allowed:
+        raise Forbidden(f"Permission required: {READ.name}")
     return user
 
 

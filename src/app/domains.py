@@ -1,16 +1,21 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
-(`jobs.py`, for the worker and the embedded runner) and the user-page invalidations are built
-from it. Adding an entity is one new folder with its `domain.py`, and one line here.
+(`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`) and
+the user-page invalidations are built from it. Adding an entity is one new folder with its
+`domain.py`, and one line here.
 """
 
 from __future__ import annotations
 
+from app.api_keys.domain import domain as api_keys
 from app.auth.domain import domain as auth
+from app.core import permissions
 from app.core.db import Base
 from app.core.domain import Domain
 from app.core.mail.domain import domain as mail
+from app.docs import domain as docs
 from app.posts.domain import domain as posts
+from app.roles.domain import domain as roles
 from app.tasks.domain import domain as tasks
 from app.tiers.domain import domain as tiers
 from app.users.domain import domain as users
@@ -19,10 +24,16 @@ DOMAINS: tuple[Domain, ...] = (
     mail,
     auth,
     users,
+    roles,
+    api_keys,
     tiers,
     tasks,
     posts,
+    docs,
 )
+
+# Every domain's permissions, for GET /permissions, roles and the superusers' "all".
+permissions.register(p for domain in DOMAINS for p in domain.permissions)
 
 # Every model of every domain is imported above, so the metadata holds the whole schema.
 metadata = Base.metadata

@@ -16,6 +16,7 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import EdgeConfig, EdgeMiddleware
 from app.core.openapi import install_openapi
+from app.core.permissions import check_required
 from app.core.state import attach
 from app.docs import install_docs
 from app.health.router import router as health_router
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(build_api_router())
+    # Every permission a route requires is declared by a domain.
+    check_required()
     app.include_router(health_router)
     install_openapi(app)
     install_docs(app, settings)

@@ -12,6 +12,7 @@ from app.core.cache import OwnerPages, create_cache
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.mail import create_sender
+from app.core.permissions import PermissionCache
 from app.core.queue.arq_backend import ArqQueue
 from app.core.queue.jobs import JobQueue
 from app.core.queue.local import LocalQueue
@@ -54,6 +55,7 @@ async def open_resources(settings: Settings, *, run_cron: bool = False) -> Async
         queue=queue,
         mailer=create_sender(settings),
         user_pages=OwnerPages(cache, user_cache_patterns()),
+        permissions=PermissionCache(),
     )
     if isinstance(queue, LocalQueue):
         queue.start(resources, run_cron=run_cron)

@@ -1,40 +1,123 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
+from app.api_keys.repository import KEY_OWNER, KEY_PREFIX, hash_secret, split_key, touch
 from app.auth import service
 from app.auth.repository import TOKEN_USER
+from app.core import permissions
 from app.core.config import Settings, SettingsDep
-from app.core.db import SessionDep
+from app.core.db import SessionDep, utcnow
 from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenType
-from app.core.state import get_resources
+from app.core.state import Resources, get_resources
+from app.roles.repository import as_names, load_permissions
 from app.users.models import User
 from app.users.schemas import UserReadPrivate
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/login", auto_error=False)
 
 INVALID_CREDENTIALS = "Invalid or expired credentials"
+_NO_KEY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
 
-async def get_optional_user(
+class Caller:
+    """Who makes the request: a user, signed in with a token or with one of their API keys.
+
+    Its permissions are read only when a check needs them: from the process's cache under the
+    grants version the token check read (no query of its own when it matches), or, for a
+    superuser, every declared permission. A key's are the key's own among its owner's."""
+
+    __slots__ = ("_key_permissions", "_permissions", "_resources", "_version", "api_key_id", "user")
+
+    def __init__(
+        self,
+        user: UserReadPrivate,
+        version: int,
+        resources: Resources,
+        api_key_id: int | None = None,
+        key_permissions: frozenset[str] | None = None,
+    ) -> None:
+        self.user = user
+        self.api_key_id = api_key_id
+        self._version = version
+        self._resources = resources
+        self._key_permissions = key_permissions
+        self._permissions: frozenset[str] | None = None
+
+    async def permissions(self) -> frozenset[str]:
+        if self._permissions is None:
+            if self.user.is_superuser:
+                held = permissions.all_names()
+            else:
+                engine = self._resources.engine
+                held = await self._resources.permissions.get(
+                    self.user.id, self._version, partial(load_permissions, engine)
+                )
+            if self._key_permissions is not None:
+                held = held & self._key_permissions
+            self._permissions = held
+        return self._permissions
+
+    async def can(self, *names: str) -> bool:
+        held = await self.permissions()
+        return all(name in held for name in names)
+
+
+async def _key_caller(resources: Resources, key: str) -> Caller:
+    parts = split_key(key)
+    if parts is None:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    prefix, secret = parts
+    row = await KEY_OWNER.one(resources.engine, prefix=prefix)
+    # The hash is compared in constant time even when no key has the prefix.
+    stored = row["key_secret_hash"] if row is not None else _NO_KEY_HASH
+    matches = hmac.compare_digest(hash_secret(secret), stored)
+    if row is None or not matches:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    expires_at = row["key_expires_at"]
+    if expires_at is not None and expires_at <= utcnow():
+        raise Unauthorized(INVALID_CREDENTIALS)
+    data = dict(row)
+    await touch(resources.engine, data["key_id"], data["key_last_used_at"])
+    return Caller(
+        UserReadPrivate.model_validate(data),
+        data["grants_version"],
+        resources,
+        api_key_id=data["key_id"],
+        key_permissions=frozenset(as_names(data["key_permissions"])),
+    )
+
+
+async def get_optional_caller(
     request: Request, token: Annotated[str | None, Depends(bearer)]
-) -> UserReadPrivate | None:
-    """The signed-in user, or None for an anonymous request. A bad token is still a 401.
+) -> Caller | None:
+    """The caller, or None for an anonymous request. A bad token or key is still a 401.
 
-    The check (signature and expiry here, then the user active and the token's session not
-    ended) is
-    one statement outside any transaction: one round trip. It is not remembered between
-    requests, so a logout or a deleted account applies at once in every process."""
+    A token's check (signature and expiry here, then the user active and the token's session
+    not ended) is one statement outside any transaction: one round trip; so is a key's. It is
+    not remembered between requests, so a logout, a revoked key or a deleted account applies
+    at once in every process. API keys come as `Authorization: Bearer ak_...` or in
+    `X-API-Key`."""
     if token is None:
-        return None
+        token = request.headers.get("x-api-key")
+        if token is None:
+            return None
+        if not token.startswith(KEY_PREFIX):
+            raise Unauthorized(INVALID_CREDENTIALS)
     # The resources straight from the request, not as sub-dependencies: this runs on every
     # signed-in request, and each dependency FastAPI resolves costs it.
     resources = get_resources(request)
+    if token.startswith(KEY_PREFIX):
+        return await _key_caller(resources, token)
     try:
         claims = resources.token_codec.decode(token, TokenType.ACCESS)
     except InvalidToken:
@@ -44,35 +127,67 @@ async def get_optional_user(
     )
     if row is None:
         raise Unauthorized(INVALID_CREDENTIALS)
-    return UserReadPrivate.model_validate(dict(row))
+    data = dict(row)
+    return Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources)
 
 
-async def get_current_user(
-    user: Annotated[UserReadPrivate | None, Depends(get_optional_user)],
-) -> UserReadPrivate:
-    if user is None:
+OptionalCaller = Annotated[Caller | None, Depends(get_optional_caller)]
+
+
+async def get_current_caller(caller: OptionalCaller) -> Caller:
+    if caller is None:
         raise Unauthorized()
-    return user
+    return caller
 
 
-async def get_superuser(
-    user: Annotated[UserReadPrivate, Depends(get_current_user)],
-) -> UserReadPrivate:
-    if not user.is_superuser:
-        raise Forbidden("Superuser privileges required")
-    return user
+CurrentCaller = Annotated[Caller, Depends(get_current_caller)]
+
+
+async def get_optional_user(caller: OptionalCaller) -> UserReadPrivate | None:
+    return caller.user if caller is not None else None
+
+
+async def get_current_user(caller: CurrentCaller) -> UserReadPrivate:
+    return caller.user
+
+
+async def get_session_user(caller: CurrentCaller) -> UserReadPrivate:
+    """The signed-in user, refusing API keys: the account and its credentials (keys,
+    password, sessions, email, deletion) are managed from a signed-in session only."""
+    if caller.api_key_id is not None:
+        raise Forbidden("API keys cannot manage the account; sign in to do this")
+    return caller.user
+
+
+def require_permissions(*names: str) -> Callable[[Caller], Awaitable[Caller]]:
+    """A dependency that refuses (403) a caller without every one of these permissions:
+
+        @router.delete("/x", dependencies=[Depends(require_permissions("posts.delete_any"))])
+        async def handler(caller: Annotated[Caller, Depends(require_permissions("x.y"))]): ...
+
+    Names must be declared by a domain (checked at start-up)."""
+    permissions.note_required(names)
+
+    async def check(caller: CurrentCaller) -> Caller:
+        held = await caller.permissions()
+        missing = [name for name in names if name not in held]
+        if missing:
+            raise Forbidden(f"Permission required: {', '.join(missing)}")
+        return caller
+
+    return check
 
 
 # The signed-in user as the API shows them to themselves (UserReadPrivate): what handlers
 # compare and present. A handler that changes the account loads it in its own session.
 OptionalUser = Annotated[UserReadPrivate | None, Depends(get_optional_user)]
 CurrentUser = Annotated[UserReadPrivate, Depends(get_current_user)]
-SuperUser = Annotated[UserReadPrivate, Depends(get_superuser)]
+SessionUser = Annotated[UserReadPrivate, Depends(get_session_user)]
 
 
 async def get_current_session_id(
     request: Request,
-    user: CurrentUser,
+    user: SessionUser,
     token: Annotated[str | None, Depends(bearer)],
 ) -> int:
     """The id of the caller's session (the one its access token belongs to)."""
@@ -130,7 +245,7 @@ LoginAttemptDep = Annotated[service.LoginAttempt, Depends(get_login_attempt)]
 
 async def get_password_check(
     request: Request,
-    user: CurrentUser,
+    user: SessionUser,
     session: SessionDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,

@@ -13,13 +13,15 @@ from app.auth.models import AuthSession, LinkToken
 from app.core.db import utcnow
 from app.core.query import Query
 from app.core.security import TokenClaims
+from app.roles.repository import GRANTS_VERSION
 from app.users.models import User
 from app.users.repository import LIVE, PRIVATE_COLUMNS
 
 # The token check of every authenticated request: the token's user, if active and the token's
-# session is not revoked; one statement, no transaction (core/query.py).
+# session is not revoked, with the grants version (roles/repository.py); one statement, no
+# transaction (core/query.py).
 TOKEN_USER = Query(
-    select(*PRIVATE_COLUMNS).where(
+    select(*PRIVATE_COLUMNS, GRANTS_VERSION).where(
         User.id == bindparam("user_id"),
         LIVE,
         exists().where(

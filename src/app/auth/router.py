@@ -9,9 +9,9 @@ from app.auth import account, service
 from app.auth.dependencies import (
     ClientDep,
     CurrentSessionId,
-    CurrentUser,
     LoginAttemptDep,
     PasswordCheckDep,
+    SessionUser,
     bearer,
     limit_mail_requests,
 )
@@ -169,7 +169,7 @@ async def logout(
     responses=error_responses(Unauthorized),
 )
 async def list_sessions(
-    user: CurrentUser, current: CurrentSessionId, session: SessionDep
+    user: SessionUser, current: CurrentSessionId, session: SessionDep
 ) -> list[SessionRead]:
     """Your live sessions (one per login), most recently used first."""
     rows = await service.list_sessions(session, user.id)
@@ -184,7 +184,7 @@ async def list_sessions(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, NotFound),
 )
-async def end_session(session_id: ResourceId, user: CurrentUser, session: SessionDep) -> None:
+async def end_session(session_id: ResourceId, user: SessionUser, session: SessionDep) -> None:
     """End one of your sessions (the current one too: that is a logout)."""
     await service.end_session(session, user.id, session_id)
 
@@ -195,7 +195,7 @@ async def end_session(session_id: ResourceId, user: CurrentUser, session: Sessio
     responses=error_responses(Unauthorized),
 )
 async def end_other_sessions(
-    user: CurrentUser, current: CurrentSessionId, session: SessionDep
+    user: SessionUser, current: CurrentSessionId, session: SessionDep
 ) -> Message:
     """End every session of yours but the current one."""
     ended = await service.end_other_sessions(session, user.id, current)

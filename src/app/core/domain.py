@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from app.core.cache.decorator import check_pattern, placeholders
 from app.core.db import Base
+from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
 
 
@@ -25,10 +26,12 @@ class Domain:
             jobs=(purge_old_notes,),
             cron_jobs=(CronJob(purge_old_notes, name="purge_old_notes_daily", hour=4, minute=0),),
             user_cache_patterns=("{username}_notes:*",),
+            permissions=(Permission("notes.delete_any", "Delete any user's note"),),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
-    belong to one user: deleting or renaming that user invalidates them.
+    belong to one user: deleting or renaming that user invalidates them. `permissions` are
+    the ones its routes check (`require_permissions`), listed by `GET /permissions`.
     """
 
     name: str
@@ -37,6 +40,7 @@ class Domain:
     jobs: tuple[JobFunction, ...] = ()
     cron_jobs: tuple[CronJob, ...] = ()
     user_cache_patterns: tuple[str, ...] = ()
+    permissions: tuple[Permission, ...] = ()
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

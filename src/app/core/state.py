@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from app.core.cache.decorator import OwnerPages
     from app.core.config import Settings
     from app.core.mail.senders import MailSender
+    from app.core.permissions import PermissionCache
     from app.core.queue.jobs import JobQueue
     from app.core.rate_limit import RateLimiter
     from app.core.security import PasswordHasher, TokenCodec
@@ -39,6 +40,8 @@ class Resources:
     # Every domain's cached pages that belong to one user (deleting or renaming the user
     # invalidates them).
     user_pages: OwnerPages
+    # Users' permissions under the grants version they were read at (core/permissions.py).
+    permissions: PermissionCache
 
 
 def attach(app: FastAPI, resources: Resources | None) -> None:

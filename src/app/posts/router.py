@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.auth.dependencies import CurrentUser, SuperUser
+from app.auth.dependencies import CurrentCaller, CurrentUser, require_permissions
 from app.core.cache import cache, invalidates
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
@@ -21,6 +21,7 @@ from app.core.pagination import (
 from app.core.params import ResourceId
 from app.core.rate_limit import TooManyRequests
 from app.posts import service
+from app.posts.permissions import DELETE_ANY, PURGE
 from app.posts.schemas import PostCreate, PostRead, PostUpdate
 from app.tiers.dependencies import rate_limiter
 
@@ -98,18 +99,20 @@ async def update_post(
 )
 @cache(POST_KEY, resource_id_name="id", pattern_to_invalidate_extra=[LIST_PATTERN])
 async def delete_post(
-    username: str, id: ResourceId, session: SessionDep, actor: CurrentUser
+    username: str, id: ResourceId, session: SessionDep, caller: CurrentCaller
 ) -> None:
-    """Delete a post (its author only; soft delete)."""
-    await service.delete_post(session, actor, username, id)
+    """Delete a post (soft delete): its author, or a holder of `posts.delete_any`."""
+    any_author = caller.user.username != username and await caller.can(DELETE_ANY.name)
+    await service.delete_post(session, caller.user, username, id, any_author=any_author)
 
 
 @router.delete(
-    "/{username}/db_post/{id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
+    "/{username}/db_post/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRITE_ERRORS,
+    dependencies=[Depends(require_permissions(PURGE.name))],
 )
 @cache(POST_KEY, resource_id_name="id", pattern_to_invalidate_extra=[LIST_PATTERN])
-async def hard_delete_post(
-    username: str, id: ResourceId, session: SessionDep, _: SuperUser
-) -> None:
-    """Remove a post from the database (superusers only)."""
+async def hard_delete_post(username: str, id: ResourceId, session: SessionDep) -> None:
+    """Remove a post from the database (`posts.purge`)."""
     await service.hard_delete_post(session, username, id)

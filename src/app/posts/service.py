@@ -99,15 +99,22 @@ async def update_post(
 
 
 async def delete_post(
-    session: AsyncSession, actor: UserReadPrivate, username: str, post_id: int
+    session: AsyncSession,
+    actor: UserReadPrivate,
+    username: str,
+    post_id: int,
+    *,
+    any_author: bool = False,
 ) -> None:
+    """Soft delete: by the author, or by anybody with `any_author` (`posts.delete_any`)."""
     author, post = await _authored(session, username, post_id)
-    _require_author(actor, author)
+    if not any_author:
+        _require_author(actor, author)
     post.soft_delete()
 
 
 async def hard_delete_post(session: AsyncSession, username: str, post_id: int) -> None:
-    """Superusers only: also reaches deleted posts and posts of deleted users."""
+    """Also reaches deleted posts and posts of deleted users."""
     author = await UserRepository(session).get_by_username(username, include_deleted=True)
     repo = PostRepository(session)
     post = await repo.get(author.id, post_id, include_deleted=True) if author else None

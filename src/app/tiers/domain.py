@@ -1,5 +1,6 @@
 from app.core.domain import Domain
 from app.tiers.models import RateLimit, Tier
+from app.tiers.permissions import MANAGE
 from app.tiers.router import router
 
-domain = Domain(name="tiers", router=router, models=(Tier, RateLimit))
+domain = Domain(name="tiers", router=router, models=(Tier, RateLimit), permissions=(MANAGE,))

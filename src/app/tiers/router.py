@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
-from app.auth.dependencies import CurrentUser, SuperUser
+from app.auth.dependencies import Caller, CurrentCaller, require_permissions
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import Page, PageDep
 from app.core.params import ResourceId
 from app.tiers import service
+from app.tiers.permissions import MANAGE
 from app.tiers.rules import RulesCacheDep
 from app.tiers.schemas import (
     RateLimitCreate,
@@ -21,17 +22,19 @@ from app.tiers.schemas import (
     UserTierRead,
     UserTierUpdate,
 )
+from app.users.dependencies import viewer_of
 
 router = APIRouter(tags=["tiers"])
 
 ADMIN_ERRORS = error_responses(Unauthorized, Forbidden, NotFound, Conflict)
+TierManager = Annotated[Caller, Depends(require_permissions(MANAGE.name))]
 
 
 @router.post(
     "/tier", status_code=status.HTTP_201_CREATED, response_model=TierRead, responses=ADMIN_ERRORS
 )
-async def create_tier(data: TierCreate, session: SessionDep, _: SuperUser) -> TierRead:
-    """Create a tier (superusers only)."""
+async def create_tier(data: TierCreate, session: SessionDep, _: TierManager) -> TierRead:
+    """Create a tier (`tiers.manage`)."""
     return TierRead.model_validate(await service.create_tier(session, data))
 
 
@@ -48,13 +51,13 @@ async def get_tier(name: str, session: SessionDep) -> TierRead:
 
 
 @router.patch("/tier/{name}", response_model=TierRead, responses=ADMIN_ERRORS)
-async def update_tier(name: str, data: TierUpdate, session: SessionDep, _: SuperUser) -> TierRead:
-    """Rename a tier (superusers only)."""
+async def update_tier(name: str, data: TierUpdate, session: SessionDep, _: TierManager) -> TierRead:
+    """Rename a tier (`tiers.manage`)."""
     return TierRead.model_validate(await service.update_tier(session, name, data))
 
 
 @router.delete("/tier/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ADMIN_ERRORS)
-async def delete_tier(name: str, session: SessionDep, rules: RulesCacheDep, _: SuperUser) -> None:
+async def delete_tier(name: str, session: SessionDep, rules: RulesCacheDep, _: TierManager) -> None:
     """Delete a tier and its rate limits; refused (409) while users still have it."""
     await service.delete_tier(session, rules, name)
 
@@ -70,9 +73,9 @@ async def create_rate_limit(
     data: RateLimitCreate,
     session: SessionDep,
     rules: RulesCacheDep,
-    _: SuperUser,
+    _: TierManager,
 ) -> RateLimitRead:
-    """Add a rate limit for one path to a tier (superusers only)."""
+    """Add a rate limit for one path to a tier (`tiers.manage`)."""
     rate_limit = await service.create_rate_limit(session, rules, tier_name, data)
     return RateLimitRead.model_validate(rate_limit)
 
@@ -106,9 +109,9 @@ async def update_rate_limit(
     data: RateLimitUpdate,
     session: SessionDep,
     rules: RulesCacheDep,
-    _: SuperUser,
+    _: TierManager,
 ) -> RateLimitRead:
-    """Change a rate limit (superusers only); every process applies it at once."""
+    """Change a rate limit (`tiers.manage`); every process applies it at once."""
     rate_limit = await service.update_rate_limit(session, rules, tier_name, id, data)
     return RateLimitRead.model_validate(rate_limit)
 
@@ -123,23 +126,23 @@ async def delete_rate_limit(
     id: ResourceId,
     session: SessionDep,
     rules: RulesCacheDep,
-    _: SuperUser,
+    _: TierManager,
 ) -> None:
-    """Remove a rate limit (superusers only)."""
+    """Remove a rate limit (`tiers.manage`)."""
     await service.delete_rate_limit(session, rules, tier_name, id)
 
 
 @router.get("/user/{username}/tier", response_model=UserTierRead, responses=ADMIN_ERRORS)
-async def get_user_tier(username: str, session: SessionDep, actor: CurrentUser) -> UserTierRead:
-    """A user's tier (that user or a superuser)."""
-    return await service.get_user_tier(session, actor, username)
+async def get_user_tier(username: str, session: SessionDep, caller: CurrentCaller) -> UserTierRead:
+    """A user's tier (that user or a holder of `users.read_private`)."""
+    return await service.get_user_tier(session, await viewer_of(caller), username)
 
 
 @router.patch("/user/{username}/tier", response_model=UserTierRead, responses=ADMIN_ERRORS)
 async def set_user_tier(
-    username: str, data: UserTierUpdate, session: SessionDep, _: SuperUser
+    username: str, data: UserTierUpdate, session: SessionDep, _: TierManager
 ) -> UserTierRead:
-    """Move a user to another tier (superusers only); their limits change at once."""
+    """Move a user to another tier (`tiers.manage`); their limits change at once."""
     return await service.set_user_tier(session, username, data.tier_id)
 
 
@@ -147,7 +150,7 @@ async def set_user_tier(
     "/user/{username}/rate_limits", response_model=list[RateLimitRead], responses=ADMIN_ERRORS
 )
 async def get_user_rate_limits(
-    username: str, session: SessionDep, actor: CurrentUser
+    username: str, session: SessionDep, caller: CurrentCaller
 ) -> list[RateLimitRead]:
-    """The rate limits of a user's tier (that user or a superuser)."""
-    return await service.get_user_rate_limits(session, actor, username)
+    """The rate limits of a user's tier (that user or a holder of `users.read_private`)."""
+    return await service.get_user_rate_limits(session, await viewer_of(caller), username)

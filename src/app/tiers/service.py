@@ -23,7 +23,7 @@ from app.tiers.schemas import (
 )
 from app.users import service as users
 from app.users.models import User
-from app.users.schemas import UserReadPrivate
+from app.users.service import Viewer
 
 TIER_NOT_FOUND = "Tier not found"
 NAME_TAKEN = "Tier name is already taken"
@@ -147,17 +147,17 @@ async def delete_rate_limit(
     forget_rules(session, rules, rate_limit.tier_id)
 
 
-async def _visible_user(session: AsyncSession, actor: UserReadPrivate, username: str) -> User:
+async def _visible_user(session: AsyncSession, viewer: Viewer | None, username: str) -> User:
     user = await users.get_user(session, username)
-    if user.id != actor.id and not actor.is_superuser:
-        raise Forbidden("Only that user or a superuser may see this")
+    if viewer is None or (user.id != viewer.id and not viewer.sees_private):
+        raise Forbidden("Only that user or a holder of users.read_private may see this")
     return user
 
 
 async def get_user_tier(
-    session: AsyncSession, actor: UserReadPrivate, username: str
+    session: AsyncSession, viewer: Viewer | None, username: str
 ) -> UserTierRead:
-    user = await _visible_user(session, actor, username)
+    user = await _visible_user(session, viewer, username)
     tier = await TierRepository(session).get(user.tier_id) if user.tier_id else None
     return UserTierRead(
         username=user.username, tier=TierRead.model_validate(tier) if tier else None
@@ -177,9 +177,9 @@ async def set_user_tier(session: AsyncSession, username: str, tier_id: int) -> U
 
 
 async def get_user_rate_limits(
-    session: AsyncSession, actor: UserReadPrivate, username: str
+    session: AsyncSession, viewer: Viewer | None, username: str
 ) -> list[RateLimitRead]:
-    user = await _visible_user(session, actor, username)
+    user = await _visible_user(session, viewer, username)
     if user.tier_id is None:
         return []
     limits = await RateLimitRepository(session).for_tier(user.tier_id)

@@ -1,5 +1,6 @@
 from app.core.domain import Domain
 from app.users.models import User
+from app.users.permissions import PURGE, READ_PRIVATE
 from app.users.router import router
 
-domain = Domain(name="users", router=router, models=(User,))
+domain = Domain(name="users", router=router, models=(User,), permissions=(READ_PRIVATE, PURGE))

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Request, status
 
 from app.auth.account import VerificationMailDep
-from app.auth.dependencies import CurrentUser, OptionalUser, SuperUser
+from app.auth.dependencies import (
+    CurrentUser,
+    OptionalCaller,
+    SessionUser,
+    require_permissions,
+)
 from app.core.cache import UserPagesDep
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
@@ -21,6 +26,8 @@ from app.core.pagination import (
 )
 from app.core.security import HasherDep
 from app.users import service
+from app.users.dependencies import viewer_of
+from app.users.permissions import PURGE
 from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
 
 router = APIRouter(tags=["users"])
@@ -47,7 +54,7 @@ async def create_user(
 async def list_users(
     request: Request,
     engine: EngineDep,
-    viewer: OptionalUser,
+    caller: OptionalCaller,
     page: PageNumber = 1,
     items_per_page: ItemsPerPage = 10,
     cursor: Cursor = None,
@@ -55,6 +62,7 @@ async def list_users(
 ) -> dict[str, Any]:
     """List active users, oldest first: offset pages (`page`, `items_per_page`) or cursor
     pages (`limit`, then `cursor` = the previous page's `next_cursor`)."""
+    viewer = await viewer_of(caller)
     if wants_cursor(request, cursor, limit):
         return await service.list_users_by_cursor(engine, cursor, limit or 10, viewer)
     return await service.list_users(
@@ -69,9 +77,10 @@ async def get_me(user: CurrentUser) -> UserReadPrivate:
 
 
 @router.get("/user/{username}", response_model=UserView, responses=error_responses(NotFound))
-async def get_user(username: str, engine: EngineDep, viewer: OptionalUser) -> UserView:
-    """A user by username; email and other private fields only for that user or a superuser."""
-    return await service.read_user(engine, username, viewer)
+async def get_user(username: str, engine: EngineDep, caller: OptionalCaller) -> UserView:
+    """A user by username; email and other private fields only for that user or a holder of
+    `users.read_private`."""
+    return await service.read_user(engine, username, await viewer_of(caller))
 
 
 @router.patch(
@@ -84,7 +93,7 @@ async def update_user(
     data: UserUpdate,
     session: SessionDep,
     pages: UserPagesDep,
-    actor: CurrentUser,
+    actor: SessionUser,
     mail: VerificationMailDep,
 ) -> UserReadPrivate:
     """Change your own name, username, email or profile image. A new email becomes the
@@ -100,7 +109,7 @@ async def update_user(
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
 async def delete_user(
-    username: str, session: SessionDep, pages: UserPagesDep, actor: CurrentUser
+    username: str, session: SessionDep, pages: UserPagesDep, actor: SessionUser
 ) -> None:
     """Delete your own account (soft delete); its tokens stop working."""
     await service.delete_user(session, pages, actor, username)
@@ -110,9 +119,8 @@ async def delete_user(
     "/db_user/{username}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, Forbidden, NotFound),
+    dependencies=[Depends(require_permissions(PURGE.name))],
 )
-async def hard_delete_user(
-    username: str, session: SessionDep, pages: UserPagesDep, _: SuperUser
-) -> None:
-    """Remove a user and everything they own from the database (superusers only)."""
+async def hard_delete_user(username: str, session: SessionDep, pages: UserPagesDep) -> None:
+    """Remove a user and everything they own from the database (`users.purge`)."""
     await service.hard_delete_user(session, pages, username)

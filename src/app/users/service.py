@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -22,11 +23,20 @@ from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
 USER_NOT_FOUND = "User not found"
 
 
-def present(row: Mapping[str, Any], viewer: UserReadPrivate | None) -> UserRead | UserReadPrivate:
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who looks at users: their own id, and whether they may see everyone's private fields
+    (`users.read_private`)."""
+
+    id: int
+    sees_private: bool = False
+
+
+def present(row: Mapping[str, Any], viewer: Viewer | None) -> UserRead | UserReadPrivate:
     """The view of a user (a row of PRIVATE_COLUMNS) that `viewer` may see: private fields
-    only for that user or a superuser."""
+    only for that user or a holder of `users.read_private`."""
     data = dict(row)
-    if viewer is not None and (viewer.id == data["id"] or viewer.is_superuser):
+    if viewer is not None and (viewer.id == data["id"] or viewer.sees_private):
         return UserReadPrivate.model_validate(data)
     return UserRead.model_validate(data)
 
@@ -76,7 +86,7 @@ async def register(
 
 
 async def read_user(
-    engine: AsyncEngine, username: str, viewer: UserReadPrivate | None
+    engine: AsyncEngine, username: str, viewer: Viewer | None
 ) -> UserRead | UserReadPrivate:
     """An active user by username, as `viewer` may see them (one statement, no transaction)."""
     row = await BY_USERNAME.one(engine, username=username)
@@ -86,7 +96,7 @@ async def read_user(
 
 
 async def list_users(
-    engine: AsyncEngine, page: PageParams, viewer: UserReadPrivate | None
+    engine: AsyncEngine, page: PageParams, viewer: Viewer | None
 ) -> dict[str, Any]:
     rows = await PAGE.all(engine, offset=page.offset, limit=page.items_per_page)
     if rows:
@@ -98,7 +108,7 @@ async def list_users(
 
 
 async def list_users_by_cursor(
-    engine: AsyncEngine, cursor: str | None, limit: int, viewer: UserReadPrivate | None
+    engine: AsyncEngine, cursor: str | None, limit: int, viewer: Viewer | None
 ) -> dict[str, Any]:
     after = decode_cursor(cursor) if cursor else 0
     rows = await AFTER.all(engine, after=after, limit=limit + 1)

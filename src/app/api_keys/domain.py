@@ -1,0 +1,5 @@
+from app.api_keys.models import ApiKey
+from app.api_keys.router import router
+from app.core.domain import Domain
+
+domain = Domain(name="api_keys", router=router, models=(ApiKey,))

@@ -1,0 +1,57 @@
+"""Rules for API keys: a user's own, each with at most the permissions its owner holds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api_keys.models import ApiKey
+from app.api_keys.repository import MAX_KEYS_PER_USER, ApiKeyRepository, new_key
+from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.roles.service import check_declared
+
+KEY_NOT_FOUND = "API key not found"
+# Keys expire within this (a key without expiry lives until revoked).
+MAX_LIFETIME = timedelta(days=3650)
+
+
+async def create_key(
+    session: AsyncSession, user_id: int, held: frozenset[str], data: ApiKeyCreate
+) -> ApiKeyCreated:
+    check_declared(data.permissions)
+    lacking = sorted(set(data.permissions) - held)
+    if lacking:
+        raise Forbidden(f"You do not hold these permissions: {', '.join(lacking)}")
+    now = utcnow()
+    if data.expires_at is not None and not now < data.expires_at <= now + MAX_LIFETIME:
+        raise Unprocessable(
+            "expires_at must be in the future and within ten years", ("body", "expires_at")
+        )
+    repo = ApiKeyRepository(session)
+    if await repo.count_live(user_id) >= MAX_KEYS_PER_USER:
+        raise Conflict(f"A user holds at most {MAX_KEYS_PER_USER} API keys; revoke one first")
+    key, prefix, secret_hash = new_key()
+    row = ApiKey(
+        user_id=user_id,
+        name=data.name,
+        prefix=prefix,
+        secret_hash=secret_hash,
+        permissions=data.permissions,
+        created_at=now,
+        expires_at=data.expires_at,
+    )
+    session.add(row)
+    await session.flush()
+    return ApiKeyCreated(**ApiKeyRead.model_validate(row).model_dump(), key=key)
+
+
+async def list_keys(session: AsyncSession, user_id: int) -> list[ApiKeyRead]:
+    return [ApiKeyRead.model_validate(k) for k in await ApiKeyRepository(session).live_of(user_id)]
+
+
+async def revoke_key(session: AsyncSession, user_id: int, key_id: int) -> None:
+    if not await ApiKeyRepository(session).revoke(user_id, key_id):
+        raise NotFound(KEY_NOT_FOUND)
