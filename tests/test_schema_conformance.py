@@ -130,12 +130,18 @@ def test_the_schema_documents_every_response(
     config = tmp_path / "schemathesis.toml"
     # Schemathesis' defaults (not a schemathesis.toml found around), but for the operations
     # that take a secret: a link token or a current password that fits the schema yet is not
-    # the right one is a 400 (valid in form, wrong in fact), as a wrong login is a 401.
+    # the right one is a 400 (valid in form, wrong in fact), as a wrong login is a 401. And
+    # role names given to a user that fit the schema yet name no role, or an API key's expiry
+    # that is already past, are a 422.
     config.write_text(
         "[[operations]]\n"
         'include-path-regex = "/(verify-email|password-reset/confirm|user/me/password)$"\n'
         "checks.positive_data_acceptance.expected-statuses = "
         '["2xx", "3xx", 400, 401, 403, 404, 409, 429, "5xx"]\n'
+        "\n[[operations]]\n"
+        'include-path-regex = "/user/(.+/roles|me/api-keys)$"\n'
+        "checks.positive_data_acceptance.expected-statuses = "
+        '["2xx", "3xx", 401, 403, 404, 409, 422, 429, "5xx"]\n'
     )
     env = {
         **os.environ,

@@ -1,18 +1,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core import permissions
 from app.core.params import NoNul, stored_text
 
 RoleName = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
 ]
+
+
+def _declared_names(schema: dict[str, Any]) -> None:
+    # The schema is built when first asked for, once every domain has declared its own.
+    schema["enum"] = sorted(permissions.all_names())
+
+
 PermissionName = Annotated[
     str,
     StringConstraints(min_length=3, max_length=64, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"),
+    Field(json_schema_extra=_declared_names),
 ]
 
 
