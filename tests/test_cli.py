@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from app.cli import alembic_config, main
 from tests.helpers.database import engine_for, query, table_names
+from tests.helpers.http import API, bearer, login, register
+from tests.helpers.processes import APP
+from tests.helpers.roles import permissions_of
+from tests.helpers.settings import app_env
 
 
 def _previous_revision() -> str | None:
@@ -153,3 +160,123 @@ def test_configuration_errors_exit_2(
     monkeypatch.delenv("SECRET_KEY", raising=False)
     assert main(["migrate"]) == 2
     assert "SECRET_KEY" in capsys.readouterr().err
+
+
+# --- create-role and grant, as the installed command -----------------------------------------
+
+
+class Ran:
+    """What one `app` process did."""
+
+    def __init__(self, args: tuple[str, ...], code: int | None, out: bytes, err: bytes) -> None:
+        self.args, self.code = args, code
+        self.out, self.err = out.decode(), err.decode()
+
+    def __repr__(self) -> str:
+        return f"app {' '.join(self.args)} -> {self.code}\n{self.out}{self.err}"
+
+    def ok(self, *needles: str) -> None:
+        assert self.code == 0, self
+        assert "Traceback" not in self.out + self.err, self
+        for needle in needles:
+            assert needle in self.out, self
+
+    def fails_in_one_line(self, code: int | None, *needles: str) -> None:
+        """Exit `code` (None: any but 0) and one `error: ...` line on stderr, naming `needles`."""
+        assert self.code != 0 if code is None else self.code == code, self
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1, self
+        assert lines[0].startswith("error: "), self
+        for needle in needles:
+            assert needle in lines[0], self
+
+
+async def app_cli(cwd: Path, env: dict[str, str], *args: str) -> Ran:
+    """`app ARGS...` as its own process, run beside others (asyncio subprocesses)."""
+    process = await asyncio.create_subprocess_exec(
+        APP,
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return Ran(args, process.returncode, out, err)
+
+
+async def test_create_role_and_grant_commands(
+    client: httpx.AsyncClient, tmp_path: Path, database_url: str
+) -> None:
+    """The installed `app create-role` and `app grant`, each a fresh process (which must
+    register the permissions itself) in an empty directory. (Each process costs seconds: the
+    reruns and refusals are checked in-process below, but for one rerun run beside the grant.)"""
+    await register(client, "alice")
+    env = app_env(database_url)
+
+    created = await app_cli(
+        tmp_path, env, "create-role", "editor", "--permissions", "posts.delete_any"
+    )
+    created.ok("role 'editor' created: posts.delete_any")
+    granted, recreated = await asyncio.gather(
+        app_cli(tmp_path, env, "grant", "alice", "editor"),
+        app_cli(tmp_path, env, "create-role", "editor", "--permissions", "posts.delete_any"),
+    )
+    granted.ok("role 'editor' granted to 'alice'")
+    recreated.ok("role 'editor' exists, unchanged")
+
+    alice = bearer(await login(client, "alice"))
+    assert await permissions_of(client, alice) == ["posts.delete_any"]
+    role = (await client.get(f"{API}/roles/editor", headers=alice)).status_code
+    assert role == 403  # the permission to delete posts, not to manage roles
+    assert await asyncio.to_thread(os.listdir, tmp_path) == []  # nothing written where it ran
+
+
+def test_create_role_and_grant_reruns_and_refusals(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["create-superuser"]) == 0  # root
+    capsys.readouterr()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def one_error_line(err: str, *needles: str) -> None:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("error: "), err
+        for needle in needles:
+            assert needle in lines[0], err
+
+    assert run("create-role", "editor", "--permissions", "posts.delete_any,posts.purge")[0] == 0
+    code, out, _ = run("create-role", "editor", "--permissions", "posts.purge", "posts.delete_any")
+    assert (code, "role 'editor' exists, unchanged" in out) == (0, True), out
+    assert run("grant", "root", "editor")[:2] == (0, "role 'editor' granted to 'root'\n")
+    assert run("grant", "root", "editor")[:2] == (0, "role 'editor' already held by 'root'\n")
+    # New permissions for an existing role: updated, and said so.
+    code, out, _ = run("create-role", "editor", "--permissions", "posts.delete_any")
+    assert (code, "role 'editor' updated: posts.delete_any") == (0, out.strip())
+
+    code, _, err = run("create-role", "flyer", "--permissions", "posts.delete_any,posts.fly")
+    assert code == 2
+    one_error_line(err, "unknown permissions: posts.fly", "known:", "posts.delete_any")
+    code, _, err = run("create-role", "bad name", "--permissions", "nope")
+    assert code == 2
+    one_error_line(err, "invalid role")
+    code, _, err = run("grant", "ghost", "editor")
+    assert code != 0
+    one_error_line(err, "User not found", "ghost")
+    code, _, err = run("grant", "root", "ghost")
+    assert code != 0
+    one_error_line(err, "Role not found", "ghost")
+
+    rows = asyncio.run(query(env, "SELECT name, permissions FROM roles"))
+    assert [(name, json_list(perms)) for name, perms in rows] == [("editor", ["posts.delete_any"])]
+    assert asyncio.run(query(env, "SELECT count(*) FROM user_roles")) == [(1,)]
+
+
+def json_list(value: object) -> object:
+    """A JSON column as the driver returns it (asyncpg gives the text)."""
+    return json.loads(value) if isinstance(value, str) else value

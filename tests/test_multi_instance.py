@@ -1,7 +1,7 @@
 """Two `app serve` processes and one `app worker` behind nginx (round robin), on the run's
 PostgreSQL database and Redis, as a scaled deployment runs them. Through nginx, the processes
 share everything that must be shared: logins and logouts, rate limits, the response cache
-(never stale after a write), and the job queue.
+(never stale after a write), the job queue, and changes of roles (applied at once by both).
 
 nginx runs from deploy/nginx/local.conf.template as an ordinary foreground process with its
 files in the test's directory; when it is not installed, `nginx_binary()` installs it (as root)
@@ -10,6 +10,7 @@ or fails saying how to.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.database import make_superuser
 from tests.helpers.deploy import fill_local_template, nginx_binary
 from tests.helpers.http import API, bearer
 from tests.helpers.processes import APP, Process, clean_env, free_port
@@ -123,11 +125,14 @@ def _instance(response: httpx.Response) -> str:
     return instance
 
 
-def test_two_processes_behind_nginx_share_auth_limits_cache_and_jobs(stack: Stack) -> None:
+def test_two_processes_behind_nginx_share_auth_limits_cache_and_jobs(
+    stack: Stack, database_url: str
+) -> None:
     one, two = (httpx.Client(base_url=url, timeout=10) for url in stack.backends)
     proxy = httpx.Client(base_url=stack.proxy, timeout=10)
     try:
         _check(stack, one, two, proxy)
+        _check_grants(stack, one, two, database_url)
     finally:
         for client in (one, two, proxy):
             client.close()
@@ -140,6 +145,10 @@ def _check(stack: Stack, one: httpx.Client, two: httpx.Client, proxy: httpx.Clie
     for client in (one, two, proxy):
         ready = client.get("/ready")
         assert ready.status_code == 200, logs(f"{client.base_url}/ready: {ready.text}")
+
+    # The metrics are for the scraper, on each process's own port; not through nginx.
+    assert one.get("/metrics").status_code == 200, logs("/metrics on a process")
+    assert proxy.get("/metrics").status_code == 404, logs("/metrics through nginx")
 
     # (a) nginx sends requests to both processes, in turn.
     instances = {_instance(one.get("/health")), _instance(two.get("/health"))}
@@ -250,3 +259,53 @@ def _check(stack: Stack, one: httpx.Client, two: httpx.Client, proxy: httpx.Clie
     through_nginx = proxy.get(f"{API}/tasks/task/{task_id}", headers=bearer(token))
     assert through_nginx.status_code == 200, logs(through_nginx.text)
     assert through_nginx.json()["status"] == "complete", logs(through_nginx.text)
+
+
+def _check_grants(stack: Stack, one: httpx.Client, two: httpx.Client, database_url: str) -> None:
+    """(f) A role given or changed through one process applies on the next request to the
+    other, though that one had cached the user's permissions (each reads the grants version
+    with the token)."""
+    logs = stack.logs
+
+    def sign_up(username: str) -> dict[str, str]:
+        body = {
+            "name": f"{username.title()} Tester",
+            "username": username,
+            "email": f"{username}@example.com",
+            "password": PASSWORD,
+        }
+        created = one.post(f"{API}/user", json=body)
+        assert created.status_code == 201, logs(created.text)
+        if username == "boss":
+            asyncio.run(make_superuser(database_url, username))
+        response = one.post(f"{API}/login", data={"username": username, "password": PASSWORD})
+        assert response.status_code == 200, logs(response.text)
+        return bearer(response.json()["access_token"])
+
+    admin, carol, dan = sign_up("boss"), sign_up("carol"), sign_up("dan")
+    posts = []
+    for n in range(2):
+        posted = one.post(f"{API}/dan/post", json={"title": f"Dan {n}", "text": "x"}, headers=dan)
+        assert posted.status_code == 201, logs(posted.text)
+        posts.append(posted.json()["id"])
+
+    def held(client: httpx.Client) -> list[str]:
+        response = client.get(f"{API}/user/me/permissions", headers=carol)
+        assert response.status_code == 200, logs(response.text)
+        names: list[str] = response.json()["permissions"]
+        return names
+
+    assert held(one) == held(two) == []  # cached by both
+    role = {"name": "moderator", "permissions": ["posts.delete_any"]}
+    assert one.post(f"{API}/roles", json=role, headers=admin).status_code == 201, logs()
+    given = one.put(f"{API}/user/carol/roles", json={"roles": ["moderator"]}, headers=admin)
+    assert given.status_code == 200, logs(given.text)
+    assert held(two) == ["posts.delete_any"], logs()
+    deleted = two.delete(f"{API}/dan/post/{posts[0]}", headers=carol)
+    assert deleted.status_code == 204, logs(deleted.text)
+
+    changed = two.patch(f"{API}/roles/moderator", json={"permissions": []}, headers=admin)
+    assert changed.status_code == 200, logs(changed.text)
+    refused = one.delete(f"{API}/dan/post/{posts[1]}", headers=carol)
+    assert refused.status_code == 403, logs(refused.text)
+    assert held(one) == held(two) == [], logs()

@@ -3,9 +3,11 @@ Alembic exactly as `app migrate` does; and SQL run directly, beside the app."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -98,10 +100,46 @@ async def table_names(url: str) -> set[str]:
         return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
 
 
+# Not emptied but bumped, as every change of the grants does in production: the processes of
+# a run cache users' permissions under its value, and user ids restart with every test, so an
+# unchanged (or reset, then reached again) version would serve one test's grants to the users
+# of the next.
+GRANTS_VERSION_TABLE = "grants_version"
+
+
 async def empty_tables(url: str) -> None:
-    """Every table of the models emptied, identities restarted (what each test starts from)."""
-    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-    await execute(url, f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    """Every table of the models emptied, identities restarted (what each test starts from);
+    the grants version moved on, which drops every process's cached permissions."""
+    names = ", ".join(
+        f'"{table.name}"' for table in metadata.sorted_tables if table.name != GRANTS_VERSION_TABLE
+    )
+    async with engine_for(url) as engine, engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        bumped = await conn.execute(
+            text("UPDATE grants_version SET version = version + 1 WHERE id = 1")
+        )
+        if not bumped.rowcount:
+            await conn.execute(text("INSERT INTO grants_version (id, version) VALUES (1, 1)"))
+
+
+async def wait_for_lock_waiters(
+    url: str, done: Callable[[], bool], count: int = 1, seconds: float = 10
+) -> None:
+    """Until `count` sessions of the database wait on a lock (a request meeting a change that
+    another transaction holds uncommitted); fails when `done()` first (the request ended
+    without meeting it) or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert not done(), "the request ended without waiting on the uncommitted change"
+        rows = await query(
+            url,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        if rows[0][0] >= count:
+            return
+        assert time.monotonic() < deadline, f"{rows[0][0]} of {count} sessions wait on a lock"
+        await asyncio.sleep(0.05)
 
 
 async def make_superuser(database_url: str, username: str) -> None:

@@ -31,7 +31,7 @@ class ApiKeyRead(BaseModel):
 
     id: int
     name: str
-    # The key's first characters (`ak_<prefix>_`), to tell keys apart.
+    # The key's lookup part (the key is `ak_<prefix>_<secret>`), to tell keys apart.
     prefix: str
     permissions: list[str]
     created_at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys.models import ApiKey
@@ -12,6 +13,7 @@ from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.roles.service import check_declared
+from app.users.models import User
 
 KEY_NOT_FOUND = "API key not found"
 # Keys expire within this (a key without expiry lives until revoked).
@@ -31,6 +33,8 @@ async def create_key(
             "expires_at must be in the future and within ten years", ("body", "expires_at")
         )
     repo = ApiKeyRepository(session)
+    # The owner's row is held while counting, so that concurrent creations count one at a time.
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     if await repo.count_live(user_id) >= MAX_KEYS_PER_USER:
         raise Conflict(f"A user holds at most {MAX_KEYS_PER_USER} API keys; revoke one first")
     key, prefix, secret_hash = new_key()

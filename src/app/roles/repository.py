@@ -56,11 +56,15 @@ class RoleRepository:
         found: Role | None = await self.session.scalar(select(Role).where(Role.name == name))
         return found
 
-    async def by_names(self, names: Iterable[str]) -> list[Role]:
+    async def by_names(self, names: Iterable[str], *, share: bool = False) -> list[Role]:
+        """`share`: the rows cannot be deleted or changed until the transaction ends."""
         wanted = sorted(set(names))
         if not wanted:
             return []
-        return list(await self.session.scalars(select(Role).where(Role.name.in_(wanted))))
+        query = select(Role).where(Role.name.in_(wanted))
+        if share:
+            query = query.with_for_update(read=True)
+        return list(await self.session.scalars(query))
 
     async def page(self, offset: int, limit: int) -> tuple[list[Role], int]:
         total = await self.session.scalar(select(func.count()).select_from(Role)) or 0

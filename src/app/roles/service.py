@@ -98,10 +98,12 @@ async def user_roles(session: AsyncSession, username: str) -> UserRolesRead:
 async def set_user_roles(
     session: AsyncSession, held: frozenset[str], username: str, names: list[str]
 ) -> UserRolesRead:
-    """Give the user exactly these roles."""
-    user = await users.get_user(session, username)
+    """Give the user exactly these roles. The user's row is locked and the roles' rows held,
+    so that concurrent changes of the same user, or of the roles, wait for one another (and
+    a role deleted meanwhile is then unknown, not a 500)."""
+    user = await users.get_user(session, username, lock=True)
     repo = RoleRepository(session)
-    wanted = await repo.by_names(names)
+    wanted = await repo.by_names(names, share=True)
     missing = sorted(set(names) - {r.name for r in wanted})
     if missing:
         raise Unprocessable(f"Unknown roles: {', '.join(missing)}", ("body", "roles"))
@@ -145,8 +147,11 @@ async def ensure_role(
 
 async def grant(session: AsyncSession, username: str, role_name: str) -> bool:
     """Give the user the role (the CLI's `app grant`); False when they held it already."""
-    user = await users.get_user(session, username)
-    role = await get_role(session, role_name)
+    user = await users.get_user(session, username, lock=True)
+    found = await RoleRepository(session).by_names([role_name], share=True)
+    if not found:
+        raise NotFound(ROLE_NOT_FOUND)
+    role = found[0]
     if role.id in {r.id for r in await RoleRepository(session).of_user(user.id)}:
         return False
     await session.execute(insert(UserRole).values(user_id=user.id, role_id=role.id))

@@ -62,10 +62,16 @@ class UserRepository(Repository[User]):
 
     model = User
 
-    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
+    async def get_by_username(
+        self, username: str, *, include_deleted: bool = False, lock: bool = False
+    ) -> User | None:
+        """`lock`: hold the row (FOR UPDATE on PostgreSQL) until the transaction ends, so that
+        changes of what the user owns are made one at a time."""
         query = select(User).where(User.username == username)
         if not include_deleted:
             query = query.where(User.is_deleted.is_(False))
+        if lock:
+            query = query.with_for_update()
         return await self.session.scalar(query)
 
     async def get_by_login(self, login: str) -> User | None:

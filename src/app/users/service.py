@@ -115,8 +115,8 @@ async def list_users_by_cursor(
     return cursor_page([present(row, viewer) for row in rows], limit, lambda u: u.id)
 
 
-async def get_user(session: AsyncSession, username: str) -> User:
-    user = await UserRepository(session).get_by_username(username)
+async def get_user(session: AsyncSession, username: str, *, lock: bool = False) -> User:
+    user = await UserRepository(session).get_by_username(username, lock=lock)
     if user is None:
         raise NotFound(USER_NOT_FOUND)
     return user
