@@ -64,7 +64,7 @@ migrations-check: install ## migrations run up, down and up, and match the model
 	$(RUN) pytest -q -p no:cacheprovider tests/test_migrations.py
 
 test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL, Redis, Docker)
-	$(RUN) pytest --cov --cov-report=term-missing:skip-covered
+	$(RUN) pytest --cov --cov-report=term-missing:skip-covered --durations=25
 
 test-fast: check ## lint, types and the suite without its slow legs (app processes, nginx, bench, deploy files)
 	$(RUN) pytest -q -p no:cacheprovider -m "not slow"

@@ -523,6 +523,15 @@ def test_nginx_configs_forward_headers_and_limit_bodies_like_the_app() -> None:
     assert re.search(r"^\s*server web:8000\b", NGINX_COMPOSE_CONF.read_text(), re.MULTILINE)
 
 
+def test_nginx_configs_keep_the_metrics_from_the_public() -> None:
+    # Prometheus scrapes the app servers directly; through nginx, /metrics does not exist.
+    for path in (NGINX_COMPOSE_CONF, NGINX_LOCAL_TEMPLATE):
+        block = re.search(r"location = /metrics \{(.*?)\n\s*\}\n", path.read_text(), re.DOTALL)
+        assert block, f"{path.name} lacks `location = /metrics`"
+        assert """return 404 '{"detail": "Not Found"}';""" in block.group(1), path.name
+        assert "proxy_pass" not in block.group(1), path.name
+
+
 def test_local_template_listens_on_loopback_and_keeps_its_files_in_the_prefix() -> None:
     text = fill_local_template(18080, [18001, 18002])
     left = re.findall(r"@[A-Z_]+@", re.sub(r"#.*", "", text))

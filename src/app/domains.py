@@ -7,6 +7,7 @@ the user-page invalidations are built from it. Adding an entity is one new folde
 
 from __future__ import annotations
 
+from app.admin.domain import domain as admin
 from app.api_keys.domain import domain as api_keys
 from app.auth.domain import domain as auth
 from app.core import permissions
@@ -30,6 +31,7 @@ DOMAINS: tuple[Domain, ...] = (
     tasks,
     posts,
     docs,
+    admin,
 )
 
 # Every domain's permissions, for GET /permissions, roles and the superusers' "all".

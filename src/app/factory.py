@@ -9,11 +9,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.admin.setup import install_admin
 from app.api import build_api_router
 from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.metrics import RequestMetrics, install_metrics, process_gauges
 from app.core.middleware import EdgeConfig, EdgeMiddleware
 from app.core.openapi import install_openapi
 from app.core.permissions import check_required
@@ -30,7 +32,10 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings, run_cron=True) as resources:
+        async with (
+            open_resources(settings, run_cron=True) as resources,
+            process_gauges(resources.engine),
+        ):
             if settings.is_embedded:
                 logger.warning(
                     "embedded backends in use (%s): run a single process only",
@@ -74,14 +79,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     install_openapi(app)
     install_docs(app, settings)
+    install_admin(app, settings)
+    install_metrics(app, settings)
     # One layer (core/middleware.py): request id and access log, admission, clean URL, body
-    # bound, cache hits answered before routing, limit and caching headers.
+    # bound, cache hits answered before routing, limit and caching headers, request metrics.
     edge = EdgeConfig(
         max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
         client_max_age=settings.CLIENT_CACHE_MAX_AGE,
         early_routes=tuple(early_routes(app.routes)),
         max_in_flight=settings.MAX_IN_FLIGHT_REQUESTS,
         queue_timeout=settings.QUEUE_TIMEOUT_SECONDS,
+        metrics=RequestMetrics(app.routes) if settings.METRICS_ENABLED else None,
     )
     app.add_middleware(EdgeMiddleware, config=edge)
     if settings.TRUSTED_PROXIES:

@@ -14,6 +14,7 @@ from arq.worker import Worker, func
 
 from app.core.config import ConfigError, Settings
 from app.core.logging import configure_logging
+from app.core.metrics import process_gauges, serve_worker_metrics
 from app.core.queue.arq_backend import QUEUE_NAME, arq_cron
 from app.jobs import CRON_JOBS, FUNCTIONS
 from app.resources import open_resources
@@ -70,7 +71,9 @@ def create_worker(settings: Settings) -> HeartbeatWorker:
     # ARQ hands every job the same dict: the process's resources go in once, at start-up.
     async def startup(ctx: dict[str, Any]) -> None:
         stack = contextlib.AsyncExitStack()
-        ctx["resources"] = await stack.enter_async_context(open_resources(settings))
+        ctx["resources"] = resources = await stack.enter_async_context(open_resources(settings))
+        await stack.enter_async_context(process_gauges(resources.engine))
+        ctx["max_tries"] = settings.WORKER_MAX_TRIES
         ctx[_EXIT_STACK] = stack
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -102,8 +105,16 @@ def run_worker(settings: Settings) -> int:
     logger.info("worker starting: queue %s", QUEUE_NAME)
     worker = create_worker(settings)
     try:
+        metrics = serve_worker_metrics(settings)
+    except OSError as exc:
+        where = f"{settings.WORKER_METRICS_HOST}:{settings.WORKER_METRICS_PORT}"
+        raise ConfigError(f"cannot serve the worker's metrics on {where}: {exc}") from None
+    try:
         worker.run()
     finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
         # A stopped worker is not healthy, even for the seconds its last beat stays recent.
         if worker.heartbeat_file is not None:
             worker.heartbeat_file.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """nginx for the tests of the deployment files (tests/test_deploy_files.py) and for the test
 that runs a deployment (tests/test_multi_instance.py), and the local nginx configuration
-filled in."""
+filled in; Prometheus for the metrics test (tests/test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX_LOCAL_TEMPLATE = ROOT / "deploy" / "nginx" / "local.conf.template"
 
 
-@functools.cache
-def nginx_binary() -> str:
-    """The nginx executable; installed from Debian's package when missing and running as root."""
+def debian_binary(package: str, candidates: tuple[str, ...], needed_by: str) -> str:
+    """The executable `candidates[0]` (found on PATH or at one of the other candidates, full
+    paths); installed from Debian's `package` when missing and running as root."""
 
     def find() -> str | None:
-        found = shutil.which("nginx")
+        found = shutil.which(candidates[0])
         if found:
             return found
-        for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx"):
+        for candidate in candidates[1:]:
             if os.access(candidate, os.X_OK):
                 return candidate
         return None
@@ -34,27 +34,42 @@ def nginx_binary() -> str:
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.fail(
-            "nginx is needed by the deployment tests and is not installed; install it "
-            "(Debian/Ubuntu: sudo apt-get install -y nginx), or run the tests as root, "
+            f"{package} is needed by {needed_by} and is not installed; install it "
+            f"(Debian/Ubuntu: sudo apt-get install -y {package}), or run the tests as root, "
             "which installs it"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
     ):
         result = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=600, check=False
         )
         if result.returncode != 0:
             pytest.fail(
-                f"installing nginx failed: {' '.join(command)} exited {result.returncode}\n"
+                f"installing {package} failed: {' '.join(command)} exited {result.returncode}\n"
                 f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
             )
     found = find()
     if not found:
-        pytest.fail("apt-get installed nginx, but no nginx executable was found")
+        pytest.fail(f"apt-get installed {package}, but no {candidates[0]} executable was found")
     return found
+
+
+@functools.cache
+def nginx_binary() -> str:
+    """The nginx executable; installed from Debian's package when missing and running as root."""
+    return debian_binary(
+        "nginx", ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx"), "the deployment tests"
+    )
+
+
+@functools.cache
+def prometheus_binary() -> str:
+    """The Prometheus server (tests/test_metrics.py scrapes the app with it); installed from
+    Debian's package when missing and running as root, as nginx is."""
+    return debian_binary("prometheus", ("prometheus", "/usr/bin/prometheus"), "the metrics test")
 
 
 def fill_local_template(listen_port: int, upstream_ports: list[int]) -> str:

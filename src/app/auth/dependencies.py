@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys.repository import KEY_OWNER, KEY_PREFIX, hash_secret, split_key, touch
 from app.auth import service
@@ -16,7 +17,7 @@ from app.core import permissions
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep, utcnow
 from app.core.errors import Forbidden, Unauthorized
-from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
+from app.core.rate_limit import Limit, RateLimiter, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenType
 from app.core.state import Resources, get_resources
 from app.roles.repository import as_names, load_permissions
@@ -209,7 +210,7 @@ ClientDep = Annotated[service.Client, Depends(client_of)]
 
 async def _attempt_on(
     request: Request,
-    limiter: RateLimiterDep,
+    limiter: RateLimiter,
     settings: Settings,
     account: User | None,
     key: str,
@@ -223,6 +224,24 @@ async def _attempt_on(
     return service.LoginAttempt(account, limiter, per_account, (key, "login"))
 
 
+async def start_login_attempt(
+    request: Request,
+    session: AsyncSession,
+    limiter: RateLimiter,
+    settings: Settings,
+    login: str,
+) -> service.LoginAttempt:
+    """The account a login (username or email) names, once the attempt may go on: every
+    attempt counts against the client IP's budget; the account's budget counts failed attempts
+    only (its username and its email share it), and an account over it is refused (429) before
+    any check. POST /login and the admin panel's sign-in share these budgets."""
+    per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
+    await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "login"))
+    user = await service.find_login_account(session, login)
+    key = f"user:{user.id}" if user else "login:" + login.strip().lower()[:320]
+    return await _attempt_on(request, limiter, settings, user, key)
+
+
 async def get_login_attempt(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -230,14 +249,8 @@ async def get_login_attempt(
     limiter: RateLimiterDep,
     settings: SettingsDep,
 ) -> service.LoginAttempt:
-    """The account a login form names, once the attempt may go on: every attempt counts
-    against the client IP's budget; the account's budget counts failed attempts only (its
-    username and its email share it), and an account over it is refused before any check."""
-    per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
-    await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "login"))
-    user = await service.find_login_account(session, form.username)
-    key = f"user:{user.id}" if user else "login:" + form.username.strip().lower()[:320]
-    return await _attempt_on(request, limiter, settings, user, key)
+    """The account a login form names, once the attempt may go on (`start_login_attempt`)."""
+    return await start_login_attempt(request, session, limiter, settings, form.username)
 
 
 LoginAttemptDep = Annotated[service.LoginAttempt, Depends(get_login_attempt)]

@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
     TIER_NAME: str = "free"
 
+    # admin panel (/admin, for holders of `admin.access`): empty means on in local and
+    # staging, off in production; true or false decides everywhere
+    ADMIN_PANEL_ENABLED: bool | None = None
+
     # server (`app serve`)
     # Server processes (`app serve --workers N` sets it for the processes it starts); each
     # takes its share of DATABASE_MAX_CONNECTIONS and of the cores for password hashing.
@@ -182,6 +186,17 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # text: one readable line per record; json: one JSON object per line
     LOG_FORMAT: Literal["text", "json"] = "text"
+
+    # metrics (Prometheus): GET /metrics, and the worker's own endpoint
+    METRICS_ENABLED: bool = True
+    # Where the `app serve` processes write their values (emptied at start); empty: a
+    # directory of its own under the temporary directory, removed at exit
+    METRICS_DIR: Path | None = None
+    # A bearer token scrapes must bring; without one, /metrics answers 404 in production
+    METRICS_TOKEN: SecretStr | None = None
+    # `app worker`'s metrics endpoint (0: none)
+    WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
+    WORKER_METRICS_HOST: str = "127.0.0.1"
 
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod
@@ -225,6 +240,13 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return self.ENVIRONMENT is Environment.LOCAL
+
+    @property
+    def admin_panel_enabled(self) -> bool:
+        """Whether /admin is served: ADMIN_PANEL_ENABLED, else everywhere but production."""
+        if self.ADMIN_PANEL_ENABLED is not None:
+            return self.ADMIN_PANEL_ENABLED
+        return self.ENVIRONMENT is not Environment.PRODUCTION
 
     @property
     def database_url(self) -> URL:

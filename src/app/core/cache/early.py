@@ -17,6 +17,7 @@ from starlette.types import Scope
 
 from app.core.cache.backends import CacheUnavailable
 from app.core.cache.decorator import EARLY_ATTRIBUTE, EarlySpec, fill, placeholders
+from app.core.metrics import count_cache_lookup
 from app.core.state import resources_of
 
 logger = logging.getLogger("app.core.cache")
@@ -88,11 +89,12 @@ def early_routes(routes: Sequence[BaseRoute]) -> list[EarlyRoute]:
     return found
 
 
-async def early_hit(routes: Sequence[EarlyRoute], scope: Scope) -> bytes | None:
-    """The cached body for a GET of an early route when the entry is there; None for
-    everything else (misses, unknown query parameters, an unreachable cache), which goes on to
-    the app unchanged. Called by the app's middleware (core/middleware.py) before routing, for
-    anonymous requests only (it has read the headers already)."""
+async def early_hit(routes: Sequence[EarlyRoute], scope: Scope) -> tuple[str, bytes] | None:
+    """The route's path template and the cached body, for a GET of an early route when the
+    entry is there; None for everything else (misses, unknown query parameters, an unreachable
+    cache), which goes on to the app unchanged (a miss is counted there, by the route). Called
+    by the app's middleware (core/middleware.py) before routing, for anonymous requests only
+    (it has read the headers already)."""
     path: str = scope["path"]
     for route in routes:
         match = route.pattern.fullmatch(path)
@@ -103,7 +105,12 @@ async def early_hit(routes: Sequence[EarlyRoute], scope: Scope) -> bytes | None:
         return None
     if key is None:
         return None
+    backend = resources_of(scope["app"]).cache
     try:
-        return await resources_of(scope["app"]).cache.get(key)
+        body = await backend.get(key)
     except CacheUnavailable:
         return None
+    if body is None:
+        return None
+    count_cache_lookup(backend, route.key_prefix, hit=True)
+    return route.path, body

@@ -35,11 +35,12 @@ CRON_OWNER = "cron"
 
 class JobContext(TypedDict, total=False):
     """What a job function receives first: the process's resources and, from the runner,
-    the job's id and try number (1 on the first run)."""
+    the job's id, its try number (1 on the first run) and the tries it may have."""
 
     resources: Resources
     job_id: str
     job_try: int
+    max_tries: int
 
 
 JobFunction = Callable[..., Awaitable[Any]]

@@ -130,6 +130,7 @@ class LocalQueue:
                     "resources": self._resources,
                     "job_id": job.id,
                     "job_try": job.tries,
+                    "max_tries": self.max_tries,
                 }
                 delay: float | None = None
                 try:

@@ -1,10 +1,13 @@
 """The retry policy: transient errors (the database or Redis briefly unreachable) are tried
-again with exponential backoff; any other error fails the job."""
+again with exponential backoff; any other error fails the job. The same wrapper counts each
+run of a job (core/metrics.py), in the worker and the embedded runner alike."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.core.metrics import observe_job
 from app.core.queue.jobs import JobContext, JobFunction
 
 logger = logging.getLogger("app.core.queue")
@@ -31,16 +35,31 @@ def retry_delay(job_try: int) -> float:
     return float(min(60, 2 ** max(0, job_try - 1)))
 
 
+def _retry_outcome(ctx: JobContext) -> str:
+    """A retry asked for on the last try fails the job (both runners end it so)."""
+    max_tries = ctx.get("max_tries")
+    last = max_tries is not None and int(ctx.get("job_try", 1)) >= max_tries
+    return "failure" if last else "retry"
+
+
 def retrying(function: JobFunction) -> JobFunction:
-    """Turn a transient error into a retry with backoff; any other error fails the job."""
+    """Turn a transient error into a retry with backoff; any other error fails the job. Each
+    run is counted by outcome: success, failure, retry, or cancelled (timed out, or handed back
+    by a worker that stops)."""
+    name = function.__name__
 
     @functools.wraps(function)
     async def wrapper(ctx: JobContext, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        outcome = "failure"
         try:
-            return await function(ctx, *args, **kwargs)
+            result = await function(ctx, *args, **kwargs)
+            outcome = "success"
+            return result
         except TRANSIENT_ERRORS as exc:
             job_try = int(ctx.get("job_try", 1))
             delay = retry_delay(job_try)
+            outcome = _retry_outcome(ctx)
             logger.warning(
                 "job %s try %d hit %s; retrying in %.0f s",
                 ctx.get("job_id"),
@@ -49,6 +68,14 @@ def retrying(function: JobFunction) -> JobFunction:
                 delay,
             )
             raise Retry(defer=delay) from exc
+        except Retry:
+            outcome = _retry_outcome(ctx)
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            observe_job(name, outcome, time.perf_counter() - started)
 
     return wrapper
 
