@@ -24,7 +24,7 @@ from app.core.errors import AppError, Forbidden
 from app.core.permissions import Permission
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import HasherDep
-from app.roles.repository import load_permissions
+from app.roles.repository import held_permissions
 from app.users.schemas import UserReadPrivate
 
 READ = Permission("docs.read", "Read the API documentation where it is not public (staging)")
@@ -86,7 +86,7 @@ async def docs_superuser(
         if account is None or not valid:
             raise DocsUnauthorized()
         user = UserReadPrivate.model_validate(account)
-        allowed = user.is_superuser or READ.name in await load_permissions(engine, user.id)
+        allowed = READ.name in await held_permissions(engine, user.id, user.is_superuser)
     if not allowed:
         raise Forbidden(f"Permission required: {READ.name}")
     return user

@@ -32,6 +32,7 @@ from tests.helpers.http import (
     register,
     sign_up,
 )
+from tests.helpers.roles import grant_new_role, permissions_of
 from tests.helpers.settings import PASSWORD, TEST_SECRET_KEY
 
 ORIGIN = "http://test"  # the in-process clients' base URL
@@ -77,31 +78,10 @@ async def signed_in_admin(client: httpx.AsyncClient, database_url: str, username
     assert response.headers["location"].endswith("/admin/")
 
 
-async def grant_role(
-    client: httpx.AsyncClient, root: Headers, username: str, role: str, names: list[str]
-) -> int:
-    """Create the role with these permissions and give it to `username`; the role's id."""
-    created = await client.post(
-        f"{API}/roles", json={"name": role, "permissions": names}, headers=root
-    )
-    assert created.status_code == 201, created.text
-    given = await client.put(f"{API}/user/{username}/roles", json={"roles": [role]}, headers=root)
-    assert given.status_code == 200, given.text
-    role_id: int = created.json()["id"]
-    return role_id
-
-
 async def user_id(database_url: str, username: str) -> int:
     rows = await query(database_url, "SELECT id FROM users WHERE username = :u", u=username)
     found: int = rows[0][0]
     return found
-
-
-async def my_permissions(client: httpx.AsyncClient, headers: Headers) -> list[str]:
-    response = await client.get(f"{API}/user/me/permissions", headers=headers)
-    assert response.status_code == 200, response.text
-    names: list[str] = response.json()["permissions"]
-    return names
 
 
 # --- signing in ----------------------------------------------------------------------------
@@ -112,7 +92,7 @@ async def test_a_holder_of_admin_access_signs_in_and_sees_the_users(
 ) -> None:
     await register(client, "boss")
     await register(client, "carol", email="carol@example.com")
-    await grant_role(client, superuser_headers, "boss", "admins", ["admin.access"])
+    await grant_new_role(client, superuser_headers, "boss", "admins", "admin.access")
 
     response = await admin_sign_in(client, "BOSS@example.com")  # an email works too
     assert response.status_code == 302, response.text
@@ -290,8 +270,10 @@ async def test_editing_a_role_changes_its_holders_permissions_at_once(
     app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers, database_url: str
 ) -> None:
     alice = await sign_up(client, "alice")
-    role_id = await grant_role(client, superuser_headers, "alice", "editors", ["posts.delete_any"])
-    assert await my_permissions(client, alice) == ["posts.delete_any"]
+    role_id = await grant_new_role(
+        client, superuser_headers, "alice", "editors", "posts.delete_any"
+    )
+    assert await permissions_of(client, alice) == ["posts.delete_any"]
 
     async with client_for(app) as panel:
         await signed_in_admin(panel, database_url, "boss")
@@ -304,7 +286,7 @@ async def test_editing_a_role_changes_its_holders_permissions_at_once(
         }
         saved = await panel.post(edit, data=form, headers=SAME_ORIGIN)
         assert saved.status_code == 302, saved.text
-        assert await my_permissions(client, alice) == ["posts.delete_any", "posts.purge"]
+        assert await permissions_of(client, alice) == ["posts.delete_any", "posts.purge"]
         listed = await panel.get("/admin/role/list")
         assert "posts.delete_any, posts.purge" in listed.text
 
@@ -312,10 +294,10 @@ async def test_editing_a_role_changes_its_holders_permissions_at_once(
             edit, data={**form, "permissions": ["no.such"]}, headers=SAME_ORIGIN
         )
         assert unknown.status_code == 400
-        assert await my_permissions(client, alice) == ["posts.delete_any", "posts.purge"]
+        assert await permissions_of(client, alice) == ["posts.delete_any", "posts.purge"]
 
     # An admin who is no superuser cannot grant what they do not hold (as with PUT /roles).
-    await grant_role(client, superuser_headers, "alice", "panel", ["admin.access"])
+    await grant_new_role(client, superuser_headers, "alice", "panel", "admin.access")
     async with client_for(app) as panel:
         assert (await admin_sign_in(panel, "alice")).status_code == 302
         raised = await panel.post(

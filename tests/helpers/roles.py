@@ -35,10 +35,12 @@ async def set_roles(
 
 async def grant_new_role(
     client: httpx.AsyncClient, admin: Headers, username: str, role: str, *permissions: str
-) -> None:
-    """Create `role` with `permissions` and make it `username`'s only role."""
-    await create_role(client, admin, role, *permissions)
+) -> int:
+    """Create `role` with `permissions` and make it `username`'s only role; the role's id."""
+    created = await create_role(client, admin, role, *permissions)
     await set_roles(client, admin, username, role)
+    role_id: int = created["id"]
+    return role_id
 
 
 async def permissions_of(client: httpx.AsyncClient, headers: Headers) -> list[str]:

@@ -24,16 +24,15 @@ from starlette.responses import RedirectResponse, Response
 
 from app.admin.permissions import ACCESS
 from app.auth import service
-from app.auth.dependencies import Caller, client_of, start_login_attempt
-from app.auth.repository import TOKEN_USER, SessionRepository
+from app.auth.dependencies import Caller, client_of, session_caller, start_login_attempt
+from app.auth.repository import SessionRepository
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
 from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import TooManyRequests
 from app.core.security import new_jti
 from app.core.state import Resources, resources_of
-from app.roles.repository import load_permissions
-from app.users.schemas import UserReadPrivate
+from app.roles.repository import held_permissions
 
 BASE_URL = "/admin"
 COOKIE = "admin_session"
@@ -116,10 +115,9 @@ class AdminAuth(AuthenticationBackend):
                 user = await attempt.check_password(resources.hasher, password)
                 if settings.REQUIRE_VERIFIED_EMAIL and not user.email_verified:
                     raise Forbidden(service.UNVERIFIED)
-                if not user.is_superuser:
-                    held = await load_permissions(resources.engine, user.id)
-                    if ACCESS.name not in held:
-                        raise Forbidden(NOT_ALLOWED)
+                held = await held_permissions(resources.engine, user.id, user.is_superuser)
+                if ACCESS.name not in held:
+                    raise Forbidden(NOT_ALLOWED)
                 ends = utcnow() + LIFETIME
                 client = client_of(request)
                 session_id = await SessionRepository(session).start(
@@ -160,13 +158,8 @@ class AdminAuth(AuthenticationBackend):
             return False
         user_id, session_id, _ = ids
         resources = resources_of(self.app)
-        row = await TOKEN_USER.one(resources.engine, user_id=user_id, session_id=session_id)
-        if row is None:
-            request.session.clear()
-            return False
-        data = dict(row)
-        caller = Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources)
-        if not await caller.can(ACCESS.name):
+        caller = await session_caller(resources, user_id, session_id)
+        if caller is None or not await caller.can(ACCESS.name):
             request.session.clear()
             return False
         setattr(request.state, _CONTEXT, AdminContext(resources, caller))

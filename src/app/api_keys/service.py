@@ -11,8 +11,8 @@ from app.api_keys.models import ApiKey
 from app.api_keys.repository import MAX_KEYS_PER_USER, ApiKeyRepository, new_key
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.roles.service import check_declared
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.roles.service import check_declared, check_held
 from app.users.models import User
 
 KEY_NOT_FOUND = "API key not found"
@@ -24,9 +24,7 @@ async def create_key(
     session: AsyncSession, user_id: int, held: frozenset[str], data: ApiKeyCreate
 ) -> ApiKeyCreated:
     check_declared(data.permissions)
-    lacking = sorted(set(data.permissions) - held)
-    if lacking:
-        raise Forbidden(f"You do not hold these permissions: {', '.join(lacking)}")
+    check_held(held, data.permissions)
     now = utcnow()
     if data.expires_at is not None and not now < data.expires_at <= now + MAX_LIFETIME:
         raise Unprocessable(

@@ -98,6 +98,16 @@ async def _key_caller(resources: Resources, key: str) -> Caller:
     )
 
 
+async def session_caller(resources: Resources, user_id: int, session_id: int) -> Caller | None:
+    """The caller signed in with this session, if the user is active and the session live:
+    one statement outside any transaction (the tokens' check, and the admin panel's)."""
+    row = await TOKEN_USER.one(resources.engine, user_id=user_id, session_id=session_id)
+    if row is None:
+        return None
+    data = dict(row)
+    return Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources)
+
+
 async def get_optional_caller(
     request: Request, token: Annotated[str | None, Depends(bearer)]
 ) -> Caller | None:
@@ -123,13 +133,10 @@ async def get_optional_caller(
         claims = resources.token_codec.decode(token, TokenType.ACCESS)
     except InvalidToken:
         raise Unauthorized(INVALID_CREDENTIALS) from None
-    row = await TOKEN_USER.one(
-        resources.engine, user_id=claims.subject, session_id=claims.session_id
-    )
-    if row is None:
+    caller = await session_caller(resources, claims.subject, claims.session_id)
+    if caller is None:
         raise Unauthorized(INVALID_CREDENTIALS)
-    data = dict(row)
-    return Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources)
+    return caller
 
 
 OptionalCaller = Annotated[Caller | None, Depends(get_optional_caller)]

@@ -38,6 +38,14 @@ async def load_permissions(engine: AsyncEngine, user_id: int) -> frozenset[str]:
     return frozenset(granted) & permissions.all_names()
 
 
+async def held_permissions(engine: AsyncEngine, user_id: int, is_superuser: bool) -> frozenset[str]:
+    """A user's permissions read now, without the cache (sign-ins that have no token to read
+    the grants version with): every declared one for a superuser, else their roles'."""
+    if is_superuser:
+        return permissions.all_names()
+    return await load_permissions(engine, user_id)
+
+
 async def bump_grants_version(session: AsyncSession) -> None:
     """Call in the transaction of any change of a role or of who holds it: every process's
     cached permissions are then read again on their next use."""

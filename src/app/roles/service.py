@@ -33,7 +33,7 @@ def check_declared(names: Iterable[str], loc: tuple[str, ...] = ("body", "permis
         raise Unprocessable(f"Unknown permissions: {', '.join(missing)}", loc)
 
 
-def _check_held(held: frozenset[str], names: Iterable[str]) -> None:
+def check_held(held: frozenset[str], names: Iterable[str]) -> None:
     lacking = sorted(set(names) - held)
     if lacking:
         raise Forbidden(f"You do not hold these permissions: {', '.join(lacking)}")
@@ -48,7 +48,7 @@ async def get_role(session: AsyncSession, name: str) -> Role:
 
 async def create_role(session: AsyncSession, held: frozenset[str], data: RoleCreate) -> Role:
     check_declared(data.permissions)
-    _check_held(held, data.permissions)
+    check_held(held, data.permissions)
     role = Role(name=data.name, description=data.description, permissions=data.permissions)
     with integrity_error_as(NAME_TAKEN):
         session.add(role)
@@ -66,10 +66,10 @@ async def update_role(
     session: AsyncSession, held: frozenset[str], name: str, data: RoleUpdate
 ) -> Role:
     role = await get_role(session, name)
-    _check_held(held, role.permissions)
+    check_held(held, role.permissions)
     if data.permissions is not None:
         check_declared(data.permissions)
-        _check_held(held, data.permissions)
+        check_held(held, data.permissions)
         role.permissions = data.permissions
     if data.description is not None:
         role.description = data.description
@@ -83,7 +83,7 @@ async def update_role(
 
 async def delete_role(session: AsyncSession, held: frozenset[str], name: str) -> None:
     role = await get_role(session, name)
-    _check_held(held, role.permissions)
+    check_held(held, role.permissions)
     await session.delete(role)
     await session.flush()
     await bump_grants_version(session)
@@ -110,7 +110,7 @@ async def set_user_roles(
     current = await repo.of_user(user.id)
     added = [r for r in wanted if r.id not in {c.id for c in current}]
     removed = [r for r in current if r.id not in {w.id for w in wanted}]
-    _check_held(held, (p for r in (*added, *removed) for p in r.permissions))
+    check_held(held, (p for r in (*added, *removed) for p in r.permissions))
     if removed:
         await session.execute(
             delete(UserRole).where(
