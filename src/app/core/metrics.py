@@ -59,6 +59,7 @@ from starlette.types import Scope
 
 from app.core.config import Environment, Settings
 from app.core.errors import AppError, Unauthorized
+from app.core.routing import full_path_template
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -157,7 +158,12 @@ class RequestMetrics:
             if route is None:
                 template = UNMATCHED
             else:
-                template = self._templates.get(id(route)) or _template_of(scope, route)
+                template = (
+                    self._templates.get(id(route))
+                    or full_path_template(scope)
+                    or getattr(route, "path_format", None)
+                    or UNMATCHED
+                )
         key = (method, template, status)
         children = self._children.get(key)
         if children is None:
@@ -193,20 +199,6 @@ def _route_templates(routes: Sequence[BaseRoute]) -> tuple[dict[int, str], list[
             found[key] = template
         held.append(route)
     return {key: template for key, template in found.items() if template}, held
-
-
-def _template_of(scope: Scope, route: object) -> str:
-    """A route's full template from the request: its own template, behind the part of the
-    path in front of it (the prefixes of the routers it was included by)."""
-    path_format: str | None = getattr(route, "path_format", None)
-    if not path_format:
-        return UNMATCHED
-    try:
-        concrete = path_format.format(**scope.get("path_params", {}))
-    except (KeyError, IndexError, ValueError):
-        return path_format
-    path: str = scope["path"]
-    return (path[: len(path) - len(concrete)] if path.endswith(concrete) else "") + path_format
 
 
 _CACHE_COUNTERS: dict[tuple[type, str, bool], Any] = {}

@@ -20,6 +20,7 @@ from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.metrics import count_rate_limit_refusal
 from app.core.params import SPACE, SPACE_CHARS
+from app.core.routing import full_path_template
 from app.core.state import get_resources
 
 logger = logging.getLogger(__name__)
@@ -392,26 +393,9 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-def full_path_template(request: Request) -> str | None:
-    """The matched route's path template with its routers' prefixes, e.g.
-    '/api/v1/{username}/post'; None when the request matched no route."""
-    path_format: str | None = getattr(request.scope.get("route"), "path_format", None)
-    if not path_format:
-        return None
-    # The route knows only its own part of the path; the routers' prefixes are what the
-    # request path has in front of that part.
-    try:
-        concrete = path_format.format(**request.path_params)
-    except (KeyError, IndexError, ValueError):
-        return None
-    path = request.url.path
-    prefix = path[: len(path) - len(concrete)] if path.endswith(concrete) else ""
-    return prefix + path_format
-
-
 def route_template(request: Request) -> str:
     """The matched route's full path template in normal form, e.g. 'api/v1/{username}/post'."""
-    return normalize_path(full_path_template(request) or request.url.path)
+    return normalize_path(full_path_template(request.scope) or request.url.path)
 
 
 def client_ip(request: Request) -> str:
@@ -425,7 +409,7 @@ async def enforce(request: Request, verdict: Verdict | None) -> None:
         return
     request.state.rate_limit_headers = verdict.headers()
     if not verdict.allowed:
-        count_rate_limit_refusal(full_path_template(request))
+        count_rate_limit_refusal(full_path_template(request.scope))
         raise TooManyRequests(
             f"Rate limit exceeded: {verdict.limit} requests per window; retry in "
             f"{verdict.reset_after} s",
