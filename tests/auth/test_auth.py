@@ -530,6 +530,12 @@ async def test_crafted_valid_token_is_accepted(
         "sid-unknown",
         "sid-of-another-user",
         "sid-of-an-ended-session",
+        "exp-beyond-any-date",
+        "exp-a-float",
+        "exp-beyond-the-longest-lifetime",
+        "exp-before-iat",
+        "iat-a-string",
+        "sub-huge",
     ],
 )
 async def test_bad_token_is_401(
@@ -569,6 +575,12 @@ async def test_bad_token_is_401(
         "sid-unknown": lambda: token(sid=sid + 1000),
         "sid-of-another-user": lambda: token(sid=bobs_sid),
         "sid-of-an-ended-session": lambda: token(sid=ended_sid),
+        "exp-beyond-any-date": lambda: token(exp=10**20),
+        "exp-a-float": lambda: token(exp=1e20),
+        "exp-beyond-the-longest-lifetime": lambda: token(exp=now + 400 * 86400),
+        "exp-before-iat": lambda: token(iat=now, exp=now - 1),
+        "iat-a-string": lambda: token(iat=str(now)),
+        "sub-huge": lambda: token("9" * 30),
     }[case]()
     assert_unauthorized(await client.get(ME, headers=bearer(crafted)))
 

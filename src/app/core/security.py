@@ -106,6 +106,9 @@ class InvalidToken(Exception):
 
 
 VERIFIED_TOKENS_KEPT = 10_000
+# No token of ours lives longer than the longest REFRESH_TOKEN_EXPIRE_DAYS allows (365 days);
+# a signed token that claims more is not one we issued.
+LONGEST_LIFETIME_SECONDS = 366 * 86400
 
 
 def new_jti() -> str:
@@ -187,7 +190,12 @@ class TokenCodec:
             raise InvalidToken("malformed claims")
         if len(sub) > 18 or len(jti) > 64:
             raise InvalidToken("malformed claims")
-        expires_at = datetime.fromtimestamp(int(payload["exp"]), UTC)
+        exp, iat = payload["exp"], payload["iat"]
+        if type(exp) is not int or type(iat) is not int:
+            raise InvalidToken("malformed claims")
+        if not iat < exp <= iat + LONGEST_LIFETIME_SECONDS:
+            raise InvalidToken("malformed claims")
+        expires_at = datetime.fromtimestamp(exp, UTC)
         return TokenClaims(int(sub), expected, jti, expires_at, sid)
 
 
