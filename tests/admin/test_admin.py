@@ -21,6 +21,7 @@ from tests.helpers.cache import wait_out_fence
 from tests.helpers.database import execute, query
 from tests.helpers.http import (
     API,
+    SUPERUSER,
     AppClientFactory,
     Headers,
     assert_unauthorized,
@@ -505,3 +506,21 @@ async def test_the_other_writes_keep_the_api_rules(
     gone = await client.delete(f"/admin/tier/delete?pks={tier_id}", headers=SAME_ORIGIN)
     assert gone.status_code == 200, gone.text
     assert await query(database_url, "SELECT name FROM tiers") == []
+
+
+async def test_a_refused_action_shows_its_refusal(
+    app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers, database_url: str
+) -> None:
+    """An admin who is no superuser may not soft-delete a superuser: the panel says so with a
+    403 page, and the superuser is untouched."""
+    await register(client, "boss")
+    await grant_new_role(client, superuser_headers, "boss", "admins", "admin.access")
+    root = await user_id(database_url, SUPERUSER)
+    async with client_for(app) as panel:
+        assert (await admin_sign_in(panel, "boss")).status_code == 302
+        refused = await panel.get(f"/admin/user/action/soft-delete?pks={root}", headers=FROM_PANEL)
+        assert refused.status_code == 403, refused.text
+        assert "Only a superuser may delete or restore a superuser" in refused.text
+        assert (await panel.get("/admin/user/list")).status_code == 200
+    me = await client.get(f"{API}/user/me/", headers=superuser_headers)
+    assert me.status_code == 200

@@ -16,6 +16,7 @@ from app.admin.auth import BASE_URL, AdminAuth
 from app.admin.guard import AdminGuard
 from app.admin.views import VIEWS
 from app.core.config import Settings
+from app.core.errors import AppError
 from app.core.state import resources_of
 
 # Our login page (it takes a username or an email); SQLAdmin's own templates for the rest.
@@ -48,6 +49,21 @@ class AppAdmin(Admin):
             # Outside the session layer that the authentication backend adds.
             middlewares=[Middleware(AdminGuard)],
             authentication_backend=self.auth,
+        )
+
+        # A refusal raised by a view or an action (a superuser touched by an admin who is
+        # none, a row gone meanwhile) is shown on SQLAdmin's error page with its status,
+        # rather than escaping the panel as a 500.
+        self.admin.add_exception_handler(AppError, self._refused)
+
+    async def _refused(self, request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, AppError):  # registered for AppError only
+            raise exc
+        return await self.templates.TemplateResponse(
+            request,
+            "sqladmin/error.html",
+            {"status_code": exc.status_code, "message": exc.detail},
+            status_code=exc.status_code,
         )
 
     async def login(self, request: Request) -> Response:
