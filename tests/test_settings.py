@@ -21,6 +21,7 @@ SETTING_NAMES = (
     "SECRET_KEY",
     "ENVIRONMENT",
     "ADMIN_PASSWORD",
+    "ALLOWED_HOSTS",
     "PUBLIC_BASE_URL",
     "VERIFY_EMAIL_PATH",
     "PASSWORD_RESET_PATH",
@@ -40,6 +41,7 @@ PRODUCTION = {
     "ENVIRONMENT": "production",
     "SECRET_KEY": GOOD_KEY,
     "ADMIN_PASSWORD": "A-real-admin-password-1",
+    "ALLOWED_HOSTS": "app.example.com",
     "DATABASE_URL": "postgresql://app:pw@db:5432/app",
     "REDIS_URL": "redis://redis:6379/0",
     "SMTP_HOST": "smtp.example.com",
@@ -119,6 +121,7 @@ def test_production_with_real_values_is_accepted() -> None:
         ({"SECRET_KEY": DEFAULT_SECRET_KEY}, "SECRET_KEY is missing or the default"),
         ({"SECRET_KEY": "short"}, "at least 32 characters"),
         ({"ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD}, "ADMIN_PASSWORD is the default"),
+        ({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS is missing"),
         ({"DATABASE_URL": None}, "embedded SQLite database"),
         ({"REDIS_URL": None}, "in-process cache, queue and rate limits"),
     ],
@@ -448,3 +451,13 @@ def test_env_example_copied_as_is_is_a_valid_local_configuration(tmp_path: Path)
     assert settings.ADMIN_PASSWORD.get_secret_value() == DEFAULT_ADMIN_PASSWORD
     with pytest.raises(ConfigError, match="ADMIN_PASSWORD is the default"):
         load_settings(ENVIRONMENT="production")
+
+
+def test_allowed_hosts_are_host_names() -> None:
+    for bad in ("https://api.example.com", "api.example.com:443", "a b", "*example.com"):
+        with pytest.raises(ConfigError, match="not a host name"):
+            load_settings(**{**PRODUCTION, "ALLOWED_HOSTS": bad})
+    settings = load_settings(**{**PRODUCTION, "ALLOWED_HOSTS": " API.example.com , *.example.org "})
+    assert settings.allowed_hosts == frozenset({"api.example.com", "*.example.org"})
+    assert load_settings(**{**PRODUCTION, "ALLOWED_HOSTS": "*"}).allowed_hosts is None
+    assert load_settings(ALLOWED_HOSTS="api.example.com").allowed_hosts is None  # local: any

@@ -16,7 +16,7 @@ from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import RequestMetrics, install_metrics, process_gauges
-from app.core.middleware import EdgeConfig, EdgeMiddleware
+from app.core.middleware import EdgeConfig, EdgeMiddleware, HostCheck
 from app.core.openapi import install_openapi
 from app.core.permissions import check_required
 from app.core.state import attach
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app, settings)
     # One layer (core/middleware.py): request id and access log, admission, clean URL, body
     # bound, cache hits answered before routing, limit and caching headers, request metrics.
+    hosts = settings.allowed_hosts
     edge = EdgeConfig(
         max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
         client_max_age=settings.CLIENT_CACHE_MAX_AGE,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_in_flight=settings.MAX_IN_FLIGHT_REQUESTS,
         queue_timeout=settings.QUEUE_TIMEOUT_SECONDS,
         metrics=RequestMetrics(app.routes) if settings.METRICS_ENABLED else None,
+        allowed_hosts=None if hosts is None else HostCheck(hosts),
     )
     app.add_middleware(EdgeMiddleware, config=edge)
     if settings.TRUSTED_PROXIES:

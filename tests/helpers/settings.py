@@ -34,6 +34,8 @@ def _claim_redis_database() -> tuple[str, Any]:
 TEST_REDIS_URL, _REDIS_LOCK = _claim_redis_database()
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 PASSWORD = "correct-horse-1"
+# The hosts the tests reach the app by: the in-process client's, and loopback.
+TEST_ALLOWED_HOSTS = "test,localhost,127.0.0.1,[::1]"
 # How long a write keeps the cache from storing what it changed (tests/helpers/cache.py waits
 # it out).
 CACHE_WRITE_FENCE_SECONDS = 1
@@ -58,6 +60,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "LOGIN_RATE_LIMIT_LIMIT": 100_000,
         "LOGIN_ACCOUNT_RATE_LIMIT_LIMIT": 100_000,
         "CACHE_WRITE_FENCE_SECONDS": CACHE_WRITE_FENCE_SECONDS,
+        # Needed outside local (ignored in local): the test client's host and loopback.
+        "ALLOWED_HOSTS": TEST_ALLOWED_HOSTS,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -70,5 +74,6 @@ def app_env(database_url: str, **values: object) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "REDIS_URL": TEST_REDIS_URL,
         "SECRET_KEY": TEST_SECRET_KEY,
+        "ALLOWED_HOSTS": TEST_ALLOWED_HOSTS,
     }
     return clean_env(**{**settings, **values})

@@ -25,6 +25,11 @@ DEFAULT_ADMIN_PASSWORD = "Change-me-1"  # noqa: S105
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./app.db"
 
 
+# A host name, a *. wildcard of one, an IPv4 address, or a bracketed IPv6 address.
+_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+_HOST_PATTERN = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*|\[[0-9a-f:.]+\]")
+
+
 class Environment(StrEnum):
     LOCAL = "local"
     STAGING = "staging"
@@ -108,6 +113,11 @@ class Settings(BaseSettings):
     LOGIN_ACCOUNT_RATE_LIMIT_PERIOD: int = Field(default=300, ge=1)
     # Proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); default none
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The host names clients reach the API by (comma-separated; `*.example.com` matches its
+    # subdomains, `*` any host). Outside local it must be set: a request whose Host is not on
+    # it gets a 400 (GET /health and /metrics excepted: probes and scrapers use internal names).
+    # In local every host is accepted.
+    ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # jobs: the worker (`app worker`) and the embedded in-process runner
     WORKER_JOB_TIMEOUT_SECONDS: int = Field(default=300, ge=1, le=86_400)
@@ -212,6 +222,24 @@ class Settings(BaseSettings):
             ipaddress.ip_network(entry, strict=False)
         return value
 
+    @field_validator("ALLOWED_HOSTS", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ALLOWED_HOSTS")
+    @classmethod
+    def _valid_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*" and not _HOST_PATTERN.fullmatch(entry):
+                raise ValueError(
+                    f"{entry!r} is not a host name (example.com, *.example.com, 10.0.0.5, [::1] "
+                    "or *), without a scheme or port"
+                )
+        return value
+
     @field_validator("PUBLIC_BASE_URL")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:
@@ -247,6 +275,13 @@ class Settings(BaseSettings):
         if self.ADMIN_PANEL_ENABLED is not None:
             return self.ADMIN_PANEL_ENABLED
         return self.ENVIRONMENT is not Environment.PRODUCTION
+
+    @property
+    def allowed_hosts(self) -> frozenset[str] | None:
+        """The hosts requests may name; None: any (local, or ALLOWED_HOSTS=*)."""
+        if self.is_local or "*" in self.ALLOWED_HOSTS:
+            return None
+        return frozenset(self.ALLOWED_HOSTS)
 
     @property
     def database_url(self) -> URL:
@@ -327,6 +362,11 @@ class Settings(BaseSettings):
             problems.append("SECRET_KEY must be at least 32 characters")
         if self.ADMIN_PASSWORD.get_secret_value() == DEFAULT_ADMIN_PASSWORD:
             problems.append("ADMIN_PASSWORD is the default")
+        if not self.ALLOWED_HOSTS:
+            problems.append(
+                "ALLOWED_HOSTS is missing: the host names clients reach the API by "
+                "(comma-separated; * accepts any)"
+            )
         if self.is_sqlite:
             problems.append("the embedded SQLite database is for local use (set DATABASE_URL)")
         if not self.cache_redis_url or not self.queue_redis_url or not self.rate_limit_redis_url:

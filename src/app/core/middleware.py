@@ -5,7 +5,8 @@ over its headers and one wrapper of `send`:
 - admission: at most MAX_IN_FLIGHT_REQUESTS requests of this process run at once, the others
   wait in arrival order, and one that waits longer than QUEUE_TIMEOUT_SECONDS gets a 503 with
   `Retry-After` (never a timeout);
-- clean URLs (no NUL characters) and bounded request bodies (413);
+- the Host allow-list outside local (400), clean URLs (no NUL characters) and bounded request
+  bodies (413);
 - cache hits answered before routing (core/cache/early.py);
 - the rate limiter's X-RateLimit-* headers, and client-side caching (Cache-Control, ETag and
   304 answers to If-None-Match);
@@ -23,7 +24,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
@@ -76,6 +77,26 @@ class EdgeConfig:
     max_etag_buffer: int = 4 * 1024 * 1024
     # None: no request metrics (METRICS_ENABLED=false)
     metrics: RequestMetrics | None = None
+    # None: any Host (local); else the hosts a request may name (`*.example.com` included)
+    allowed_hosts: HostCheck | None = None
+
+
+class HostCheck:
+    """Whether a Host header names one of the allowed hosts (its port aside)."""
+
+    # Liveness probes and scrapers reach the server by internal names.
+    exempt_paths = frozenset({"/health", "/metrics"})
+
+    def __init__(self, hosts: Iterable[str]) -> None:
+        self._exact = frozenset(h for h in hosts if not h.startswith("*."))
+        self._suffixes = tuple(h[1:] for h in hosts if h.startswith("*."))
+
+    def allows(self, header: bytes | None) -> bool:
+        if not header:
+            return False
+        host = header.decode("latin-1").lower()
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+        return host in self._exact or (bool(self._suffixes) and host.endswith(self._suffixes))
 
 
 class EdgeMiddleware:
@@ -89,9 +110,11 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = authorization = if_none_match = length = None
+        given = authorization = if_none_match = length = host = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == b"host":
+                host = value
+            elif name == b"x-request-id":
                 given = value
             elif name == b"authorization":
                 authorization = value
@@ -109,7 +132,7 @@ class EdgeMiddleware:
         started = time.perf_counter()
         exchange = _Exchange(self, scope, send, request_id.encode(), authorization, if_none_match)
         try:
-            await self._handle(scope, receive, exchange, length)
+            await self._handle(scope, receive, exchange, length, host)
         finally:
             elapsed = time.perf_counter() - started
             if metrics is not None:
@@ -137,9 +160,18 @@ class EdgeMiddleware:
             request_id_var.reset(token)
 
     async def _handle(
-        self, scope: Scope, receive: Receive, exchange: _Exchange, length: bytes | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        exchange: _Exchange,
+        length: bytes | None,
+        host: bytes | None,
     ) -> None:
         config = self.config
+        hosts = config.allowed_hosts
+        if hosts is not None and not hosts.allows(host) and scope["path"] not in hosts.exempt_paths:
+            await _reply(exchange.send, 400, "Invalid host header")
+            return
         query: bytes = scope.get("query_string", b"")
         if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
             await _reply(exchange.send, 400, "NUL characters are not allowed in the URL")
