@@ -4,7 +4,8 @@ starts (SCHEMATHESIS_HOOKS=tests.helpers.conformance_hooks).
 - The run's bearer token, for one identity. The run may log that identity out (its tokens are
   revoked), rename it or delete it: Schemathesis then gets a 401 and asks for a new token, and
   the provider signs in again, or, when the account can no longer sign in, makes a new account
-  of the same kind and signs that in.
+  of the same kind and signs that in. With CONFORMANCE_CREDENTIAL=key the run authenticates
+  with an API key of that identity in `X-API-Key` instead (made anew the same way).
 - Email addresses as the API reads them: `format: email` allows, and Schemathesis draws,
   addresses under the special-use domains of RFC 6761 (`x@y.test`), which email-validator (and
   so the API) refuses with a 422; valid data is drawn from the addresses it accepts.
@@ -61,6 +62,7 @@ class IdentityAuth:
         self.password = os.environ["CONFORMANCE_PASSWORD"]
         self.superuser = os.environ.get("CONFORMANCE_SUPERUSER") == "1"
         self.app_command = os.environ["CONFORMANCE_APP"]
+        self.with_key = os.environ.get("CONFORMANCE_CREDENTIAL") == "key"
         # The token the test signed in for; used until the server refuses it.
         self._first_token: str | None = os.environ.get("CONFORMANCE_TOKEN") or None
         base = self.username
@@ -82,10 +84,23 @@ class IdentityAuth:
                 token = self._login()
             if token is None:
                 raise RuntimeError(f"cannot sign in as {self.username}")
-            return token
+            return self._new_key(token) if self.with_key else token
 
     def set(self, case: Any, data: str, context: Any) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+        header = {"X-API-Key": data} if self.with_key else {"Authorization": f"Bearer {data}"}
+        case.headers = {**(case.headers or {}), **header}
+
+    def _new_key(self, token: str) -> str:
+        response = httpx.post(
+            f"{BASE_URL}/api/v1/user/me/api-keys",
+            json={"name": "conformance"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"cannot make an API key: {response.status_code} {response.text}")
+        key: str = response.json()["key"]
+        return key
 
     def _login(self) -> str | None:
         response = httpx.post(

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys.repository import KEY_OWNER, KEY_PREFIX, hash_secret, split_key, touch
@@ -17,6 +17,7 @@ from app.core import permissions
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep, utcnow
 from app.core.errors import Forbidden, Unauthorized
+from app.core.openapi import DATABASE_UNAVAILABLE, document_alternative_scheme, documents
 from app.core.rate_limit import Limit, RateLimiter, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenType
 from app.core.state import Resources, get_resources
@@ -108,6 +109,8 @@ async def session_caller(resources: Resources, user_id: int, session_id: int) ->
     return Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources)
 
 
+# Credentials are checked against the database: unreachable, it is a 503.
+@documents(503, DATABASE_UNAVAILABLE)
 async def get_optional_caller(
     request: Request, token: Annotated[str | None, Depends(bearer)]
 ) -> Caller | None:
@@ -159,12 +162,31 @@ async def get_current_user(caller: CurrentCaller) -> UserReadPrivate:
     return caller.user
 
 
+KEYS_REFUSED = "API keys cannot manage the account; sign in to do this"
+
+
+@documents(403, KEYS_REFUSED)
 async def get_session_user(caller: CurrentCaller) -> UserReadPrivate:
     """The signed-in user, refusing API keys: the account and its credentials (keys,
     password, sessions, email, deletion) are managed from a signed-in session only."""
     if caller.api_key_id is not None:
-        raise Forbidden("API keys cannot manage the account; sign in to do this")
+        raise Forbidden(KEYS_REFUSED)
     return caller.user
+
+
+# API keys are read by get_optional_caller (from `X-API-Key`, or as a bearer token);
+# the document lists them on every operation that takes credentials, but the account's own.
+document_alternative_scheme(
+    APIKeyHeader(
+        name="X-API-Key",
+        scheme_name="APIKey",
+        description="An API key (`ak_...`), also accepted as `Authorization: Bearer ak_...`. "
+        "It acts as its owner with at most its own permissions, and is refused (403) by the "
+        "operations that manage the account: keys, password, sessions, email, deletion.",
+    ),
+    refused_by=get_session_user,
+    required_by=get_current_caller,
+)
 
 
 def require_permissions(*names: str) -> Callable[[Caller], Awaitable[Caller]]:
@@ -183,7 +205,7 @@ def require_permissions(*names: str) -> Callable[[Caller], Awaitable[Caller]]:
             raise Forbidden(f"Permission required: {', '.join(missing)}")
         return caller
 
-    return check
+    return documents(403, f"Permission required: {', '.join(names)}")(check)
 
 
 # The signed-in user as the API shows them to themselves (UserReadPrivate): what handlers
