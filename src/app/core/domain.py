@@ -29,7 +29,7 @@ class Domain:
             cron_jobs=(CronJob(purge_old_notes, name="purge_old_notes_daily", hour=4, minute=0),),
             user_cache_patterns=("{username}_notes:*",),
             permissions=(Permission("notes.delete_any", "Delete any user's note"),),
-            handlers=(Handler(UserDeleted, forget_notes_of),),
+            handlers=(Handler(PasswordChanged, revoke_note_links),),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
