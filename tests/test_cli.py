@@ -100,6 +100,22 @@ def test_create_superuser_refuses_invalid_values(
     assert asyncio.run(query(env, "SELECT count(*) FROM users")) == [(0,)]
 
 
+def test_create_superuser_may_take_a_reserved_name_but_no_path_word(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default ADMIN_USERNAME, `admin`, is reserved for the public API only; a word of the
+    API's paths would make the superuser's pages unreachable, so it is refused here too."""
+    assert main(["create-superuser", "--username", "roles"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid superuser: username: This username is reserved: it is a path of the API" in err
+    assert asyncio.run(query(env, "SELECT count(*) FROM users")) == [(0,)]
+
+    args = ["--username", "admin", "--email", "admin@example.com"]
+    assert main(["create-superuser", *args]) == 0
+    assert "superuser 'admin' created" in capsys.readouterr().out
+    assert asyncio.run(query(env, "SELECT username, is_superuser FROM users")) == [("admin", True)]
+
+
 def test_migrate_creates_and_steps_back_the_schema(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

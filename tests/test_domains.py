@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
+from app.auth.events import PasswordChanged, SessionReused
 from app.core.db import Base
 from app.core.domain import Domain
 from app.core.queue import CronJob
@@ -27,6 +28,16 @@ def test_every_table_belongs_to_a_declared_domain() -> None:
     assert declared == set(Base.metadata.tables)
     names = [domain.name for domain in DOMAINS]
     assert len(names) == len(set(names))
+
+
+def test_every_domain_event_handler_is_registered(app: FastAPI) -> None:
+    events = resources_of(app).events
+    for domain in DOMAINS:
+        for handler in domain.handlers:
+            assert handler in events.handlers_of(handler.event), (domain.name, handler)
+    # API keys react to the password and to reuse detection (auth publishes, never imports).
+    assert events.handlers_of(PasswordChanged)
+    assert events.handlers_of(SessionReused)
 
 
 def test_every_domain_router_is_served(app: FastAPI) -> None:

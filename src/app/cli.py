@@ -346,10 +346,12 @@ def _check_schema_before_serving(settings: Settings) -> None:
 
 
 async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int:
+    from app.api import api_path_words, build_api_router
     from app.core.db import transaction
     from app.users import service
     from app.users.repository import UserRepository
     from app.users.schemas import UserCreate
+    from app.users.service import ReservedUsernames
 
     password = args.password if args.password is not None else settings.ADMIN_PASSWORD
     try:
@@ -365,6 +367,12 @@ async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int
             for err in exc.errors(include_input=False, include_url=False)
         )
         raise CommandFailed(f"invalid superuser: {problems}") from None
+    # The operator may choose a reserved name (the default is `admin`), never a word of the
+    # API's paths: that user's pages would be unreachable.
+    reserved = ReservedUsernames(api_path_words(build_api_router().routes), names=frozenset())
+    reason = reserved.reason(data.username)
+    if reason is not None:
+        raise CommandFailed(f"invalid superuser: username: {reason}")
 
     async with (
         _migrated_database(settings) as resources,

@@ -1,11 +1,13 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
-(`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`) and
-the user-page invalidations are built from it. Adding an entity is one new folder with its
-`domain.py`, and one line here.
+(`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
+the user-page invalidations and the event handlers are built from it. Adding an entity is one
+new folder with its `domain.py`, and one line here.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from app.admin.domain import domain as admin
 from app.api_keys.domain import domain as api_keys
@@ -13,6 +15,7 @@ from app.auth.domain import domain as auth
 from app.core import permissions
 from app.core.db import Base
 from app.core.domain import Domain
+from app.core.events import Handler
 from app.core.mail.domain import domain as mail
 from app.docs import domain as docs
 from app.posts.domain import domain as posts
@@ -44,3 +47,8 @@ metadata = Base.metadata
 def user_cache_patterns() -> tuple[str, ...]:
     """Every domain's cache patterns of one user's pages (filled with `{username}`)."""
     return tuple(pattern for domain in DOMAINS for pattern in domain.user_cache_patterns)
+
+
+def event_handlers() -> tuple[Handler[Any], ...]:
+    """Every domain's event handlers, in the order of DOMAINS."""
+    return tuple(handler for domain in DOMAINS for handler in domain.handlers)

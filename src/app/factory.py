@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin.setup import install_admin
-from app.api import build_api_router
+from app.api import api_path_words, build_api_router
 from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
@@ -32,8 +32,10 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The words of the app's paths, from the routes it serves, for the users' rules.
+        words = api_path_words(app.routes)
         async with (
-            open_resources(settings, run_cron=True) as resources,
+            open_resources(settings, run_cron=True, path_words=words) as resources,
             process_gauges(resources.engine),
         ):
             if settings.is_embedded:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from app.core.cache import OwnerPages, create_cache
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.events import Events
 from app.core.mail import create_sender
 from app.core.permissions import PermissionCache
 from app.core.queue.arq_backend import ArqQueue
@@ -19,7 +20,7 @@ from app.core.queue.local import LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.core.state import Resources
-from app.domains import user_cache_patterns
+from app.domains import event_handlers, user_cache_patterns
 from app.jobs import CRON_JOBS, FUNCTIONS
 
 logger = logging.getLogger("app")
@@ -33,10 +34,13 @@ def create_queue(settings: Settings) -> JobQueue:
 
 
 @contextlib.asynccontextmanager
-async def open_resources(settings: Settings, *, run_cron: bool = False) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, *, run_cron: bool = False, path_words: frozenset[str] = frozenset()
+) -> AsyncIterator[Resources]:
     """Every resource of one process, closed again when the block ends. `run_cron` starts the
     embedded runner's cron schedule (the app server's lifespan asks for it; with Redis, the
-    worker runs cron instead).
+    worker runs cron instead); `path_words` are the app's (the lifespan computes them from its
+    routes).
 
         async with open_resources(settings) as resources:
             async with transaction(resources.sessionmaker) as session: ...
@@ -56,6 +60,8 @@ async def open_resources(settings: Settings, *, run_cron: bool = False) -> Async
         mailer=create_sender(settings),
         user_pages=OwnerPages(cache, user_cache_patterns()),
         permissions=PermissionCache(),
+        events=Events(event_handlers()),
+        path_words=path_words,
     )
     if isinstance(queue, LocalQueue):
         queue.start(resources, run_cron=run_cron)

@@ -463,6 +463,21 @@ async def test_the_other_writes_keep_the_api_rules(
     refused = await client.post(edit, data={**form, "save": "Save"}, headers=SAME_ORIGIN)
     assert refused.status_code == 400
     assert "username: String should match pattern" in refused.text
+    # No word of the API's paths either; a reserved name (`admin`) is the operator's choice.
+    path_word = await client.post(
+        edit, data={**form, "username": "roles", "save": "Save"}, headers=SAME_ORIGIN
+    )
+    assert path_word.status_code == 400
+    assert "username: This username is reserved: it is a path of the API" in path_word.text
+    renamed = await client.post(
+        edit, data={**form, "username": "admin", "save": "Save"}, headers=SAME_ORIGIN
+    )
+    assert renamed.status_code == 302, renamed.text
+    assert (await client.get(f"{API}/user/admin")).status_code == 200
+    back = await client.post(
+        edit, data={**form, "username": "author", "save": "Save"}, headers=SAME_ORIGIN
+    )
+    assert back.status_code == 302, back.text
 
     # Roles: created and deleted through roles.service (the names must be declared ones).
     role = {"name": "helpers", "description": "", "permissions": ["posts.delete_any"]}

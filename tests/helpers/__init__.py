@@ -7,6 +7,7 @@ from conftest.py, which holds only fixtures):
 - `http`: an app started in-process and its client, registering and signing in, the shared
   assertions on error responses;
 - `cache`: waiting out the cache's write fence, Redis clients;
+- `mail`: an app whose mail lands as .eml files in a folder, and reading them (links, parts);
 - `processes`: commands run as processes of their own, free ports;
 - `deploy`: nginx (installed when missing) and the local nginx configuration filled in.
 """

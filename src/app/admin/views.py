@@ -43,6 +43,7 @@ from app.tiers.rules import RulesCache
 from app.tiers.schemas import RateLimitCreate, RateLimitUpdate, TierCreate, TierUpdate
 from app.users.models import User
 from app.users.schemas import UserUpdate
+from app.users.service import ReservedUsernames
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -173,6 +174,12 @@ class UserAdmin(AppView, model=User):
             checked = validated(
                 UserUpdate, name=data["name"], username=data["username"], email=data["email"]
             )
+            # An operator may choose a reserved name (`admin`), never a word of the paths.
+            reserved = ReservedUsernames(context.resources.path_words, names=frozenset())
+            if checked.username != user.username and (
+                reason := reserved.reason(str(checked.username))
+            ):
+                raise ValueError(f"username: {reason}")
             superuser = bool(data["is_superuser"])
             if superuser != user.is_superuser and not context.caller.user.is_superuser:
                 raise Forbidden("Only a superuser may make or unmake superusers")

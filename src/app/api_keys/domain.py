@@ -1,5 +1,6 @@
+from app.api_keys.events import HANDLERS
 from app.api_keys.models import ApiKey
 from app.api_keys.router import router
 from app.core.domain import Domain
 
-domain = Domain(name="api_keys", router=router, models=(ApiKey,))
+domain = Domain(name="api_keys", router=router, models=(ApiKey,), handlers=HANDLERS)

@@ -16,6 +16,12 @@ class ApiKey(IdMixin, Base):
     __tablename__ = "api_keys"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The session (login) the key was created from: reuse detection ending that session
+    # revokes the key. SET NULL: the daily purge deletes a session a day after it ends, and
+    # an ended session can no longer be detected as reused, so the link has served its use.
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="SET NULL"), index=True, default=None
+    )
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))

@@ -96,6 +96,19 @@ class ApiKeyRepository:
         )
         return count or 0
 
+    async def revoke_all(self, user_id: int, *, session_id: int | None = None) -> list[ApiKey]:
+        """Revoke every live key of the user (only those created from `session_id`, when
+        given); returns them, oldest first."""
+        query = update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        if session_id is not None:
+            query = query.where(ApiKey.session_id == session_id)
+        rows = await self.session.scalars(
+            query.values(revoked_at=utcnow())
+            .returning(ApiKey)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(rows.all(), key=lambda key: key.id)
+
     async def revoke(self, user_id: int, key_id: int) -> bool:
         result = await self.session.execute(
             update(ApiKey)

@@ -4,7 +4,7 @@ from fastapi import APIRouter, status
 
 from app.api_keys import service
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from app.auth.dependencies import CurrentCaller, SessionUser
+from app.auth.dependencies import CurrentCaller, CurrentSessionId, SessionUser
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.params import ResourceId
@@ -19,12 +19,19 @@ router = APIRouter(tags=["api keys"])
     responses=error_responses(Unauthorized, Forbidden, Conflict),
 )
 async def create_api_key(
-    data: ApiKeyCreate, session: SessionDep, user: SessionUser, caller: CurrentCaller
+    data: ApiKeyCreate,
+    session: SessionDep,
+    user: SessionUser,
+    caller: CurrentCaller,
+    current: CurrentSessionId,
 ) -> ApiKeyCreated:
     """Create an API key. `key` is in this answer only: store it now. Send it as
     `Authorization: Bearer <key>` or `X-API-Key: <key>`; it acts as you on your own
-    resources, with at most the `permissions` given here (each one yours)."""
-    return await service.create_key(session, user.id, await caller.permissions(), data)
+    resources, with at most the `permissions` given here (each one yours). Changing or
+    resetting your password revokes every key; reuse detection ending the session a key was
+    created from revokes that key."""
+    held = await caller.permissions()
+    return await service.create_key(session, user.id, held, data, session_id=current)
 
 
 @router.get(

@@ -21,8 +21,15 @@ MAX_LIFETIME = timedelta(days=3650)
 
 
 async def create_key(
-    session: AsyncSession, user_id: int, held: frozenset[str], data: ApiKeyCreate
+    session: AsyncSession,
+    user_id: int,
+    held: frozenset[str],
+    data: ApiKeyCreate,
+    *,
+    session_id: int | None = None,
 ) -> ApiKeyCreated:
+    """A new key of the user; `session_id` is the session it is created from (ending that
+    session through reuse detection revokes the key: api_keys/events.py)."""
     check_declared(data.permissions)
     check_held(held, data.permissions)
     now = utcnow()
@@ -38,6 +45,7 @@ async def create_key(
     key, prefix, secret_hash = new_key()
     row = ApiKey(
         user_id=user_id,
+        session_id=session_id,
         name=data.name,
         prefix=prefix,
         secret_hash=secret_hash,

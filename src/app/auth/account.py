@@ -18,14 +18,15 @@ from fastapi import Depends, Request
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.events import PasswordChanged
 from app.auth.repository import LinkTokenRepository, SessionRepository
 from app.auth.service import LoginAttempt
 from app.core.config import Settings
 from app.core.db import integrity_error_as
 from app.core.errors import BadRequest, Unauthorized
+from app.core.events import publish
 from app.core.mail import Templates, queue_mail
 from app.core.queue import JobContext, JobQueue, job_session
-from app.core.security import PasswordHasher
 from app.core.state import get_resources
 from app.users.models import User
 from app.users.repository import LIVE
@@ -155,37 +156,42 @@ async def change_email(
 
 
 async def confirm_password_reset(
-    session: AsyncSession, hasher: PasswordHasher, token: str, password: str
+    session: AsyncSession, resources: Resources, token: str, password: str
 ) -> None:
-    """Spend a reset token: set the password and end every session of the account."""
+    """Spend a reset token: set the password and end every session of the account; the
+    handlers of `PasswordChanged` run in the same transaction (API keys are revoked)."""
     tokens = LinkTokenRepository(session)
     spent = await tokens.spend(token, RESET_PASSWORD)
     user = None if spent is None else await _live_user(session, spent[0])
     if spent is None or user is None:
         raise BadRequest(BAD_LINK)
-    user.hashed_password = await hasher.hash(password)
+    user.hashed_password = await resources.hasher.hash(password)
     if spent[1] == user.email:
         user.email_verified = True  # the link reached that mailbox
     await SessionRepository(session).revoke_all(user.id)
+    await publish(session, resources, PasswordChanged(user.id, reset=True))
 
 
 async def change_password(
     session: AsyncSession,
-    hasher: PasswordHasher,
+    resources: Resources,
     attempt: LoginAttempt,
     current_password: str,
     new_password: str,
     current_session: int,
 ) -> int:
     """Set a new password once the current one is checked (failures count as failed logins);
-    every session but the caller's ends. Returns how many ended."""
+    every session but the caller's ends, and the handlers of `PasswordChanged` run in the same
+    transaction (API keys are revoked). Returns how many sessions ended."""
     try:
-        user = await attempt.check_password(hasher, current_password)
+        user = await attempt.check_password(resources.hasher, current_password)
     except Unauthorized:
         raise BadRequest("Current password is incorrect") from None
-    user.hashed_password = await hasher.hash(new_password)
+    user.hashed_password = await resources.hasher.hash(new_password)
     await LinkTokenRepository(session).retire(user.id, RESET_PASSWORD)
-    return await SessionRepository(session).revoke_all(user.id, keep=current_session)
+    ended = await SessionRepository(session).revoke_all(user.id, keep=current_session)
+    await publish(session, resources, PasswordChanged(user.id, reset=False))
+    return ended
 
 
 # --- jobs: the lookups behind the answers that must not tell whether an account exists ---

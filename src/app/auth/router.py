@@ -41,6 +41,7 @@ from app.core.params import ResourceId
 from app.core.queue import CRON_OWNER, QueueDep, new_job_id
 from app.core.rate_limit import RateLimiterDep, TooManyRequests
 from app.core.security import HasherDep, TokenCodecDep, TokenType
+from app.core.state import ResourcesDep
 
 router = APIRouter(tags=["auth"])
 
@@ -124,6 +125,7 @@ async def login(
 async def refresh(
     response: Response,
     session: SessionDep,
+    resources: ResourcesDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
     client: ClientDep,
@@ -134,7 +136,7 @@ async def refresh(
     new refresh token comes back in the body; else from and to the cookie. A refresh token
     presented a second time ends its session."""
     token = body.refresh_token if body is not None else refresh_token
-    pair = await service.refresh(session, codec, token, client)
+    pair = await service.refresh(session, resources, token, client)
     return _deliver(response, settings, codec, pair, "body" if body is not None else "cookie")
 
 
@@ -214,12 +216,12 @@ async def change_password(
     attempt: PasswordCheckDep,
     current: CurrentSessionId,
     session: SessionDep,
-    hasher: HasherDep,
+    resources: ResourcesDep,
 ) -> Message:
     """Change your password: the current one is checked (a wrong one counts as a failed
     login); every other session ends, the calling one stays."""
     ended = await account.change_password(
-        session, hasher, attempt, data.current_password, data.new_password, current
+        session, resources, attempt, data.current_password, data.new_password, current
     )
     return Message(message=f"Password changed; {ended} other session(s) ended")
 
@@ -308,9 +310,9 @@ async def request_password_reset(
     responses=error_responses(BadRequest, NotFound),
 )
 async def confirm_password_reset(
-    data: PasswordResetConfirm, session: SessionDep, hasher: HasherDep, settings: SettingsDep
+    data: PasswordResetConfirm, session: SessionDep, resources: ResourcesDep
 ) -> Message:
     """Set a new password with the token of a reset link; every session of the account ends."""
-    _feature(settings.PASSWORD_RESET_ENABLED, "Password reset")
-    await account.confirm_password_reset(session, hasher, data.token, data.new_password)
+    _feature(resources.settings.PASSWORD_RESET_ENABLED, "Password reset")
+    await account.confirm_password_reset(session, resources, data.token, data.new_password)
     return Message(message="Password changed; sign in with the new one")

@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.events import SessionReused
 from app.auth.models import AuthSession
 from app.auth.repository import SessionRepository
+from app.core.db import commit_now
 from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.events import publish
 from app.core.rate_limit import Limit, RateLimiter
 from app.core.security import (
     InvalidToken,
@@ -21,6 +24,7 @@ from app.core.security import (
     TokenType,
     new_jti,
 )
+from app.core.state import Resources
 from app.users.models import User
 from app.users.repository import UserRepository
 from app.users.schemas import MAX_PASSWORD_LENGTH
@@ -129,11 +133,13 @@ def _refresh_claims(codec: TokenCodec, refresh_token: str | None) -> TokenClaims
 
 
 async def refresh(
-    session: AsyncSession, codec: TokenCodec, refresh_token: str | None, client: Client
+    session: AsyncSession, resources: Resources, refresh_token: str | None, client: Client
 ) -> TokenPair:
     """Spend the session's newest refresh token for a new pair. A token of the session that
     was spent before means that two parties hold the family: the session ends (reuse
-    detection), for the legitimate holder too, who signs in again."""
+    detection), for the legitimate holder too, who signs in again, and `SessionReused` is
+    published in the same transaction."""
+    codec = resources.token_codec
     claims = _refresh_claims(codec, refresh_token)
     sessions = SessionRepository(session)
     pair = issue_pair(codec, claims.subject, claims.session_id)
@@ -146,8 +152,10 @@ async def refresh(
     ):
         return pair
     if await sessions.revoke_on_reuse(claims):
-        # Committed here, as the 401 below rolls the request's transaction back.
-        await session.commit()
+        await publish(session, resources, SessionReused(claims.subject, claims.session_id))
+        # Committed here (with what the handlers did and queued), as the 401 below rolls the
+        # request's transaction back.
+        await commit_now(session)
         logger.warning(
             "refresh token reuse: session %d of user %d ended (token presented from %s)",
             claims.session_id,

@@ -179,6 +179,22 @@ async def transaction(
         await _run_hooks(hooks)
 
 
+async def commit_now(session: AsyncSession) -> None:
+    """Commit what the transaction has done so far and run the after-commit hooks it has
+    registered, inside a `transaction()` block that goes on to raise (which would roll back
+    and drop both): for a write that must stay although the request fails.
+
+        await commit_now(session)
+        raise Unauthorized()
+    """
+    await session.commit()
+    hooks: list[AfterCommit] | None = session.info.get(_HOOKS)
+    if hooks:
+        pending = list(hooks)
+        hooks.clear()
+        await _run_hooks(pending)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the handler returns, rolled back if it
     raises; the after-commit hooks run before the response is sent."""

@@ -6,11 +6,13 @@ worker, the embedded job runner and the user-page invalidations are all built fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter
 
 from app.core.cache.decorator import check_pattern, placeholders
 from app.core.db import Base
+from app.core.events import Handler
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
 
@@ -27,11 +29,14 @@ class Domain:
             cron_jobs=(CronJob(purge_old_notes, name="purge_old_notes_daily", hour=4, minute=0),),
             user_cache_patterns=("{username}_notes:*",),
             permissions=(Permission("notes.delete_any", "Delete any user's note"),),
+            handlers=(Handler(PasswordChanged, revoke_note_links),),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
     belong to one user: deleting or renaming that user invalidates them. `permissions` are
     the ones its routes check (`require_permissions`), listed by `GET /permissions`.
+    `handlers` react to other domains' events, inside the publisher's transaction
+    (core/events.py).
     """
 
     name: str
@@ -41,6 +46,7 @@ class Domain:
     cron_jobs: tuple[CronJob, ...] = ()
     user_cache_patterns: tuple[str, ...] = ()
     permissions: tuple[Permission, ...] = ()
+    handlers: tuple[Handler[Any], ...] = ()
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from app.core.cache.backends import CacheBackend
     from app.core.cache.decorator import OwnerPages
     from app.core.config import Settings
+    from app.core.events import Events
     from app.core.mail.senders import MailSender
     from app.core.permissions import PermissionCache
     from app.core.queue.jobs import JobQueue
@@ -42,6 +43,11 @@ class Resources:
     user_pages: OwnerPages
     # Users' permissions under the grants version they were read at (core/permissions.py).
     permissions: PermissionCache
+    # Every domain's event handlers (core/events.py).
+    events: Events
+    # The API's path words (core/routing.py `path_words`), from the app's routes at
+    # start-up; empty in the worker and the CLI, which serve no routes.
+    path_words: frozenset[str] = frozenset()
 
 
 def attach(app: FastAPI, resources: Resources | None) -> None:

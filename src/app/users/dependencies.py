@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends, Request
+
 from app.auth.dependencies import Caller
+from app.core.state import get_resources
 from app.users.permissions import READ_PRIVATE
-from app.users.service import Viewer
+from app.users.service import ReservedUsernames, Viewer
 
 
 async def viewer_of(caller: Caller | None) -> Viewer | None:
@@ -11,3 +16,12 @@ async def viewer_of(caller: Caller | None) -> Viewer | None:
     if caller is None:
         return None
     return Viewer(caller.user.id, await caller.can(READ_PRIVATE.name))
+
+
+async def get_reserved_usernames(request: Request) -> ReservedUsernames:
+    """What registration and renames refuse: the app's path words (computed from its routes
+    when it started) and the reserved names."""
+    return ReservedUsernames(get_resources(request).path_words)
+
+
+ReservedUsernamesDep = Annotated[ReservedUsernames, Depends(get_reserved_usernames)]

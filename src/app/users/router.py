@@ -26,7 +26,7 @@ from app.core.pagination import (
 )
 from app.core.security import HasherDep
 from app.users import service
-from app.users.dependencies import viewer_of
+from app.users.dependencies import ReservedUsernamesDep, viewer_of
 from app.users.permissions import PURGE
 from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
 
@@ -42,11 +42,16 @@ UserView = UserReadPrivate | UserRead
     responses=error_responses(Conflict),
 )
 async def create_user(
-    data: UserCreate, session: SessionDep, hasher: HasherDep, mail: VerificationMailDep
+    data: UserCreate,
+    session: SessionDep,
+    hasher: HasherDep,
+    mail: VerificationMailDep,
+    reserved: ReservedUsernamesDep,
 ) -> UserReadPrivate:
     """Register a new user; a verification link goes to the address (when email
-    verification is on)."""
-    user = await service.register(session, hasher, data, mail=mail)
+    verification is on). A reserved username (a word of the API's paths, or `me`, `admin`,
+    ...) is a 422."""
+    user = await service.register(session, hasher, data, mail=mail, reserved=reserved)
     return UserReadPrivate.model_validate(user)
 
 
@@ -95,11 +100,13 @@ async def update_user(
     pages: UserPagesDep,
     actor: SessionUser,
     mail: VerificationMailDep,
+    reserved: ReservedUsernamesDep,
 ) -> UserReadPrivate:
     """Change your own name, username, email or profile image. A new email becomes the
     account's once the link sent to it is followed (`pending_email` until then), and the
-    current address is told; with email verification off it changes at once."""
-    user = await service.update_user(session, pages, actor, username, data, mail)
+    current address is told; with email verification off it changes at once. A reserved
+    username is a 422, as at registration."""
+    user = await service.update_user(session, pages, actor, username, data, mail, reserved)
     return UserReadPrivate.model_validate(user)
 
 

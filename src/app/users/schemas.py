@@ -18,19 +18,15 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.core.params import SPACE, NoNul, stored_text
 
-# Names that would collide with a fixed path segment, such as `/user/me/` or `/tiers`.
+# Usernames that registration and renames refuse besides the API's path words (derived from
+# the routes at start-up: users/service.ReservedUsernames): names that would pass for the
+# service itself or one of its other paths.
 RESERVED_USERNAMES = frozenset(
-    {"me", "user", "users", "tier", "tiers", "login", "logout", "refresh", "tasks", "api"}
+    {"me", "admin", "api", "docs", "redoc", "openapi", "health", "ready", "metrics", "static"}
+    | {"system"}
 )
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
-
-
-def _username_allowed(value: str) -> str:
-    if value in RESERVED_USERNAMES:
-        raise ValueError(f"'{value}' is reserved")
-    return value
-
 
 _EDGE_SPACE = re.compile(rf"\A[{SPACE}]|[{SPACE}]\Z")
 # The password rule as the schema publishes it: JSON Schema `pattern`s, each must match.
@@ -60,7 +56,11 @@ Name = Annotated[
 Username = Annotated[
     str,
     StringConstraints(min_length=2, max_length=20, pattern=r"^[a-z0-9]+$"),
-    AfterValidator(_username_allowed),
+    Field(
+        description="Lower-case letters and digits. A word of the API's paths (`users`, "
+        "`roles`, `tiers`, `login`, ...) and a few other names (`me`, `admin`, `api`, ...) "
+        "are reserved: a 422 says so."
+    ),
 ]
 Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_lower)]
 Password = Annotated[

@@ -13,14 +13,51 @@ from app.auth import account
 from app.auth.account import AccountMail
 from app.core.cache import OwnerPages
 from app.core.db import integrity_error_as
-from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import PageParams, cursor_page, decode_cursor
 from app.core.security import PasswordHasher
 from app.users.models import User
 from app.users.repository import AFTER, BY_USERNAME, COUNT_LIVE, PAGE, UserRepository
-from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
+from app.users.schemas import (
+    RESERVED_USERNAMES,
+    UserCreate,
+    UserRead,
+    UserReadPrivate,
+    UserUpdate,
+)
 
 USER_NOT_FOUND = "User not found"
+RESERVED_PATH = "This username is reserved: it is a path of the API"
+RESERVED_NAME = "This username is reserved"
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedUsernames:
+    """The usernames that are refused, compared lower-cased: the words of the API's paths
+    (`path_words`, from the app's routes at start-up: a user named `roles` would have their
+    posts at `/roles/posts`, where the roles API answers) and `names`.
+
+    Registration and renames through the API refuse both. Operators' tools (the CLI's
+    create-superuser, the admin panel) give no `names`: they may choose `admin`, never a path.
+    """
+
+    path_words: frozenset[str]
+    names: frozenset[str] = RESERVED_USERNAMES
+
+    def reason(self, username: str) -> str | None:
+        """Why `username` is refused, or None when it is not reserved."""
+        name = username.lower()
+        if name in self.path_words:
+            return RESERVED_PATH
+        if name in self.names:
+            return RESERVED_NAME
+        return None
+
+    def check(self, username: str) -> None:
+        """A 422 at the body's `username` when it is reserved."""
+        reason = self.reason(username)
+        if reason is not None:
+            raise Unprocessable(reason, ("body", "username"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +102,12 @@ async def register(
     is_superuser: bool = False,
     email_verified: bool = False,
     mail: AccountMail | None = None,
+    reserved: ReservedUsernames | None = None,
 ) -> User:
     """Create the account; with `mail`, a verification link goes to its address once the
-    transaction commits."""
+    transaction commits. A username in `reserved` is refused (422)."""
+    if reserved is not None:
+        reserved.check(data.username)
     repo = UserRepository(session)
     await _check_free(repo, data.username, data.email)
     user = User(
@@ -136,11 +176,16 @@ async def update_user(
     username: str,
     data: UserUpdate,
     mail: AccountMail | None = None,
+    reserved: ReservedUsernames | None = None,
 ) -> User:
     """Change the caller's own account; a new username retires the cached pages of the old one.
+    A new username in `reserved` is refused (422); keeping a reserved one the account already
+    has is not a change.
 
     With `mail` (email verification on), a new email stays pending until its link is followed
     (`auth.account.change_email`); without, it replaces the old one at once, unverified."""
+    if reserved is not None and data.username is not None and data.username != username:
+        reserved.check(data.username)
     user = await _own_account(session, actor, username)
     changes = data.changes()
     new_email = changes.pop("email", None)
