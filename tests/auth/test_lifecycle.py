@@ -247,3 +247,22 @@ async def test_mail_waits_while_smtp_is_down_and_goes_out_once_it_is_back(
         while await query(database_url, "SELECT id FROM mail_outbox"):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
+
+
+async def test_mail_whose_job_has_no_tries_left_waits_in_the_outbox(
+    client: httpx.AsyncClient, tmp_path: Path, database_url: str
+) -> None:
+    """The log says what happens to it: no "trying again" that the runner would not do."""
+    server = SmtpServer(tmp_path)  # never started: SMTP is down
+    with worker(tmp_path, database_url, server.port, WORKER_MAX_TRIES=1) as process:
+        await register(client, "gus")
+        process.wait_for_log("its job has no tries left")
+    log = process.log()
+    assert "resend_unsent_mail (every minute) enqueues it again at its first run after" in log
+    assert "trying again in" not in log
+    assert "max retries" not in log
+    rows = await query(database_url, "SELECT attempts, locked_until, failed_at FROM mail_outbox")
+    assert len(rows) == 1
+    attempts, locked_until, failed_at = rows[0]
+    assert (attempts, failed_at) == (1, None)
+    assert locked_until is not None

@@ -1,15 +1,17 @@
 """The response cache from the outside: waiting out its write fence, and Redis clients (the
-run's database, or a throwaway server of a test's own)."""
+run's database, or a server of a test's own, which it may stop and start again)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -66,3 +68,77 @@ def private_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port (the shared 6379 server is never
+    touched), that the test stops and starts again on the same port. With `data_dir` it keeps
+    its data in an append-only file there, as docker-compose.yml runs Redis, so a restart
+    keeps what it held; without, a restart starts empty.
+
+        with RedisServer(data_dir=tmp_path / "redis") as redis:
+            ...  # redis.url
+            redis.stop()  # SIGTERM, as `docker compose stop redis` sends
+            redis.start()
+    """
+
+    def __init__(self, *, data_dir: Path | None = None, password: str | None = None) -> None:
+        server = shutil.which("redis-server")
+        assert server is not None, "redis-server is needed for this test"
+        self.port = free_port()
+        self.argv = [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        self.argv += ["--daemonize", "no"]
+        if data_dir is None:
+            self.argv += ["--appendonly", "no"]
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.argv += ["--appendonly", "yes", "--dir", str(data_dir)]
+        if password is not None:
+            self.argv += ["--requirepass", password]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _answers(self) -> bool:
+        """True once the server answers a command (a server still loading its data answers
+        -LOADING, and one that wants a password -NOAUTH: that is an answer)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                reply = sock.recv(64)
+        except OSError:
+            return False
+        return bool(reply) and not reply.startswith(b"-LOADING")
+
+    def start(self, timeout: float = 10) -> None:
+        """Start the server; return once it answers."""
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.process = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start: {' '.join(self.argv)}")
+            time.sleep(0.02)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server with `sig` (SIGTERM: it saves its append-only file and exits;
+        SIGKILL: a crash) and wait until it has exited."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(signal.SIGKILL)

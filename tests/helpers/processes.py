@@ -190,3 +190,42 @@ class TcpRelay:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+class DroppingPort:
+    """Listens on 127.0.0.1:`port` and closes every connection as soon as it is made, counting
+    them, from `__enter__` to `__exit__`: a server that is down, whose clients' attempts to
+    reach it a test can count.
+
+    with DroppingPort(port) as port_of_a_dead_server:
+        ...  # port_of_a_dead_server.connections
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connections = 0
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.settimeout(0.05)
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._drop, daemon=True)
+
+    def _drop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            connection.close()
+            self.connections += 1
+
+    def __enter__(self) -> DroppingPort:
+        self._socket.bind(("127.0.0.1", self.port))
+        self._socket.listen(16)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        self._thread.join(timeout=10)
+        self._socket.close()

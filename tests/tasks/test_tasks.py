@@ -5,13 +5,14 @@ after commit, visible only to whoever enqueued them; and the embedded in-process
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -19,12 +20,20 @@ from arq.connections import ArqRedis
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from app.core.config import Settings
 from app.core.db import SessionDep, utcnow
 from app.core.errors import Conflict
-from app.core.queue import QueueDep, enqueue_after_commit
+from app.core.queue import (
+    CRON_OWNER,
+    TRANSIENT_ERRORS,
+    CronJob,
+    JobContext,
+    QueueDep,
+    enqueue_after_commit,
+)
 from app.core.queue.arq_backend import QUEUE_NAME
 from app.core.queue.local import LocalQueue
-from app.core.state import resources_of
+from app.core.state import Resources, resources_of
 from tests.helpers.database import execute, query
 from tests.helpers.http import AppClientFactory, Headers, sign_up
 from tests.helpers.processes import APP, Process
@@ -339,9 +348,40 @@ async def test_a_transient_database_error_is_retried_with_backoff(tmp_path: Path
                 await asyncio.sleep(0.1)
     finally:
         worker.stop()
+    log = worker.log()
     assert info.success is False
-    assert "retrying in 1 s" in worker.log()
-    assert "max 2 retries exceeded" in str(info.result)
+    assert f"job {job.job_id} try 1 hit" in log
+    assert "retrying in 1 s" in log
+    # The last try says that it fails, and it does, with its own error: no retry is asked for
+    # that would only end in "max retries exceeded".
+    assert f"job {job.job_id} try 2 hit" in log
+    assert "that was its last try: it fails" in log
+    assert "retrying in 2 s" not in log
+    assert isinstance(info.result, TRANSIENT_ERRORS), repr(info.result)
+    assert info.job_try == 2
+
+
+@pytest.mark.slow
+async def test_a_cron_run_that_hits_a_transient_error_says_it_is_not_retried(
+    tmp_path: Path,
+) -> None:
+    """ARQ gives a cron job one try: a retry asked for would end, a minute later, in "max
+    retries exceeded". The run ends at once and says when the job runs again."""
+    worker = start_worker(UNREACHABLE_DATABASE_URL, tmp_path, "no-db-cron")
+    try:
+        async with queue_redis() as redis:
+            # The cron job by its name, now rather than at the next minute.
+            job = await redis.enqueue_job("resend_unsent_mail")
+            assert job is not None
+            worker.wait_for_log("← resend_unsent_mail")
+            assert await redis.zcard(QUEUE_NAME) == 0  # nothing deferred for another try
+    finally:
+        worker.stop()
+    log = worker.log()
+    assert "cron job resend_unsent_mail hit" in log
+    assert "not retried: it runs again at its next scheduled time" in log
+    assert "retrying in" not in log
+    assert "max retries" not in log
 
 
 # --- the embedded runner ---------------------------------------------------------------------
@@ -374,3 +414,28 @@ async def test_an_embedded_job_that_fails_reports_its_error_name_only(
     assert view.success is False
     assert view.error == "ValueError"
     assert view.result is None
+
+
+async def test_an_embedded_cron_run_is_not_retried(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    runs = 0
+
+    async def flaky(ctx: JobContext) -> None:
+        nonlocal runs
+        runs += 1
+        raise ConnectionError("the database went away")
+
+    queue = LocalQueue({}, settings, [CronJob(flaky, name="flaky_cron")])
+    queue.start(cast(Resources, object()), run_cron=False)  # `flaky` uses none
+    try:
+        with caplog.at_level(logging.WARNING, logger="app.core.queue"):
+            await queue.enqueue("flaky_cron", job_id="cron-run", owner=CRON_OWNER)
+            await queue.drain()
+        view = await queue.view("cron-run", CRON_OWNER)
+    finally:
+        await queue.close()
+    assert runs == 1
+    assert view is not None
+    assert (view.status, view.tries) == ("complete", 1)
+    assert "cron job flaky_cron hit ConnectionError; not retried" in caplog.text

@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     WORKER_SHUTDOWN_GRACE_SECONDS: int = Field(default=30, ge=0, le=3600)
     JOB_KEEP_RESULT_SECONDS: int = Field(default=3600, ge=1, le=30 * 86_400)
     # A file `app worker` touches (every 5 s at most) while its polls of the queue succeed,
-    # for a container healthcheck to read; empty: none
+    # and removes while Redis is unreachable, for a container healthcheck to read; empty: none
     WORKER_HEARTBEAT_FILE: Path | None = None
     # The example jobs: how long `sample_background_task` sleeps; when deleted posts are purged
     SAMPLE_TASK_SLEEP_SECONDS: float = Field(default=5.0, ge=0, le=3600)

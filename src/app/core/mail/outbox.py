@@ -26,7 +26,7 @@ from app.core.mail.message import Mail, compose
 from app.core.mail.models import OutboxMail
 from app.core.mail.senders import DeliveryError
 from app.core.queue.jobs import CRON_OWNER, JobContext, JobQueue, job_session, new_job_id
-from app.core.queue.retry import retry_delay
+from app.core.queue.retry import last_try, retry_delay
 
 logger = logging.getLogger("app.mail")
 
@@ -100,6 +100,20 @@ async def _failed(ctx: JobContext, row: OutboxMail, exc: DeliveryError) -> str:
     if exc.permanent:
         values: dict[str, object] = {"failed_at": now, "locked_until": None, "last_error": reason}
         logger.error("mail %s refused for good, kept in the outbox: %s", row.id, reason)
+    elif last_try(ctx):
+        # The runner would not run this job again: `resend_unsent_mail` enqueues a new one
+        # once the lock has lapsed and the message is old enough for it.
+        values = {"locked_until": now + timedelta(seconds=delay), "last_error": reason}
+        resend_from = max(now + timedelta(seconds=delay), row.created_at + RESEND_AFTER)
+        logger.warning(
+            "mail %s try %d failed (%s); its job has no tries left: it waits in the outbox, "
+            "and resend_unsent_mail (every minute) enqueues it again at its first run after "
+            "%s UTC",
+            row.id,
+            row.attempts,
+            reason,
+            f"{resend_from:%H:%M:%S}",
+        )
     else:
         values = {"locked_until": now + timedelta(seconds=delay), "last_error": reason}
         logger.warning(
@@ -113,6 +127,8 @@ async def _failed(ctx: JobContext, row: OutboxMail, exc: DeliveryError) -> str:
         await session.execute(update(OutboxMail).where(OutboxMail.id == row.id).values(values))
     if exc.permanent:
         return "refused"
+    if last_try(ctx):
+        raise exc
     raise Retry(defer=delay)
 
 

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from app.core.config import Settings
 from app.core.errors import ServiceUnavailable
 from app.core.queue.jobs import CronJob, JobStatus, JobView, outcome, visible
-from app.core.queue.retry import retrying
+from app.core.queue.retry import cron_run
 
 logger = logging.getLogger("app.core.queue")
 
@@ -107,12 +107,14 @@ class ArqQueue:
 
 def arq_cron(job: CronJob) -> ArqCronJob:
     """The ARQ form of a cron declaration; `unique` (ARQ's default) makes each run happen once
-    however many workers there are."""
+    however many workers there are. One try per run (ARQ's default, and `cron_run` never asks
+    for another)."""
     return cron(
-        cast(WorkerCoroutine, retrying(job.function)),
+        cast(WorkerCoroutine, cron_run(job)),
         name=job.name,
         hour=job.hour,
         minute=job.minute,
         second=0,
         unique=True,
+        max_tries=1,
     )

@@ -25,7 +25,7 @@ from app.core.queue.jobs import (
     outcome,
     visible,
 )
-from app.core.queue.retry import retrying
+from app.core.queue.retry import cron_run
 
 if TYPE_CHECKING:
     from app.core.state import Resources
@@ -79,7 +79,7 @@ class LocalQueue:
         self.functions = dict(functions)
         self.cron_jobs = tuple(cron_jobs)
         for job in self.cron_jobs:
-            self.functions.setdefault(job.name, retrying(job.function))
+            self.functions.setdefault(job.name, cron_run(job))
         self.job_timeout = settings.WORKER_JOB_TIMEOUT_SECONDS
         self.max_tries = settings.WORKER_MAX_TRIES
         self.keep_result = settings.JOB_KEEP_RESULT_SECONDS

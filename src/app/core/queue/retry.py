@@ -1,6 +1,7 @@
 """The retry policy: transient errors (the database or Redis briefly unreachable) are tried
-again with exponential backoff; any other error fails the job. The same wrapper counts each
-run of a job (core/metrics.py), in the worker and the embedded runner alike."""
+again with exponential backoff; any other error fails the job. A cron job's run is not tried
+again: its next scheduled run is. The same wrappers count each run of a job
+(core/metrics.py), in the worker and the embedded runner alike."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.core.metrics import observe_job
-from app.core.queue.jobs import JobContext, JobFunction
+from app.core.queue.jobs import CronJob, JobContext, JobFunction
 
 logger = logging.getLogger("app.core.queue")
 
@@ -29,23 +30,25 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
 )
 
+# What a cron run ends on quietly, where a job would be retried.
+_NOT_RETRIED_IN_CRON: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, Retry)
+
 
 def retry_delay(job_try: int) -> float:
     """Seconds before try `job_try + 1`: 1, 2, 4, ... capped at 60."""
     return float(min(60, 2 ** max(0, job_try - 1)))
 
 
-def _retry_outcome(ctx: JobContext) -> str:
-    """A retry asked for on the last try fails the job (both runners end it so)."""
+def last_try(ctx: JobContext) -> bool:
+    """True when the runner will not run this job again, whatever it raises."""
     max_tries = ctx.get("max_tries")
-    last = max_tries is not None and int(ctx.get("job_try", 1)) >= max_tries
-    return "failure" if last else "retry"
+    return max_tries is not None and int(ctx.get("job_try", 1)) >= max_tries
 
 
 def retrying(function: JobFunction) -> JobFunction:
-    """Turn a transient error into a retry with backoff; any other error fails the job. Each
-    run is counted by outcome: success, failure, retry, or cancelled (timed out, or handed back
-    by a worker that stops)."""
+    """Turn a transient error into a retry with backoff, until the last try, where it fails
+    the job as any other error does at once. Each run is counted by outcome: success, failure,
+    retry, or cancelled (timed out, or handed back by a worker that stops)."""
     name = function.__name__
 
     @functools.wraps(function)
@@ -58,8 +61,18 @@ def retrying(function: JobFunction) -> JobFunction:
             return result
         except TRANSIENT_ERRORS as exc:
             job_try = int(ctx.get("job_try", 1))
+            if last_try(ctx):
+                # Asking for a retry now would only hold the job back until the runner
+                # reports "max retries exceeded": fail it with its real error instead.
+                logger.warning(
+                    "job %s try %d hit %s; that was its last try: it fails",
+                    ctx.get("job_id"),
+                    job_try,
+                    type(exc).__name__,
+                )
+                raise
             delay = retry_delay(job_try)
-            outcome = _retry_outcome(ctx)
+            outcome = "retry"
             logger.warning(
                 "job %s try %d hit %s; retrying in %.0f s",
                 ctx.get("job_id"),
@@ -69,8 +82,40 @@ def retrying(function: JobFunction) -> JobFunction:
             )
             raise Retry(defer=delay) from exc
         except Retry:
-            outcome = _retry_outcome(ctx)
+            outcome = "failure" if last_try(ctx) else "retry"
             raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            observe_job(name, outcome, time.perf_counter() - started)
+
+    return wrapper
+
+
+def cron_run(job: CronJob) -> JobFunction:
+    """A cron job as both runners run it: a run is never retried, since the next scheduled
+    run does its work (ARQ gives cron jobs one try, and would report a retry asked for as
+    "max retries exceeded" a minute later). A run that hits a transient error logs one line
+    and ends; any other error fails it. Counted as `retrying` counts jobs."""
+    function = job.function
+    name = function.__name__
+
+    @functools.wraps(function)
+    async def wrapper(ctx: JobContext, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        outcome = "failure"
+        try:
+            result = await function(ctx, *args, **kwargs)
+            outcome = "success"
+            return result
+        except _NOT_RETRIED_IN_CRON as exc:
+            logger.warning(
+                "cron job %s hit %s; not retried: it runs again at its next scheduled time",
+                job.name,
+                type(exc).__name__,
+            )
+            return None
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
