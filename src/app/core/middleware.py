@@ -215,7 +215,6 @@ class _Exchange:
         "passthrough",
         "request_id",
         "scope",
-        "send",
         "size",
         "start",
         "started",
@@ -247,9 +246,11 @@ class _Exchange:
         self.passthrough = False
         # The route's template when the middleware answered without routing (a cache hit).
         self.template: str | None = None
-        self.send = self._on_message
 
-    async def _on_message(self, message: Message) -> None:
+    # A method, not a bound method kept in an attribute: that would make the exchange a
+    # reference cycle, which keeps the server's `send` (under Granian, the connection, body
+    # and all) alive until the garbage collector runs, long after the response.
+    async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             self.started = True
