@@ -179,6 +179,12 @@ class Settings(BaseSettings):
 
     # requests
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
+    # Seconds a request's body may take to arrive, counted from its headers; a slower one is
+    # answered 408. The body is read before the request waits for admission, so a slow sender
+    # holds no slot meanwhile.
+    REQUEST_BODY_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, le=3600)
+    # Headers per request; more is answered 431. Granian allows 100 at most.
+    MAX_REQUEST_HEADERS: int = Field(default=100, ge=10, le=100)
     # Per server process: requests running at once; more wait in arrival order, and one that
     # waits longer than QUEUE_TIMEOUT_SECONDS is answered 503 with Retry-After.
     MAX_IN_FLIGHT_REQUESTS: int = Field(default=64, ge=1, le=100_000)
