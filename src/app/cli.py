@@ -130,8 +130,17 @@ def serve_uvicorn(
 ) -> None:
     """uvicorn with this project's options (also the bench's yardsticks' server: they must be
     served exactly as the API is). `target` is the app factory or, for the bench, an app."""
+    import functools
+
     import uvicorn
 
+    from app.core.uvicorn_protocol import BoundedHttpToolsProtocol, HeadLimits
+
+    limits = HeadLimits(
+        timeout=settings.REQUEST_HEADERS_TIMEOUT_SECONDS,
+        max_headers=settings.MAX_REQUEST_HEADERS,
+        max_bytes=settings.MAX_REQUEST_HEADER_BYTES,
+    )
     uvicorn.run(
         target,
         factory=target == APP_FACTORY,
@@ -139,6 +148,9 @@ def serve_uvicorn(
         port=port,
         workers=None if reload else workers,
         reload=reload,
+        # httptools (uvicorn's own choice when installed) with a deadline and size bounds on
+        # each request's head, which uvicorn lacks. uvicorn calls it as it calls a class.
+        http=functools.partial(BoundedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
         # Forwarded headers are handled in the app, from TRUSTED_PROXIES only.
         proxy_headers=False,
         server_header=False,
@@ -154,6 +166,7 @@ def serve_uvicorn(
 
 def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> None:
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.server import Server
 
     Server(
@@ -164,6 +177,12 @@ def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> No
         interface=Interfaces.ASGI,
         workers=workers,
         loop=Loops.uvloop,
+        http1_settings=HTTP1Settings(
+            # Granian answers 431 past this many bytes of request line and headers, and 100
+            # headers (fixed); the deadline also bounds an idle keep-alive connection.
+            header_read_timeout=round(settings.REQUEST_HEADERS_TIMEOUT_SECONDS * 1000),
+            max_buffer_size=settings.MAX_REQUEST_HEADER_BYTES,
+        ),
         # A worker that dies is started again, as uvicorn's supervisor does.
         respawn_failed_workers=True,
         # On SIGTERM: stop accepting, let in-flight requests finish for this long.
