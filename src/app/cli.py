@@ -123,6 +123,8 @@ def _metrics_directory(settings: Settings) -> Iterator[None]:
 
 
 APP_FACTORY = "app.factory:create_app"
+# How long uvicorn's supervisor waits for a worker process to answer (see serve_uvicorn).
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def serve_uvicorn(
@@ -151,6 +153,10 @@ def serve_uvicorn(
         # httptools (uvicorn's own choice when installed) with a deadline and size bounds on
         # each request's head, which uvicorn lacks. uvicorn calls it as it calls a class.
         http=functools.partial(BoundedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
+        # The supervisor kills a worker that does not answer its ping for this long. Starting
+        # one (a new Python importing the app) took over uvicorn's default 5 s on a busy
+        # machine, and the workers were killed while starting.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         # Forwarded headers are handled in the app, from TRUSTED_PROXIES only.
         proxy_headers=False,
         server_header=False,
