@@ -2,8 +2,9 @@
 
 One route returns a fixed small JSON body, served by uvicorn exactly as `app serve` serves the
 API (see `serve` in src/app/cli.py): same workers, event loop and HTTP parser (uvloop and
-httptools from uvicorn[standard]), no proxy headers, no server header, the app's keep-alive and
-graceful timeouts, no access log. Whatever the API reaches is measured as a share of this.
+httptools from uvicorn[standard], with the app's bounds on request headers), no proxy headers,
+no server header, the app's keep-alive and graceful timeouts, no access log. Whatever the API
+reaches is measured as a share of this.
 
     python -m bench.ceiling --port 8001 --workers 2
 

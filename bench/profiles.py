@@ -39,8 +39,9 @@ LAYERS: list[tuple[str, str]] = [
     ("app middleware (app/core/middleware.py)", r"/app/core/middleware\.py"),
     ("FastAPI routing, dependencies", r"/fastapi/"),
     ("Starlette", r"/starlette/"),
+    # The app's subclass of uvicorn's protocol is server work, not app code.
+    ("uvicorn, httptools", r"/uvicorn/|httptools|/app/core/uvicorn_protocol\.py"),
     ("app code", r"/app/"),
-    ("uvicorn, httptools", r"/uvicorn/|httptools"),
     ("logging", r"/logging/"),
     ("anyio (threads, task groups)", r"/anyio/"),
     ("asyncio, uvloop", r"/asyncio/|uvloop"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -59,6 +60,32 @@ async def test_streamed_body_over_the_limit_is_413(
         "/api/v1/user", content=chunks(), headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
+
+
+async def test_a_body_not_received_in_time_is_408(app_client: AppClientFactory) -> None:
+    async def never_finished() -> AsyncIterator[bytes]:
+        yield b'{"name": '
+        await asyncio.Event().wait()
+        yield b"}"  # never reached
+
+    async with app_client(REQUEST_BODY_TIMEOUT_SECONDS=0.3) as client:
+        response = await client.post(
+            "/api/v1/user", content=never_finished(), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 408
+    assert response.json() == {"detail": "Request body not received in time"}
+    assert response.headers["connection"] == "close"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_too_many_headers_is_431(app_client: AppClientFactory) -> None:
+    # The servers refuse them first (tests/test_slow_clients.py); the app does too.
+    async with app_client(MAX_REQUEST_HEADERS=10) as client:
+        headers = {f"x-extra-{n}": "v" for n in range(10)}
+        response = await client.get("/api/v1/users", headers=headers)
+        assert response.status_code == 431
+        assert response.json() == {"detail": "Too many request headers"}
+        assert (await client.get("/api/v1/users")).status_code == 200
 
 
 async def test_database_down_is_503_not_500() -> None:

@@ -300,3 +300,25 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, database_u
     async with httpx.AsyncClient() as late:
         with pytest.raises(httpx.TransportError):
             await late.get(f"{url}/health", timeout=1)
+
+
+@pytest.mark.slow
+def test_workers_slow_to_start_are_waited_for(tmp_path: Path, database_url: str) -> None:
+    """uvicorn's supervisor kills a worker that does not answer its ping in time. On a busy
+    machine a new worker (a new Python importing the app) took longer than uvicorn's default
+    5 s to answer and was killed while starting, again and again."""
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    # Every Python process of the server starts 7 s late.
+    (slow / "sitecustomize.py").write_text("import time\n\ntime.sleep(7)\n")
+    port = free_port()
+    env = app_env(database_url, PYTHONPATH=slow)
+    argv = [APP, "serve", "--port", str(port), "--workers", "2"]
+    with Process("serve", argv, cwd=tmp_path, env=env) as server:
+        server.wait_until(
+            lambda: server.log().count("Application startup complete") == 2,
+            "both workers started",
+            timeout=90,
+        )
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    assert "died" not in server.log(), server.log()

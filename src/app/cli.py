@@ -123,6 +123,8 @@ def _metrics_directory(settings: Settings) -> Iterator[None]:
 
 
 APP_FACTORY = "app.factory:create_app"
+# How long uvicorn's supervisor waits for a worker process to answer (see serve_uvicorn).
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def serve_uvicorn(
@@ -130,8 +132,17 @@ def serve_uvicorn(
 ) -> None:
     """uvicorn with this project's options (also the bench's yardsticks' server: they must be
     served exactly as the API is). `target` is the app factory or, for the bench, an app."""
+    import functools
+
     import uvicorn
 
+    from app.core.uvicorn_protocol import BoundedHttpToolsProtocol, HeadLimits
+
+    limits = HeadLimits(
+        timeout=settings.REQUEST_HEADERS_TIMEOUT_SECONDS,
+        max_headers=settings.MAX_REQUEST_HEADERS,
+        max_bytes=settings.MAX_REQUEST_HEADER_BYTES,
+    )
     uvicorn.run(
         target,
         factory=target == APP_FACTORY,
@@ -139,6 +150,13 @@ def serve_uvicorn(
         port=port,
         workers=None if reload else workers,
         reload=reload,
+        # httptools (uvicorn's own choice when installed) with a deadline and size bounds on
+        # each request's head, which uvicorn lacks. uvicorn calls it as it calls a class.
+        http=functools.partial(BoundedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
+        # The supervisor kills a worker that does not answer its ping for this long. Starting
+        # one (a new Python importing the app) took over uvicorn's default 5 s on a busy
+        # machine, and the workers were killed while starting.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         # Forwarded headers are handled in the app, from TRUSTED_PROXIES only.
         proxy_headers=False,
         server_header=False,
@@ -154,6 +172,7 @@ def serve_uvicorn(
 
 def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> None:
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.server import Server
 
     Server(
@@ -164,6 +183,12 @@ def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> No
         interface=Interfaces.ASGI,
         workers=workers,
         loop=Loops.uvloop,
+        http1_settings=HTTP1Settings(
+            # Granian answers 431 past this many bytes of request line and headers, and 100
+            # headers (fixed); the deadline also bounds an idle keep-alive connection.
+            header_read_timeout=round(settings.REQUEST_HEADERS_TIMEOUT_SECONDS * 1000),
+            max_buffer_size=settings.MAX_REQUEST_HEADER_BYTES,
+        ),
         # A worker that dies is started again, as uvicorn's supervisor does.
         respawn_failed_workers=True,
         # On SIGTERM: stop accepting, let in-flight requests finish for this long.

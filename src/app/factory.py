@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_admin(app, settings)
     install_metrics(app, settings)
     # One layer (core/middleware.py): request id and access log, admission, clean URL, body
-    # bound, cache hits answered before routing, limit and caching headers, request metrics.
+    # and header bounds, the body read within its deadline, the Host allow-list, cache hits
+    # answered before routing, limit and caching headers, request metrics.
     hosts = settings.allowed_hosts
     edge = EdgeConfig(
         max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
@@ -94,6 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queue_timeout=settings.QUEUE_TIMEOUT_SECONDS,
         metrics=RequestMetrics(app.routes) if settings.METRICS_ENABLED else None,
         allowed_hosts=None if hosts is None else HostCheck(hosts),
+        body_timeout=settings.REQUEST_BODY_TIMEOUT_SECONDS,
+        max_headers=settings.MAX_REQUEST_HEADERS,
+        # As much as the requests in flight may hold of bodies anyway.
+        max_buffered_bytes=settings.MAX_IN_FLIGHT_REQUESTS * settings.MAX_REQUEST_BODY_BYTES,
     )
     app.add_middleware(EdgeMiddleware, config=edge)
     if settings.TRUSTED_PROXIES:

@@ -189,6 +189,18 @@ class Settings(BaseSettings):
 
     # requests
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
+    # Seconds a request's body may take to arrive, counted from its headers; a slower one is
+    # answered 408. The body is read before the request waits for admission, so a slow sender
+    # holds no slot meanwhile.
+    REQUEST_BODY_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, le=3600)
+    # Seconds a client may take to send a request's headers (the connection is closed, with a
+    # 408 when some were sent). Under Granian it is also how long an idle keep-alive
+    # connection stays open: Granian has no other setting for it.
+    REQUEST_HEADERS_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=600)
+    # Headers per request, and bytes of the request line and headers together; more is
+    # answered 431. Granian allows 100 headers at most, and 8 KiB is its smallest head buffer.
+    MAX_REQUEST_HEADERS: int = Field(default=100, ge=10, le=100)
+    MAX_REQUEST_HEADER_BYTES: int = Field(default=32_768, ge=8192, le=1_048_576)
     # Per server process: requests running at once; more wait in arrival order, and one that
     # waits longer than QUEUE_TIMEOUT_SECONDS is answered 503 with Retry-After.
     MAX_IN_FLIGHT_REQUESTS: int = Field(default=64, ge=1, le=100_000)

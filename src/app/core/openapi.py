@@ -81,10 +81,16 @@ def _calls(dependant: Dependant | None) -> Iterator[Callable[..., Any]]:
 def _shared_errors(route: Any, operation: dict[str, Any]) -> dict[int, str]:
     errors: dict[int, str] = {}
     if route.body_field is not None:
-        errors[400] = "Bad request: a NUL character in the URL, or a body that cannot be parsed"
+        errors[400] = (
+            "Bad request: a Host not allowed, a NUL character in the URL, or a body that "
+            "cannot be parsed"
+        )
+        errors[408] = "Request body not received in time"
         errors[413] = "Request body too large"
     else:
-        errors[400] = "Bad request: a NUL character in the URL"
+        errors[400] = "Bad request: a Host not allowed, or a NUL character in the URL"
+    # Not listed: 431 for too many or too large headers. The server refuses such a request
+    # before any operation is chosen, as it refuses a malformed request line.
     if any(operation.get("security") or ()):
         errors[401] = "Not authenticated, or invalid or expired credentials"
     for call in _calls(route.dependant):
