@@ -126,6 +126,12 @@ class PrivatePostgres:
                 self._log.close()
                 self._log = None
 
+    def send_signal(self, sig: int) -> None:
+        """Send `sig` to the server and return at once: SIGTERM begins a smart shutdown, in
+        which the open sessions go on but new connections are refused (57P03)."""
+        assert self._process is not None, "not running"
+        self._process.send_signal(sig)
+
     def restart(self, sig: int = signal.SIGINT) -> None:
         """Stop (a fast shutdown, or as `stop` is told), then start again."""
         self.stop(sig)

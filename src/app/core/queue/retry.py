@@ -1,5 +1,6 @@
-"""The retry policy: transient errors (the database or Redis briefly unreachable) are tried
-again with exponential backoff; any other error fails the job. The same wrapper counts each
+"""The retry policy: transient errors (the database unavailable, as core/db_errors.py tells
+it, or Redis unreachable) are tried again with exponential backoff; any other error fails the
+job. The same wrapper counts each
 run of a job (core/metrics.py), in the worker and the embedded runner alike."""
 
 from __future__ import annotations
@@ -13,21 +14,17 @@ from typing import Any
 
 from arq.worker import Retry
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.core.db_errors import database_unavailable
 from app.core.metrics import observe_job
 from app.core.queue.jobs import JobContext, JobFunction
 
 logger = logging.getLogger("app.core.queue")
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeoutError,
-    RedisError,
-    ConnectionError,
-)
+
+def transient(exc: BaseException) -> bool:
+    """True for an error that a later try may not meet: the database or Redis unavailable."""
+    return isinstance(exc, RedisError) or database_unavailable(exc)
 
 
 def retry_delay(job_try: int) -> float:
@@ -56,7 +53,15 @@ def retrying(function: JobFunction) -> JobFunction:
             result = await function(ctx, *args, **kwargs)
             outcome = "success"
             return result
-        except TRANSIENT_ERRORS as exc:
+        except Retry:
+            outcome = _retry_outcome(ctx)
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            if not transient(exc):
+                raise
             job_try = int(ctx.get("job_try", 1))
             delay = retry_delay(job_try)
             outcome = _retry_outcome(ctx)
@@ -68,12 +73,6 @@ def retrying(function: JobFunction) -> JobFunction:
                 delay,
             )
             raise Retry(defer=delay) from exc
-        except Retry:
-            outcome = _retry_outcome(ctx)
-            raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
         finally:
             observe_job(name, outcome, time.perf_counter() - started)
 
