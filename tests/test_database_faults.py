@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
+import json
 import signal
 import time
 from collections import Counter
@@ -378,3 +380,32 @@ async def test_an_outage_is_503s_logged_once_each_then_recovery(served: Served) 
     assert tally.failed_after_back() <= CLIENTS, served.logs(tally.summary())
     lines = [line for line in served.server.log().splitlines() if DATABASE_UNAVAILABLE_LOG in line]
     assert all("[-]" not in line for line in lines), served.logs("a 503 logged without its id")
+
+
+@pytest.mark.slow
+async def test_a_schema_that_does_not_match_is_a_500_logged_once(served: Served) -> None:
+    # Not the database being unavailable but a bug (the code's columns are not the database's):
+    # a 500, logged once with its traceback and request id, on a connection that stays open.
+    await execute(served.postgres.url, "ALTER TABLE users RENAME COLUMN name TO full_name")
+    connection = http.client.HTTPConnection("127.0.0.1", int(served.url.rsplit(":", 1)[1]))
+    try:
+        connection.request("GET", f"{API}/users", headers={"X-Request-ID": "bug-1"})
+        failed = connection.getresponse()
+        body = json.loads(failed.read())
+        opened = connection.sock
+        connection.request("GET", "/health")
+        after = connection.getresponse()
+        after.read()
+        assert connection.sock is opened  # the same connection, not a new one
+    finally:
+        connection.close()
+    assert failed.status == 500
+    assert body == {"detail": "Internal server error"}
+    assert not failed.will_close
+    assert after.status == 200
+    log = served.server.log()
+    unhandled = [line for line in log.splitlines() if " unhandled " in line]
+    assert len(unhandled) == 1, served.logs("the 500 is not logged once")
+    assert "[bug-1] unhandled UndefinedColumnError during GET /api/v1/users" in unhandled[0]
+    assert "Traceback" in log
+    assert "Exception in ASGI application" not in log, served.logs("raised to the server")
