@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from app.cli import alembic_config, main
-from tests.helpers.database import engine_for, query, table_names
+from tests.helpers.database import engine_for, execute, query, table_names
 from tests.helpers.http import API, bearer, login, register
 from tests.helpers.processes import APP
 from tests.helpers.roles import permissions_of
@@ -114,6 +115,37 @@ def test_create_superuser_may_take_a_reserved_name_but_no_path_word(
     assert main(["create-superuser", *args]) == 0
     assert "superuser 'admin' created" in capsys.readouterr().out
     assert asyncio.run(query(env, "SELECT username, is_superuser FROM users")) == [("admin", True)]
+
+
+async def test_a_command_that_loses_the_database_says_so_in_one_line(
+    tmp_path: Path, database_url: str
+) -> None:
+    # A slow hash holds the command's transaction open, after its first read of the users:
+    # its session is ended there, as a database restart would end it.
+    env = app_env(database_url, ADMIN_PASSWORD="root-password-1", PASSWORD_HASH_TIME_COST=100)
+    process = await asyncio.create_subprocess_exec(
+        APP,
+        "create-superuser",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    ended = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND state = 'idle in transaction' "
+        "AND query LIKE '%FROM users%'"
+    )
+    deadline = time.monotonic() + 30
+    while not await execute(database_url, ended):
+        assert process.returncode is None, "the command ended before its session was ended"
+        assert time.monotonic() < deadline, "the command never waited in its transaction"
+        await asyncio.sleep(0.02)
+    _, err = await process.communicate()
+    assert process.returncode == 1, err
+    assert err.decode().startswith("error: the database became unavailable: "), err
+    assert b"Traceback" not in err
+    assert await query(database_url, "SELECT count(*) FROM users") == [(0,)]
 
 
 def test_migrate_creates_and_steps_back_the_schema(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
+from sqlalchemy import select, text
 
 from app.core.config import Settings
+from app.core.db import EngineDep, SessionDep
+from app.core.logging import RequestIdFilter
+from app.users.models import User
+from app.users.repository import BY_USERNAME
 from tests.helpers.http import (
     SUPERUSER,
     AppClientFactory,
@@ -88,13 +94,39 @@ async def test_too_many_headers_is_431(app_client: AppClientFactory) -> None:
         assert (await client.get("/api/v1/users")).status_code == 200
 
 
-async def test_database_down_is_503_not_500() -> None:
+ErrorRecords = Callable[[], list[logging.LogRecord]]
+
+
+@pytest.fixture
+def error_records(caplog: pytest.LogCaptureFixture) -> Iterator[ErrorRecords]:
+    """The app's log records of level ERROR so far, each with its request id (as the app's
+    own log handler adds it)."""
+    with_ids = RequestIdFilter()
+    caplog.handler.addFilter(with_ids)
+    try:
+        with caplog.at_level(logging.ERROR):
+            yield lambda: [
+                r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("app")
+            ]
+    finally:
+        caplog.handler.removeFilter(with_ids)
+
+
+async def test_database_down_is_503_not_500(error_records: ErrorRecords) -> None:
     settings = make_settings(UNREACHABLE_DATABASE_URL, DATABASE_POOL_TIMEOUT=2)
+    # An error raised on to the server would be raised here, in the test.
     async with started_client(settings) as client:
-        response = await client.get("/api/v1/users")
+        response = await client.get("/api/v1/users", headers={"X-Request-ID": "down-1"})
     assert response.status_code == 503
     assert response.json()["detail"].startswith("Database unavailable")
     assert response.headers["retry-after"]
+    assert response.headers["x-request-id"] == "down-1"
+    # Logged once, on one line, with the request id.
+    logged = error_records()
+    assert len(logged) == 1, logged
+    assert logged[0].getMessage().startswith("database unavailable during GET /api/v1/users: ")
+    assert logged[0].exc_info is None
+    assert logged[0].request_id == "down-1"  # type: ignore[attr-defined]
 
 
 async def test_unexpected_error_is_a_json_500_without_traceback(
@@ -110,6 +142,54 @@ async def test_unexpected_error_is_a_json_500_without_traceback(
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error"}
     assert "secret internals" not in response.text
+
+
+async def test_unexpected_error_is_logged_once_with_traceback_and_request_id(
+    app_client: AppClientFactory, error_records: ErrorRecords
+) -> None:
+    # The default client raises what the app raises to the server: the app must not.
+    async with app_client() as client:
+
+        @client.app.get("/boom")
+        async def boom() -> None:
+            raise RuntimeError("secret internals")
+
+        response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
+        assert (await client.get("/api/v1/users")).status_code == 200
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert response.headers["x-request-id"] == "boom-1"
+    logged = error_records()
+    assert len(logged) == 1, logged
+    record = logged[0]
+    assert record.getMessage() == "unhandled RuntimeError during GET /boom"
+    assert record.request_id == "boom-1"  # type: ignore[attr-defined]
+    assert record.exc_info is not None
+    assert record.exc_info[2] is not None  # with its traceback
+
+
+async def test_a_bug_in_a_statement_is_a_500_not_a_503(app_client: AppClientFactory) -> None:
+    async with app_client() as client:
+
+        @client.app.get("/bad-sql")
+        async def bad_sql(session: SessionDep) -> None:
+            await session.execute(text("SELECT no_such_column FROM users"))
+
+        @client.app.get("/bad-value")
+        async def bad_value(session: SessionDep) -> None:
+            # asyncpg refuses the value with its DataError, which SQLAlchemy reports as an
+            # InterfaceError: a bug all the same, not the database being unavailable.
+            await session.execute(select(User).where(User.username == 42))
+
+        @client.app.get("/bad-read")
+        async def bad_read(engine: EngineDep) -> None:
+            await BY_USERNAME.one(engine, username=42)  # the same, raw from the driver
+
+        for path in ("/bad-sql", "/bad-value", "/bad-read"):
+            response = await client.get(path)
+            assert response.status_code == 500, (path, response.text)
+            assert response.json() == {"detail": "Internal server error"}
+            assert "retry-after" not in response.headers
 
 
 @pytest.mark.parametrize(

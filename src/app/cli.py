@@ -571,6 +571,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(settings, args)
     except CommandFailed as exc:
         return _fail(str(exc), exc.code)
+    except Exception as exc:
+        from app.core.db_errors import database_unavailable, describe
+
+        if not database_unavailable(exc):
+            raise
+        # Lost in the middle of a command (the start is checked: _migrated_database). Every
+        # command that writes is harmless to run again.
+        return _fail(f"the database became unavailable: {describe(exc)}", code=1)
     return code
 
 

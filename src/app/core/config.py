@@ -79,9 +79,10 @@ class Settings(BaseSettings):
     # again when returned, so a steady load is served best by the pool itself.
     DATABASE_POOL_SIZE: int = Field(default=20, ge=1, le=1000)
     DATABASE_MAX_OVERFLOW: int = Field(default=0, ge=0, le=1000)
-    # Ping each connection as it is taken from the pool (one round trip per request). Off:
-    # after a database restart, the first request that meets a dead connection gets a 503
-    # and the whole pool is replaced.
+    # Ping each connection as it is taken from the pool (one round trip per request). Off: a
+    # connection the database has ended (a restart) is found when it is next used, and every
+    # connection of the pool opened before it is replaced as it is next taken; a read that
+    # met it runs again on a fresh connection, a write gets a 503 with Retry-After.
     DATABASE_POOL_PRE_PING: bool = False
     DATABASE_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
     DATABASE_ECHO: bool = False

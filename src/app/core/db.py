@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Boolean, DateTime, Integer, MetaData, event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
+from app.core.db_errors import connection_busy, session_ended
 from app.core.errors import AppError, Conflict
 from app.core.state import get_resources
 
@@ -102,6 +103,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _disconnect_on_server_word(context: ExceptionContext) -> None:
+    """asyncpg's dialect calls an error a disconnect once the driver has seen the socket
+    close; the server's own word that it ended the session (57P01 on a restart) can come
+    first, and a connection stuck in an unfinished operation never closes. Both are taken out
+    of the pool now (the stuck one alone), rather than failing the next request too."""
+    if context.is_disconnect:
+        return
+    error = context.original_exception
+    if session_ended(error):
+        context.is_disconnect = True
+    elif connection_busy(error):
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = False
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.get_backend_name() == "sqlite":
@@ -109,7 +125,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     pool_size, max_overflow = settings.pool_limits()
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=settings.DATABASE_ECHO,
         pool_size=pool_size,
@@ -117,6 +133,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.DATABASE_POOL_TIMEOUT,
         pool_pre_ping=settings.DATABASE_POOL_PRE_PING,
     )
+    event.listen(engine.sync_engine, "handle_error", _disconnect_on_server_word)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

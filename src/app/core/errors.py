@@ -11,10 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from app.core.db_errors import database_unavailable, describe
 
 logger = logging.getLogger(__name__)
 
@@ -132,31 +132,36 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return _json(422, detail)
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.error(
-        "database unavailable during %s %s: %s",
-        request.method,
-        request.url.path,
-        type(exc).__name__,
-    )
-    return _json(503, "Database unavailable, try again shortly", {"Retry-After": "5"})
+DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
+INTERNAL_ERROR = "Internal server error"
+# Seconds a client is told to wait after a 503 for the database (a restart takes a few).
+DATABASE_RETRY_AFTER = "5"
+
+
+def unhandled_error(exc: Exception, method: str, path: str) -> tuple[int, str, dict[str, str]]:
+    """The answer to an error that nothing else handled, logged once: the database
+    unavailable (core/db_errors.py) is a 503 with Retry-After, logged on one line; anything
+    else is a 500, logged with its traceback. The status, detail and headers."""
+    if database_unavailable(exc):
+        logger.error("database unavailable during %s %s: %s", method, path, describe(exc))
+        return 503, DATABASE_UNAVAILABLE, {"Retry-After": DATABASE_RETRY_AFTER}
+    logger.error("unhandled %s during %s %s", type(exc).__name__, method, path, exc_info=exc)
+    return 500, INTERNAL_ERROR, {}
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.error(
-        "unhandled %s during %s %s",
-        type(exc).__name__,
-        request.method,
-        request.url.path,
-        exc_info=(type(exc), exc, None),
-    )
-    return _json(500, "Internal server error")
+    # Only for an error raised outside the app's middleware (core/middleware.py answers the
+    # others, with the request id); Starlette raises it again to the server afterwards.
+    status, detail, headers = unhandled_error(exc, request.method, request.url.path)
+    return _json(status, detail, headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(AppError)(_app_error)
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(RequestValidationError)(_validation_error)
-    for db_error in (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError):
-        app.add_exception_handler(db_error, _database_unavailable)
+    # Every other error, the database's included, is answered by the app's middleware
+    # (core/middleware.py, with `unhandled_error`): inside it, so that the log line has the
+    # request id, and without raising to the server, which would log it a second time and
+    # close the connection. This handler is for errors raised outside it.
     app.add_exception_handler(Exception, _unexpected)

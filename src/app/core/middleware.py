@@ -12,7 +12,10 @@ over its headers and one wrapper of `send`:
 - cache hits answered before routing (core/cache/early.py);
 - the rate limiter's X-RateLimit-* headers, and client-side caching (Cache-Control, ETag and
   304 answers to If-None-Match);
-- the request metrics (core/metrics.py): count and duration by route template and status.
+- the request metrics (core/metrics.py): count and duration by route template and status;
+- the answer to an error nothing else handled (a 503 when the database is unavailable, else a
+  500; core/errors.py `unhandled_error`): logged once, with the request id, and never raised
+  to the server, which would log it again and close the client's connection.
 
 One layer, because each pure-ASGI middleware that wraps `send` costs every request a call per
 message and a copy of the header list; the profile of a cache hit showed five of them."""
@@ -33,6 +36,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.cache.early import EarlyRoute, early_hit
+from app.core.errors import unhandled_error
 from app.core.logging import request_id_var
 from app.core.metrics import RequestMetrics
 
@@ -64,6 +68,29 @@ async def _reply(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _answer_unhandled(exc: Exception, scope: Scope, exchange: _Exchange) -> None:
+    """Log `exc` once and answer it, with a complete response so that the connection stays
+    open. A response already started cannot be replaced: the server, seeing it unfinished,
+    closes the connection."""
+    status, detail, headers = unhandled_error(exc, scope["method"], scope["path"])
+    if exchange.started:
+        return
+    body = json.dumps({"detail": detail}).encode()
+    extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    await exchange.send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await exchange.send({"type": "http.response.body", "body": body})
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +229,8 @@ class EdgeMiddleware:
         exchange = _Exchange(self, scope, send, request_id.encode(), authorization, if_none_match)
         try:
             await self._handle(scope, receive, exchange, length, host)
+        except Exception as exc:
+            await _answer_unhandled(exc, scope, exchange)
         finally:
             elapsed = time.perf_counter() - started
             if metrics is not None:

@@ -20,12 +20,11 @@ from app.core.queue.jobs import (
     new_job_id,
     owner_of,
 )
-from app.core.queue.retry import TRANSIENT_ERRORS, job_functions, retry_delay, retrying
+from app.core.queue.retry import job_functions, retry_delay, retrying, transient
 
 __all__ = [
     "ANONYMOUS",
     "CRON_OWNER",
-    "TRANSIENT_ERRORS",
     "CronJob",
     "JobContext",
     "JobFunction",
@@ -40,4 +39,5 @@ __all__ = [
     "owner_of",
     "retry_delay",
     "retrying",
+    "transient",
 ]

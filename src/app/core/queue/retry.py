@@ -1,7 +1,7 @@
-"""The retry policy: transient errors (the database or Redis briefly unreachable) are tried
-again with exponential backoff; any other error fails the job. A cron job's run is not tried
-again: its next scheduled run is. The same wrappers count each run of a job
-(core/metrics.py), in the worker and the embedded runner alike."""
+"""The retry policy: transient errors (the database unavailable, as core/db_errors.py tells
+it, or Redis unreachable) are tried again with exponential backoff; any other error fails the
+job. A cron job's run is not tried again: its next scheduled run is. The same wrappers count
+each run of a job (core/metrics.py), in the worker and the embedded runner alike."""
 
 from __future__ import annotations
 
@@ -14,24 +14,17 @@ from typing import Any
 
 from arq.worker import Retry
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.core.db_errors import database_unavailable
 from app.core.metrics import observe_job
 from app.core.queue.jobs import CronJob, JobContext, JobFunction
 
 logger = logging.getLogger("app.core.queue")
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeoutError,
-    RedisError,
-    ConnectionError,
-)
 
-# What a cron run ends on quietly, where a job would be retried.
-_NOT_RETRIED_IN_CRON: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, Retry)
+def transient(exc: BaseException) -> bool:
+    """True for an error that a later try may not meet: the database or Redis unavailable."""
+    return isinstance(exc, RedisError) or database_unavailable(exc)
 
 
 def retry_delay(job_try: int) -> float:
@@ -59,7 +52,15 @@ def retrying(function: JobFunction) -> JobFunction:
             result = await function(ctx, *args, **kwargs)
             outcome = "success"
             return result
-        except TRANSIENT_ERRORS as exc:
+        except Retry:
+            outcome = "failure" if last_try(ctx) else "retry"
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            if not transient(exc):
+                raise
             job_try = int(ctx.get("job_try", 1))
             if last_try(ctx):
                 # Asking for a retry now would only hold the job back until the runner
@@ -81,12 +82,6 @@ def retrying(function: JobFunction) -> JobFunction:
                 delay,
             )
             raise Retry(defer=delay) from exc
-        except Retry:
-            outcome = "failure" if last_try(ctx) else "retry"
-            raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
         finally:
             observe_job(name, outcome, time.perf_counter() - started)
 
@@ -109,16 +104,18 @@ def cron_run(job: CronJob) -> JobFunction:
             result = await function(ctx, *args, **kwargs)
             outcome = "success"
             return result
-        except _NOT_RETRIED_IN_CRON as exc:
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            if not (isinstance(exc, Retry) or transient(exc)):
+                raise
             logger.warning(
                 "cron job %s hit %s; not retried: it runs again at its next scheduled time",
                 job.name,
                 type(exc).__name__,
             )
             return None
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
         finally:
             observe_job(name, outcome, time.perf_counter() - started)
 
