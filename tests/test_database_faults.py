@@ -89,6 +89,10 @@ async def test_reads_and_writes_survive_their_connections_being_ended(
         second = await client.post(f"{API}/alice/post", json=post, headers=headers)
         assert second.status_code == 201, second.text
         assert (await client.get(f"{API}/users")).status_code == 200
+        # Readiness is about the database now, not about a connection it ended before.
+        await _end_pooled_sessions(client.app, database_url)
+        ready = await client.get("/ready")
+        assert ready.status_code == 200, ready.text
         # Every connection, the discarded ones included, went back to the pool.
         pool = resources_of(client.app).engine.pool
         assert isinstance(pool, QueuePool)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import ErrorBody
@@ -28,12 +29,20 @@ async def health() -> JSONResponse:
 
 
 async def _database_ok(engine: AsyncEngine) -> bool:
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:  # any failure to reach the database means not ready
-        return False
-    return True
+    # Twice at most: after a database restart, the first try may meet a pooled connection
+    # the restart ended (the pool then drops it), which says nothing of the database now.
+    for _ in range(2):
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                return False
+        except Exception:  # any other failure to reach the database means not ready
+            return False
+        else:
+            return True
+    return False
 
 
 async def _within(check: Any, seconds: float) -> bool:
