@@ -16,8 +16,8 @@ from app.auth.repository import TOKEN_USER
 from app.core import permissions
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep, utcnow
-from app.core.errors import Forbidden, Unauthorized
-from app.core.openapi import DATABASE_UNAVAILABLE, document_alternative_scheme, documents
+from app.core.errors import DATABASE_UNAVAILABLE, Forbidden, Unauthorized
+from app.core.openapi import document_alternative_scheme, documents
 from app.core.rate_limit import Limit, RateLimiter, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenType
 from app.core.state import Resources, get_resources

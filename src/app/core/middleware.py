@@ -52,21 +52,24 @@ class _BodyTooLarge(HTTPException):
 
 
 async def _reply(
-    send: Send, status: int, detail: str, extra: Sequence[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    detail: str,
+    extra: Sequence[tuple[bytes, bytes]] = (),
+    *,
+    close: bool = True,
 ) -> None:
+    """A JSON `{"detail": ...}` answer; with `close`, the connection ends after it (the
+    request's body may be left unread)."""
     body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-                *extra,
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -77,20 +80,8 @@ async def _answer_unhandled(exc: Exception, scope: Scope, exchange: _Exchange) -
     status, detail, headers = unhandled_error(exc, scope["method"], scope["path"])
     if exchange.started:
         return
-    body = json.dumps({"detail": detail}).encode()
     extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-    await exchange.send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *extra,
-            ],
-        }
-    )
-    await exchange.send({"type": "http.response.body", "body": body})
+    await _reply(exchange.send, status, detail, extra, close=False)
 
 
 @dataclass(frozen=True, slots=True)

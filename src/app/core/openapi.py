@@ -14,14 +14,13 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security.base import SecurityBase
 
 from app.core.db import get_engine, get_session
-from app.core.errors import ErrorBody
+from app.core.errors import DATABASE_UNAVAILABLE, ErrorBody
 from app.core.rate_limit import get_rate_limiter
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
 # Dependencies that can end any request they serve with a fixed error (domains add theirs
 # with `documents`).
-DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
 _DEPENDENCY_ERRORS: dict[Callable[..., Any], dict[int, str]] = {
     get_session: {503: DATABASE_UNAVAILABLE},
     get_engine: {503: DATABASE_UNAVAILABLE},
