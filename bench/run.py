@@ -167,7 +167,7 @@ def measure_hash_rate(env: dict[str, str], verifications: int) -> dict[str, Any]
     from app.core.config import Settings
 
     names = {name.upper() for name in Settings.model_fields}
-    settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k in names})  # type: ignore[arg-type]
+    settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k in names})
     hasher = PasswordHash(
         (
             Argon2Hasher(

@@ -1,4 +1,5 @@
-"""The `app` command: serve, worker, migrate, create-superuser, create-tier."""
+"""The `app` command: serve, worker, migrate, create-superuser, and the features' own
+commands (create-tier, create-role, grant, ...: each `Domain(commands=...)`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -24,20 +25,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.commands import Command, CommandFailed
 from app.core.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from app.core.state import Resources
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class CommandFailed(Exception):
-    """Ends a command with its message on one line and exit code `code`."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -418,80 +412,18 @@ def create_superuser(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_create_superuser(settings, args))
 
 
-async def _create_tier(settings: Settings, args: argparse.Namespace) -> int:
-    from app.core.db import transaction
-    from app.tiers import service
-    from app.tiers.schemas import TierCreate
+def _domain_command(feature: Command) -> Callable[[Settings, argparse.Namespace], int]:
+    """Runs a feature's command on the process's resources, once the database is known to be
+    reachable and migrated."""
 
-    try:
-        name = TierCreate(name=args.name or settings.TIER_NAME).name
-    except ValidationError:
-        raise CommandFailed(
-            "invalid tier name: use 1-50 letters, digits, '_', '.' or '-'"
-        ) from None
-    async with (
-        _migrated_database(settings) as resources,
-        transaction(resources.sessionmaker) as session,
-    ):
-        created = await service.ensure_tier(session, name)
-    print(f"tier '{name}' created" if created else f"tier '{name}' exists: nothing to do")
-    return 0
+    def handler(settings: Settings, args: argparse.Namespace) -> int:
+        async def run() -> int:
+            async with _migrated_database(settings) as resources:
+                return await feature.run(resources, args)
 
+        return asyncio.run(run())
 
-def create_tier(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_create_tier(settings, args))
-
-
-async def _create_role(settings: Settings, args: argparse.Namespace) -> int:
-    from app.core import permissions
-    from app.core.db import transaction
-    from app.roles import service
-    from app.roles.schemas import RoleCreate
-
-    names = [n.strip() for value in args.permissions for n in value.split(",") if n.strip()]
-    try:
-        data = RoleCreate(name=args.name, description=args.description or "", permissions=names)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise CommandFailed(f"invalid role: {problems}") from None
-    async with _migrated_database(settings) as resources:
-        missing = permissions.unknown(data.permissions)
-        if missing:
-            known = ", ".join(p.name for p in permissions.registered())
-            raise CommandFailed(f"unknown permissions: {', '.join(missing)} (known: {known})")
-        async with transaction(resources.sessionmaker) as session:
-            outcome = await service.ensure_role(session, data, description=args.description)
-    print(f"role '{data.name}' {outcome}: {', '.join(data.permissions) or 'no permissions'}")
-    return 0
-
-
-def create_role(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_create_role(settings, args))
-
-
-async def _grant(settings: Settings, args: argparse.Namespace) -> int:
-    from app.core.db import transaction
-    from app.core.errors import NotFound
-    from app.roles import service
-
-    async with _migrated_database(settings) as resources:
-        try:
-            async with transaction(resources.sessionmaker) as session:
-                granted = await service.grant(session, args.username, args.role)
-        except NotFound as exc:
-            raise CommandFailed(
-                f"{exc.detail}: cannot grant '{args.role}' to '{args.username}'"
-            ) from None
-    held = "granted to" if granted else "already held by"
-    print(f"role '{args.role}' {held} '{args.username}'")
-    return 0
-
-
-def grant(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_grant(settings, args))
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -535,36 +467,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="default: ADMIN_PASSWORD (prefer the environment)")
     p.set_defaults(handler=create_superuser)
 
-    p = commands.add_parser("create-tier", help="create the tier TIER_NAME (harmless to rerun)")
-    p.add_argument("--name", help="default: TIER_NAME")
-    p.set_defaults(handler=create_tier)
+    from app.domains import commands as feature_commands
 
-    p = commands.add_parser(
-        "create-role",
-        help="create a role, or set the permissions of an existing one (harmless to rerun)",
-    )
-    p.add_argument("name")
-    p.add_argument(
-        "--permissions",
-        nargs="*",
-        default=[],
-        metavar="PERMISSION",
-        help="resource.action names, space- or comma-separated (GET /permissions lists them)",
-    )
-    p.add_argument("--description")
-    p.set_defaults(handler=create_role)
-
-    p = commands.add_parser("grant", help="give a user a role (harmless to rerun)")
-    p.add_argument("username")
-    p.add_argument("role")
-    p.set_defaults(handler=grant)
+    for feature in feature_commands():
+        p = commands.add_parser(feature.name, help=feature.help)
+        feature.arguments(p)
+        p.set_defaults(handler=_domain_command(feature))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from app.domains import feature_settings
+
         settings = load_settings()
+        settings.load_features(feature_settings())
     except ConfigError as exc:
         return _fail(str(exc))
     try:

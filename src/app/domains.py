@@ -13,6 +13,8 @@ from app.admin.domain import domain as admin
 from app.api_keys.domain import domain as api_keys
 from app.auth.domain import domain as auth
 from app.core import permissions
+from app.core.commands import Command
+from app.core.config import FeatureSettings
 from app.core.db import Base
 from app.core.domain import Domain
 from app.core.events import Handler
@@ -47,6 +49,16 @@ metadata = Base.metadata
 def user_cache_patterns() -> tuple[str, ...]:
     """Every domain's cache patterns of one user's pages (filled with `{username}`)."""
     return tuple(pattern for domain in DOMAINS for pattern in domain.user_cache_patterns)
+
+
+def feature_settings() -> tuple[type[FeatureSettings], ...]:
+    """Every domain's own settings class."""
+    return tuple(domain.settings for domain in DOMAINS if domain.settings is not None)
+
+
+def commands() -> tuple[Command, ...]:
+    """Every domain's `app` subcommands."""
+    return tuple(command for domain in DOMAINS for command in domain.commands)
 
 
 def event_handlers() -> tuple[Handler[Any], ...]:

@@ -21,6 +21,7 @@ from app.core.openapi import install_openapi
 from app.core.permissions import check_required
 from app.core.state import attach
 from app.docs import install_docs
+from app.domains import feature_settings
 from app.health.router import router as health_router
 from app.resources import open_resources
 
@@ -57,6 +58,8 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    # Every installed feature's own settings, read and checked before anything is served.
+    settings.load_features(feature_settings())
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     contact = {
         key: value

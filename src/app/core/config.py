@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -40,14 +48,49 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message says why."""
 
 
+# Every settings class reads the same sources the same way: the environment, then `.env`.
+SOURCES = SettingsConfigDict(
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    case_sensitive=False,
+    env_ignore_empty=True,
+)
+
+
+class FeatureSettings(BaseSettings):
+    """The settings one feature owns, declared in its `Domain(settings=...)` and read through
+    `Settings.feature` (or a dependency the feature builds on it):
+
+        class NoteSettings(FeatureSettings):
+            NOTES_PER_USER: int = Field(default=100, ge=1)
+
+        notes = resources.settings.feature(NoteSettings)
+
+    They are read from the same sources as the core settings, and only while the feature is
+    installed: deleting its package removes them."""
+
+    model_config = SOURCES
+
+    def problems(self, settings: Settings) -> list[str]:
+        """What these settings refuse outside local use (`settings.is_local` is False)."""
+        return []
+
+
+F = TypeVar("F", bound=FeatureSettings)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        case_sensitive=False,
-        env_ignore_empty=True,
-    )
+    model_config = SOURCES
+
+    # The arguments the settings were built with (overrides, `_env_file`), which the
+    # features' settings are read with too, and the features' settings read so far.
+    _sources: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _features: dict[type[FeatureSettings], FeatureSettings] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self._sources = values
 
     # app
     APP_NAME: str = "API starter"
@@ -402,11 +445,52 @@ class Settings(BaseSettings):
             )
         return self
 
+    def feature(self, cls: type[F]) -> F:
+        """The settings of one feature, read (and checked) the first time they are asked
+        for, from the sources these settings were read from; a bad value is a ConfigError.
+        `load_features` reads every installed feature's at start-up."""
+        found = self._features.get(cls)
+        if found is None:
+            values = {
+                key: value
+                for key, value in self._sources.items()
+                if key.startswith("_") or key.upper() in cls.model_fields
+            }
+            found = _readable_errors(cls, values)
+            if not self.is_local:
+                problems = found.problems(self)
+                if problems:
+                    raise ConfigError(
+                        f"invalid configuration: ENVIRONMENT={self.ENVIRONMENT.value} "
+                        "refuses: " + "; ".join(problems)
+                    )
+            self._features[cls] = found
+        return found  # type: ignore[return-value]
 
-def load_settings(**overrides: object) -> Settings:
-    """Build the settings, turning validation errors into one readable `ConfigError`."""
+    def load_features(self, classes: Iterable[type[FeatureSettings]]) -> None:
+        """Read and check every one of these features' settings now (at start-up), so that a
+        bad value stops the process before it serves anything. A setting two features both
+        declare is refused: each name has one owner."""
+        owners: dict[str, str] = dict.fromkeys(type(self).model_fields, "core")
+        for cls in classes:
+            for name in cls.model_fields:
+                owner = owners.setdefault(name, cls.__name__)
+                if owner != cls.__name__:
+                    raise ConfigError(f"setting {name} is declared by {owner} and {cls.__name__}")
+            self.feature(cls)
+
+    def features(self) -> tuple[FeatureSettings, ...]:
+        """The features' settings read so far."""
+        return tuple(self._features.values())
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _readable_errors(cls: type[S], values: dict[str, Any]) -> S:
+    """`cls(**values)`, its validation errors turned into one readable `ConfigError`."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**values)
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_input=False, include_url=False):
@@ -414,6 +498,11 @@ def load_settings(**overrides: object) -> Settings:
             message = str(err["msg"]).removeprefix("Value error, ")
             lines.append(f"{where}: {message}" if where else message)
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable `ConfigError`."""
+    return _readable_errors(Settings, overrides)
 
 
 async def get_settings(request: Request) -> Settings:

@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.core.cache.decorator import check_pattern, placeholders
+from app.core.commands import Command
+from app.core.config import FeatureSettings
 from app.core.db import Base
 from app.core.events import Handler
 from app.core.permissions import Permission
@@ -30,13 +32,17 @@ class Domain:
             user_cache_patterns=("{username}_notes:*",),
             permissions=(Permission("notes.delete_any", "Delete any user's note"),),
             handlers=(Handler(PasswordChanged, revoke_note_links),),
+            settings=NoteSettings,
+            commands=(Command("create-note", "create a note", create_note),),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
     belong to one user: deleting or renaming that user invalidates them. `permissions` are
     the ones its routes check (`require_permissions`), listed by `GET /permissions`.
     `handlers` react to other domains' events, inside the publisher's transaction
-    (core/events.py).
+    (core/events.py). `settings` is the feature's own settings class (core/config.py
+    `FeatureSettings`), read at start-up; `commands` are its `app` subcommands
+    (core/commands.py).
     """
 
     name: str
@@ -47,6 +53,8 @@ class Domain:
     user_cache_patterns: tuple[str, ...] = ()
     permissions: tuple[Permission, ...] = ()
     handlers: tuple[Handler[Any], ...] = ()
+    settings: type[FeatureSettings] | None = None
+    commands: tuple[Command, ...] = ()
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

@@ -1,8 +1,13 @@
 from app.core.domain import Domain
+from app.roles.commands import COMMANDS
 from app.roles.models import GrantsVersion, Role, UserRole
 from app.roles.permissions import MANAGE
 from app.roles.router import router
 
 domain = Domain(
-    name="roles", router=router, models=(Role, UserRole, GrantsVersion), permissions=(MANAGE,)
+    name="roles",
+    router=router,
+    models=(Role, UserRole, GrantsVersion),
+    permissions=(MANAGE,),
+    commands=COMMANDS,
 )
