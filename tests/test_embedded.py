@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.helpers.features import requires
 from tests.helpers.processes import APP, Process, clean_env, free_port, run_app
 
 pytestmark = pytest.mark.slow  # a server process (`make test-embedded` runs it alone)
@@ -115,6 +116,7 @@ def test_register_login_me_refresh_logout(base_url: str) -> None:
         assert replay.status_code == 401
 
 
+@requires("posts")
 def test_posts_cache_and_rate_limits(base_url: str) -> None:
     with httpx.Client(base_url=f"{base_url}/api/v1") as client:
         body = {"name": "Poster", "username": "poster", "email": "p@example.com"}

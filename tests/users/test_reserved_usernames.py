@@ -17,6 +17,7 @@ from app.core.state import resources_of
 from app.domains import DOMAINS
 from app.users.service import ReservedUsernames
 from tests.helpers.database import execute
+from tests.helpers.features import requires
 from tests.helpers.http import API, bearer, error_detail, login, register, sign_up, user_body
 
 PATH_WORD = "This username is reserved: it is a path of the API"
@@ -78,6 +79,7 @@ async def test_renaming_to_a_reserved_username_is_422_and_changes_nothing(
     assert (me["username"], me["name"]) == ("alice", "Alice Tester")
 
 
+@requires("posts")
 async def test_ordinary_names_still_work_and_reach_their_posts(client: httpx.AsyncClient) -> None:
     ada = await sign_up(client, "ada")
     # Words that are not the first segment of a path are free, `posts` among them.
