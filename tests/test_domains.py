@@ -3,13 +3,17 @@ model registry, the worker, the embedded runner and the user-page invalidations.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import literal
 
+from app import domains
 from app.auth.events import PasswordChanged, SessionReused
 from app.core.db import Base
 from app.core.domain import Domain
@@ -17,6 +21,7 @@ from app.core.queue import CronJob
 from app.core.queue.local import LocalQueue, next_run
 from app.core.state import resources_of
 from app.domains import DOMAINS, user_cache_patterns
+from app.users.repository import register_caller_columns
 from app.worker import create_worker
 from tests.helpers.cache import wait_out_fence
 from tests.helpers.features import requires
@@ -105,6 +110,24 @@ def test_next_run_follows_hour_and_minute() -> None:
     never = CronJob(lambda ctx: None, name="never", hour=25)  # type: ignore[arg-type,return-value]
     with pytest.raises(ValueError, match="never runs"):
         next_run(never, datetime(2026, 5, 1, tzinfo=UTC))
+
+
+def test_a_caller_column_has_one_name_of_its_own() -> None:
+    """A feature's column of the signed-in user cannot shadow the user's own or another's."""
+    with pytest.raises(ValueError, match="'username' is declared twice"):
+        register_caller_columns([literal(1).label("username")])
+
+
+def test_one_domain_at_most_limits_the_marked_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def source(request: Request, user_id: int | None, caller: Mapping[str, Any]) -> None:
+        return None
+
+    two = (Domain(name="a", rate_limit_source=source), Domain(name="b", rate_limit_source=source))
+    monkeypatch.setattr(domains, "DOMAINS", two)
+    with pytest.raises(RuntimeError, match="a, b"):
+        domains.rate_limit_source()
+    monkeypatch.setattr(domains, "DOMAINS", (Domain(name="a"),))
+    assert domains.rate_limit_source() is None
 
 
 def test_a_user_cache_pattern_must_name_the_user() -> None:

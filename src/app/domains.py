@@ -1,7 +1,8 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the user-page invalidations and the event handlers are built from it. Adding an entity is one
+the user-page invalidations, the event handlers, the caller columns and the rate limit source
+are built from it. Adding an entity is one
 new folder with its `domain.py`, and one line here.
 """
 
@@ -19,12 +20,14 @@ from app.core.db import Base
 from app.core.domain import Domain
 from app.core.events import Handler
 from app.core.mail.domain import domain as mail
+from app.core.rate_limit import LimitSource
 from app.docs import domain as docs
 from app.posts.domain import domain as posts
 from app.roles.domain import domain as roles
 from app.tasks.domain import domain as tasks
 from app.tiers.domain import domain as tiers
 from app.users.domain import domain as users
+from app.users.repository import register_caller_columns
 
 DOMAINS: tuple[Domain, ...] = (
     mail,
@@ -41,6 +44,8 @@ DOMAINS: tuple[Domain, ...] = (
 
 # Every domain's permissions, for GET /permissions, roles and the superusers' "all".
 permissions.register(p for domain in DOMAINS for p in domain.permissions)
+# Every domain's columns of the signed-in user, for the statements that check credentials.
+register_caller_columns(c for domain in DOMAINS for c in domain.caller_columns)
 
 # Every model of every domain is imported above, so the metadata holds the whole schema.
 metadata = Base.metadata
@@ -59,6 +64,15 @@ def feature_settings() -> tuple[type[FeatureSettings], ...]:
 def commands() -> tuple[Command, ...]:
     """Every domain's `app` subcommands."""
     return tuple(command for domain in DOMAINS for command in domain.commands)
+
+
+def rate_limit_source() -> LimitSource | None:
+    """The one domain's limit source of the routes that ask for per-path limits, if any."""
+    sources = [domain for domain in DOMAINS if domain.rate_limit_source is not None]
+    if len(sources) > 1:
+        names = ", ".join(domain.name for domain in sources)
+        raise RuntimeError(f"one domain at most may declare a rate limit source: {names}")
+    return sources[0].rate_limit_source if sources else None
 
 
 def event_handlers() -> tuple[Handler[Any], ...]:

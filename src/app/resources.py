@@ -20,7 +20,7 @@ from app.core.queue.local import LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.core.state import Resources
-from app.domains import event_handlers, user_cache_patterns
+from app.domains import event_handlers, rate_limit_source, user_cache_patterns
 from app.jobs import CRON_JOBS, FUNCTIONS
 
 logger = logging.getLogger("app")
@@ -62,6 +62,7 @@ async def open_resources(
         permissions=PermissionCache(),
         events=Events(event_handlers()),
         path_words=path_words,
+        rate_limit_source=rate_limit_source(),
     )
     if isinstance(queue, LocalQueue):
         queue.start(resources, run_cron=run_cron)

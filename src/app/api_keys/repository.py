@@ -12,7 +12,7 @@ from app.core.db import utcnow
 from app.core.query import Query
 from app.roles.repository import GRANTS_VERSION
 from app.users.models import User
-from app.users.repository import LIVE, PRIVATE_COLUMNS
+from app.users.repository import LIVE, PRIVATE_COLUMNS, caller_columns
 
 KEY_PREFIX = "ak_"
 _PREFIX_LENGTH = 12
@@ -23,19 +23,23 @@ MAX_KEYS_PER_USER = 100
 TOUCH_EVERY = timedelta(minutes=1)
 
 # The check of a request with an API key: the key (not revoked) and its owner (not deleted),
-# with the grants version, in one statement outside any transaction.
+# with the grants version and the features' caller columns, in one statement outside any
+# transaction.
 KEY_OWNER = Query(
-    select(
-        *PRIVATE_COLUMNS,
-        ApiKey.id.label("key_id"),
-        ApiKey.secret_hash.label("key_secret_hash"),
-        ApiKey.permissions.label("key_permissions"),
-        ApiKey.expires_at.label("key_expires_at"),
-        ApiKey.last_used_at.label("key_last_used_at"),
-        GRANTS_VERSION,
+    lambda: (
+        select(
+            *PRIVATE_COLUMNS,
+            ApiKey.id.label("key_id"),
+            ApiKey.secret_hash.label("key_secret_hash"),
+            ApiKey.permissions.label("key_permissions"),
+            ApiKey.expires_at.label("key_expires_at"),
+            ApiKey.last_used_at.label("key_last_used_at"),
+            GRANTS_VERSION,
+            *caller_columns(),
+        )
+        .join(ApiKey, ApiKey.user_id == User.id)
+        .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None), LIVE)
     )
-    .join(ApiKey, ApiKey.user_id == User.id)
-    .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None), LIVE)
 )
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
@@ -36,9 +36,19 @@ class Caller:
 
     Its permissions are read only when a check needs them: from the process's cache under the
     grants version the token check read (no query of its own when it matches), or, for a
-    superuser, every declared permission. A key's are the key's own among its owner's."""
+    superuser, every declared permission. A key's are the key's own among its owner's.
+    `row` is what the credentials check read, the features' caller columns among it
+    (`Domain(caller_columns=...)`), by label."""
 
-    __slots__ = ("_key_permissions", "_permissions", "_resources", "_version", "api_key_id", "user")
+    __slots__ = (
+        "_key_permissions",
+        "_permissions",
+        "_resources",
+        "_version",
+        "api_key_id",
+        "row",
+        "user",
+    )
 
     def __init__(
         self,
@@ -47,8 +57,10 @@ class Caller:
         resources: Resources,
         api_key_id: int | None = None,
         key_permissions: frozenset[str] | None = None,
+        row: Mapping[str, Any] | None = None,
     ) -> None:
         self.user = user
+        self.row: Mapping[str, Any] = row or {}
         self.api_key_id = api_key_id
         self._version = version
         self._resources = resources
@@ -96,6 +108,7 @@ async def _key_caller(resources: Resources, key: str) -> Caller:
         resources,
         api_key_id=data["key_id"],
         key_permissions=frozenset(as_names(data["key_permissions"])),
+        row=data,
     )
 
 
@@ -106,7 +119,7 @@ async def session_caller(resources: Resources, user_id: int, session_id: int) ->
     if row is None:
         return None
     data = dict(row)
-    return Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources)
+    return Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources, row=data)
 
 
 # Credentials are checked against the database: unreachable, it is a 503.

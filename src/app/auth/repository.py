@@ -15,13 +15,13 @@ from app.core.query import Query
 from app.core.security import TokenClaims
 from app.roles.repository import GRANTS_VERSION
 from app.users.models import User
-from app.users.repository import LIVE, PRIVATE_COLUMNS
+from app.users.repository import LIVE, PRIVATE_COLUMNS, caller_columns
 
 # The token check of every authenticated request: the token's user, if active and the token's
-# session is not revoked, with the grants version (roles/repository.py); one statement, no
-# transaction (core/query.py).
+# session is not revoked, with the grants version (roles/repository.py) and the features'
+# caller columns; one statement, no transaction (core/query.py).
 TOKEN_USER = Query(
-    select(*PRIVATE_COLUMNS, GRANTS_VERSION).where(
+    lambda: select(*PRIVATE_COLUMNS, GRANTS_VERSION, *caller_columns()).where(
         User.id == bindparam("user_id"),
         LIVE,
         exists().where(

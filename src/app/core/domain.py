@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.sql.elements import Label
 
 from app.core.cache.decorator import check_pattern, placeholders
 from app.core.commands import Command
@@ -17,6 +18,7 @@ from app.core.db import Base
 from app.core.events import Handler
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
+from app.core.rate_limit import LimitSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,8 @@ class Domain:
             handlers=(Handler(PasswordChanged, revoke_note_links),),
             settings=NoteSettings,
             commands=(Command("create-note", "create a note", create_note),),
+            caller_columns=(NOTE_QUOTA,),
+            rate_limit_source=note_limits,
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
@@ -42,7 +46,10 @@ class Domain:
     `handlers` react to other domains' events, inside the publisher's transaction
     (core/events.py). `settings` is the feature's own settings class (core/config.py
     `FeatureSettings`), read at start-up; `commands` are its `app` subcommands
-    (core/commands.py).
+    (core/commands.py). `caller_columns` are read with the signed-in user by the statement
+    that checks their credentials (labelled scalar expressions correlated on `users.id`; see
+    users/repository.py). `rate_limit_source` limits the routes that ask for per-path limits
+    (core/rate_limit.py `LimitSource`); one domain at most declares one.
     """
 
     name: str
@@ -55,6 +62,8 @@ class Domain:
     handlers: tuple[Handler[Any], ...] = ()
     settings: type[FeatureSettings] | None = None
     commands: tuple[Command, ...] = ()
+    caller_columns: tuple[Label[Any], ...] = ()
+    rate_limit_source: LimitSource | None = None
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

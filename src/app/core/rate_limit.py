@@ -9,8 +9,9 @@ import logging
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -384,6 +385,18 @@ class RateLimiter:
                 sorted(self._pending_bumps),
             )
         await self.windows.close()
+
+
+class LimitSource(Protocol):
+    """What limits the routes that ask for per-path limits (auth/limits.py `RATE_LIMITED`):
+    one feature may declare it (`Domain(rate_limit_source=...)`). It counts the request with
+    the limit it chooses for the caller, `user_id` (None: anonymous) with `caller`, the row
+    their credentials check read; its verdict goes to `enforce`, None lets the request through.
+    """
+
+    async def __call__(
+        self, request: Request, user_id: int | None, caller: Mapping[str, Any]
+    ) -> Verdict | None: ...
 
 
 async def get_rate_limiter(request: Request) -> RateLimiter:

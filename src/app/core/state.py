@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from app.core.mail.senders import MailSender
     from app.core.permissions import PermissionCache
     from app.core.queue.jobs import JobQueue
-    from app.core.rate_limit import RateLimiter
+    from app.core.rate_limit import LimitSource, RateLimiter
     from app.core.security import PasswordHasher, TokenCodec
 
 _STATE_KEY = "resources"
@@ -48,6 +48,9 @@ class Resources:
     # The API's path words (core/routing.py `path_words`), from the app's routes at
     # start-up; empty in the worker and the CLI, which serve no routes.
     path_words: frozenset[str] = frozenset()
+    # What limits the routes that ask for per-path limits (a feature's
+    # `Domain(rate_limit_source=...)`); None: they are not limited.
+    rate_limit_source: LimitSource | None = None
 
 
 def attach(app: FastAPI, resources: Resources | None) -> None:
