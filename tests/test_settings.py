@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -419,7 +420,11 @@ def test_serve_with_unusable_mail_settings_refuses_in_one_line(
 
 
 def test_env_example_documents_every_setting() -> None:
+    """Every setting of the core and of the installed features, and no other: a section whose
+    header says `(feature: tiers; ...)` documents that feature's own, and counts only while
+    the feature is installed."""
     from app.core.config import Settings
+    from app.domains import DOMAINS, feature_settings
 
     root = Path(__file__).parents[1]
     app_part, _, compose_part = (
@@ -433,7 +438,19 @@ def test_env_example_documents_every_setting() -> None:
             if "=" in line and not line.lstrip().startswith("#")
         }
 
-    assert names(app_part) == set(Settings.model_fields)
+    installed = {domain.name for domain in DOMAINS}
+    sections = re.split(r"^(?=# -------------)", app_part, flags=re.MULTILINE)
+    feature = re.compile(r"\(feature: (\w+)")
+    documented = set().union(
+        *(
+            names(section)
+            for section in sections
+            if (found := feature.search(section.partition("\n")[0])) is None
+            or found[1] in installed
+        )
+    )
+    declared = set(Settings.model_fields).union(*(cls.model_fields for cls in feature_settings()))
+    assert documented == declared
     # The compose-only part holds what docker-compose.yml reads and the app does not.
     compose_only = names(compose_part)
     assert compose_only, "the docker compose section of .env.example is missing"

@@ -411,15 +411,15 @@ async def test_tier_rate_limit_and_user_changes_apply_at_once(
     stored = await query(database_url, "SELECT id, path FROM rate_limits")
     assert [path for _, path in stored] == ["api/v1/tasks/task"]  # normalized as by the API
 
-    # The user's edit form: a new name and the tier; a taken email is refused.
+    # The user's edit form: a new name; a taken email is refused.
     user_form = {
         "name": "Limited One",
         "username": "limited",
         "email": "limited@example.com",
-        "tier_id": tier_id,
         "save": "Save",
     }
-    edit = f"/admin/user/edit/{await user_id(database_url, 'limited')}"
+    limited_id = await user_id(database_url, "limited")
+    edit = f"/admin/user/edit/{limited_id}"
     taken = await client.post(
         edit, data={**user_form, "email": "root@example.com"}, headers=SAME_ORIGIN
     )
@@ -428,6 +428,13 @@ async def test_tier_rate_limit_and_user_changes_apply_at_once(
     saved = await client.post(edit, data=user_form, headers=SAME_ORIGIN)
     assert saved.status_code == 302, saved.text
     assert (await client.get(f"{API}/user/limited")).json()["name"] == "Limited One"
+    # The user's tier (tiers.service, as PATCH /user/{username}/tier).
+    given = await client.post(
+        "/admin/user-tier/create",
+        data={"user_id": limited_id, "tier_id": tier_id, "save": "Save"},
+        headers=SAME_ORIGIN,
+    )
+    assert given.status_code == 302, given.text
 
     task = f"{API}/tasks/task"
     assert (await client.post(task, params={"message": "a"}, headers=headers)).status_code == 201
@@ -511,13 +518,19 @@ async def test_the_other_writes_keep_the_api_rules(
     dropped = await client.delete(f"/admin/rate-limit/delete?pks={limit_id}", headers=SAME_ORIGIN)
     assert dropped.status_code == 200, dropped.text
     assert await query(database_url, "SELECT id FROM rate_limits") == []
-    await execute(
-        database_url, "UPDATE users SET tier_id = :t WHERE username = 'author'", t=tier_id
+    author_id = await user_id(database_url, "author")
+    given = await client.post(
+        "/admin/user-tier/create",
+        data={"user_id": author_id, "tier_id": tier_id, "save": "Save"},
+        headers=SAME_ORIGIN,
     )
+    assert given.status_code == 302, given.text
     kept = await client.delete(f"/admin/tier/delete?pks={tier_id}", headers=SAME_ORIGIN)
     assert "still+assigned" in kept.text  # the list's URL, with the refusal as its error
     assert await query(database_url, "SELECT name FROM tiers") == [("platinum",)]
-    await execute(database_url, "UPDATE users SET tier_id = NULL")
+    taken = await client.delete(f"/admin/user-tier/delete?pks={author_id}", headers=SAME_ORIGIN)
+    assert taken.status_code == 200, taken.text
+    assert await query(database_url, "SELECT user_id FROM user_tiers") == []
     gone = await client.delete(f"/admin/tier/delete?pks={tier_id}", headers=SAME_ORIGIN)
     assert gone.status_code == 200, gone.text
     assert await query(database_url, "SELECT name FROM tiers") == []

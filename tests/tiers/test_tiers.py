@@ -723,8 +723,8 @@ async def test_user_tier_starts_empty_and_follows_assignments(
         "username": "alice",
         "tier": gold,
     }
-    me = await get_ok(client, f"{API}/user/me/", headers=alice)
-    assert me["tier_id"] == gold["id"]
+    # The tier is this feature's: the user's own reads do not carry it.
+    assert "tier_id" not in await get_ok(client, f"{API}/user/me/", headers=alice)
     await assign(client, admin, "alice", silver["id"])
     assert await user_tier(client, admin, "alice") == silver
     # The superuser's own tier is readable too (superuser reading themselves).

@@ -70,7 +70,7 @@ async def test_renaming_to_a_reserved_username_is_422_and_changes_nothing(
     client: httpx.AsyncClient,
 ) -> None:
     headers = await sign_up(client, "alice")
-    for username, message in (("tier", PATH_WORD), ("login", PATH_WORD), ("admin", RESERVED_NAME)):
+    for username, message in (("users", PATH_WORD), ("login", PATH_WORD), ("admin", RESERVED_NAME)):
         response = await client.patch(
             f"{API}/user/alice", json={"username": username, "name": "Renamed"}, headers=headers
         )
@@ -118,7 +118,7 @@ async def test_a_user_who_already_holds_a_path_word_keeps_it(
 def test_the_words_come_from_every_domain_router(app: FastAPI) -> None:
     words = resources_of(app).path_words
     # One word of each domain that serves paths under /api/v1.
-    for word in ("roles", "tiers", "tier", "tasks", "users", "user", "db_user", "login"):
+    for word in ("roles", "tasks", "users", "user", "db_user", "login"):
         assert word in words, word
     assert {"logout", "refresh", "permissions", "password-reset", "verify-email", "me"} <= words
     # Each fixed first segment of each domain's router, whichever domains there are.

@@ -34,7 +34,6 @@ PRIVATE_FIELDS = PUBLIC_FIELDS | {
     "email_verified",
     "pending_email",
     "is_superuser",
-    "tier_id",
     "updated_at",
 }
 SECRET_FIELD = "hashed_password"

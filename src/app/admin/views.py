@@ -38,7 +38,7 @@ from app.roles import service as roles
 from app.roles.models import Role
 from app.roles.schemas import RoleCreate, RoleUpdate
 from app.tiers import service as tiers
-from app.tiers.models import RateLimit, Tier
+from app.tiers.models import RateLimit, Tier, UserTier
 from app.tiers.rules import RulesCache
 from app.tiers.schemas import RateLimitCreate, RateLimitUpdate, TierCreate, TierUpdate
 from app.users.models import User
@@ -139,7 +139,6 @@ class UserAdmin(AppView, model=User):
         User.email,
         User.email_verified,
         User.is_superuser,
-        User.tier_id,
         User.is_deleted,
         User.created_at,
     )
@@ -151,7 +150,6 @@ class UserAdmin(AppView, model=User):
         User.updated_at,
         User.deleted_at,
     )
-    column_labels: ClassVar[dict[Any, str]] = {User.tier_id: "tier"}
     column_searchable_list = (User.username, User.email)
     column_sortable_list = (User.id, User.username, User.email, User.created_at)
     form_columns = (
@@ -160,10 +158,7 @@ class UserAdmin(AppView, model=User):
         User.email,
         User.email_verified,
         User.is_superuser,
-        User.tier_id,
     )
-    # For the tier id (a foreign key); the primary key is not among form_columns.
-    form_include_pk = True
     can_create = False
     can_delete = False
 
@@ -183,9 +178,6 @@ class UserAdmin(AppView, model=User):
             superuser = bool(data["is_superuser"])
             if superuser != user.is_superuser and not context.caller.user.is_superuser:
                 raise Forbidden("Only a superuser may make or unmake superusers")
-            tier_id = data.get("tier_id")
-            if tier_id is not None and await session.get(Tier, tier_id) is None:
-                raise NotFound("Tier not found")
             old_username = user.username
             if checked.email != user.email:
                 user.pending_email = None
@@ -194,7 +186,6 @@ class UserAdmin(AppView, model=User):
             user.email = str(checked.email)
             user.email_verified = bool(data["email_verified"])
             user.is_superuser = superuser
-            user.tier_id = tier_id
             with integrity_error_as("Username or email is already taken"):
                 await session.flush()
             for username in {old_username, user.username}:
@@ -218,7 +209,6 @@ class UserAdmin(AppView, model=User):
                     # As DELETE /user/{username} does; and the user's sessions end, so that
                     # a restore does not bring them back.
                     user.soft_delete()
-                    user.tier_id = None
                     await SessionRepository(session).revoke_all(user.id)
                 else:
                     user.is_deleted, user.deleted_at = False, None
@@ -405,6 +395,39 @@ class RateLimitAdmin(AppView, model=RateLimit):
             await tiers.delete_rate_limit(session, _rules(context), tier.name, rate_limit.id)
 
 
+class UserTierAdmin(AppView, model=UserTier):
+    name = "User tier"
+    name_plural = "User tiers"
+    icon = "fa-solid fa-user-tag"
+    category = "Limits"
+    column_list = (UserTier.user_id, UserTier.tier_id)
+    column_labels: ClassVar[dict[Any, str]] = {UserTier.user_id: "user", UserTier.tier_id: "tier"}
+    form_columns = (UserTier.user_id, UserTier.tier_id)
+    # For the user id (the primary key), chosen when the tier is given.
+    form_include_pk = True
+    form_edit_rules: ClassVar[list[str]] = ["tier_id"]
+
+    async def _assign(self, request: Request, user_id: Any, tier_id: Any) -> Any:
+        context = context_of(request)
+        async with transaction(context.resources.sessionmaker) as session:
+            user = await _get(session, User, user_id)
+            tier = await _get(session, Tier, tier_id)
+            await tiers.set_user_tier(session, user.username, tier.id)
+            return await _get(session, UserTier, user.id)
+
+    async def insert_model(self, request: Request, data: dict[Any, Any]) -> Any:
+        return await self._assign(request, data.get("user_id"), data.get("tier_id"))
+
+    async def update_model(self, request: Request, pk: str, data: dict[Any, Any]) -> Any:
+        return await self._assign(request, pk, data.get("tier_id"))
+
+    async def delete_model(self, request: Request, pk: Any) -> None:
+        context = context_of(request)
+        async with transaction(context.resources.sessionmaker) as session:
+            user = await _get(session, User, pk)
+            await tiers.remove_user_tier(session, user.username)
+
+
 def _permission_choices() -> list[tuple[str, str]]:
     return [(p.name, f"{p.name}: {p.description}") for p in permissions.registered()]
 
@@ -506,4 +529,5 @@ VIEWS: tuple[type[ModelView], ...] = (
     ApiKeyAdmin,
     TierAdmin,
     RateLimitAdmin,
+    UserTierAdmin,
 )

@@ -148,8 +148,6 @@ class Settings(BaseSettings):
     CLIENT_CACHE_MAX_AGE: int = Field(default=30, ge=0)
     # After a write, how long responses computed before it may not be cached (seconds)
     CACHE_WRITE_FENCE_SECONDS: int = Field(default=10, ge=1, le=3600)
-    DEFAULT_RATE_LIMIT_LIMIT: int = Field(default=10, ge=1)
-    DEFAULT_RATE_LIMIT_PERIOD: int = Field(default=3600, ge=1)
     # Login attempts, per client IP and per account (username or email)
     LOGIN_RATE_LIMIT_LIMIT: int = Field(default=20, ge=1)
     LOGIN_RATE_LIMIT_PERIOD: int = Field(default=60, ge=1)
@@ -210,12 +208,11 @@ class Settings(BaseSettings):
     SMTP_PASSWORD: SecretStr | None = None
     SMTP_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=300)
 
-    # first admin and tier
+    # first admin
     ADMIN_NAME: str = "Admin"
     ADMIN_EMAIL: str = "admin@example.com"
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
-    TIER_NAME: str = "free"
 
     # admin panel (/admin, for holders of `admin.access`): empty means on in local and
     # staging, off in production; true or false decides everywhere

@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 
 from app.auth.dependencies import CurrentCaller, CurrentUser, require_permissions
+from app.auth.limits import RATE_LIMITED
 from app.core.cache import cache, invalidates
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
@@ -19,11 +20,9 @@ from app.core.pagination import (
     wants_cursor,
 )
 from app.core.params import ResourceId
-from app.core.rate_limit import TooManyRequests
 from app.posts import service
 from app.posts.permissions import DELETE_ANY, PURGE
 from app.posts.schemas import PostCreate, PostRead, PostUpdate
-from app.tiers.dependencies import rate_limiter
 
 router = APIRouter(tags=["posts"])
 
@@ -43,8 +42,8 @@ LIST_PATTERN = "{username}_posts:*"
     "/{username}/post",
     status_code=status.HTTP_201_CREATED,
     response_model=PostRead,
-    dependencies=[Depends(rate_limiter)],
-    responses=error_responses(Unauthorized, Forbidden, NotFound, TooManyRequests),
+    dependencies=[RATE_LIMITED],
+    responses=WRITE_ERRORS,
 )
 @invalidates(patterns=[LIST_PATTERN])
 async def create_post(

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from app.auth.dependencies import OptionalUser
+from app.auth.limits import RATE_LIMITED
 from app.core.db import SessionDep
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized, error_responses
 from app.core.queue import QueueDep
-from app.core.rate_limit import TooManyRequests
 from app.tasks import service
 from app.tasks.schemas import Message, TaskCreated, TaskRead
-from app.tiers.dependencies import rate_limiter
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -22,8 +21,8 @@ TaskId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
     "/task",
     status_code=status.HTTP_201_CREATED,
     response_model=TaskCreated,
-    dependencies=[Depends(rate_limiter)],
-    responses=error_responses(Unauthorized, TooManyRequests, ServiceUnavailable),
+    dependencies=[RATE_LIMITED],
+    responses=error_responses(Unauthorized, ServiceUnavailable),
 )
 async def create_task(
     message: Annotated[Message, Query()],

@@ -11,11 +11,13 @@ from app.core.db import transaction
 from app.core.state import Resources
 from app.tiers import service
 from app.tiers.schemas import TierCreate
+from app.tiers.settings import TierSettings
 
 
 async def create_tier(resources: Resources, args: argparse.Namespace) -> int:
     try:
-        name = TierCreate(name=args.name or resources.settings.TIER_NAME).name
+        default = resources.settings.feature(TierSettings).TIER_NAME
+        name = TierCreate(name=args.name or default).name
     except ValidationError:
         raise CommandFailed(
             "invalid tier name: use 1-50 letters, digits, '_', '.' or '-'"

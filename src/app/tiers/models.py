@@ -28,3 +28,17 @@ class RateLimit(IdMixin, TimestampMixin, Base):
     path: Mapped[str] = mapped_column(String(255))
     limit: Mapped[int] = mapped_column(Integer)
     period: Mapped[int] = mapped_column(Integer)
+
+
+class UserTier(Base):
+    """A user's tier; a user without a row has none (the default limits apply). The row
+    outlives a soft delete (a restored account keeps its tier), but a deleted account does not
+    hold its tier: deleting the tier drops such rows (tiers/service.py)."""
+
+    __tablename__ = "user_tiers"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # RESTRICT: a tier that users still have cannot be deleted (the API answers 409).
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id", ondelete="RESTRICT"), index=True)

@@ -2,11 +2,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, delete, func, select
 
+from app.core.query import Query
 from app.core.repository import Repository
-from app.tiers.models import RateLimit, Tier
+from app.tiers.models import RateLimit, Tier, UserTier
 from app.users.models import User
+
+# The signed-in user's tier, read with them by the credentials check (Domain.caller_columns).
+CALLER_TIER = (
+    select(UserTier.tier_id).where(UserTier.user_id == User.id).scalar_subquery().label("tier_id")
+)
+# A tier's rules, for the rate limiter (tiers/rules.py): read outside any transaction, once per
+# change of the tier's rules in each process.
+TIER_RULES = Query(
+    select(RateLimit.path, RateLimit.limit, RateLimit.period)
+    .where(RateLimit.tier_id == bindparam("tier_id"))
+    .order_by(RateLimit.id)
+)
 
 
 class TierRepository(Repository[Tier]):
@@ -29,10 +42,40 @@ class TierRepository(Repository[Tier]):
         return rows.all(), total
 
     async def users_on(self, tier: Tier) -> int:
+        """How many active users have the tier."""
         count = await self.session.scalar(
-            select(func.count()).select_from(User).where(User.tier_id == tier.id)
+            select(func.count())
+            .select_from(UserTier)
+            .join(User, User.id == UserTier.user_id)
+            .where(UserTier.tier_id == tier.id, User.is_deleted.is_(False))
         )
         return int(count or 0)
+
+    async def release_deleted_users(self, tier: Tier) -> None:
+        """Take the tier from the soft-deleted accounts that still have it."""
+        deleted = select(User.id).where(User.is_deleted.is_(True))
+        await self.session.execute(
+            delete(UserTier).where(UserTier.tier_id == tier.id, UserTier.user_id.in_(deleted))
+        )
+
+    async def of_user(self, user_id: int) -> Tier | None:
+        return await self.session.scalar(
+            select(Tier)
+            .join(UserTier, UserTier.tier_id == Tier.id)
+            .where(UserTier.user_id == user_id)
+        )
+
+    async def assign(self, user_id: int, tier: Tier) -> None:
+        """Give the user the tier (the caller holds the user's row)."""
+        link = await self.session.get(UserTier, user_id)
+        if link is None:
+            self.session.add(UserTier(user_id=user_id, tier_id=tier.id))
+        else:
+            link.tier_id = tier.id
+        await self.session.flush()
+
+    async def unassign(self, user_id: int) -> None:
+        await self.session.execute(delete(UserTier).where(UserTier.user_id == user_id))
 
 
 class RateLimitRepository(Repository[RateLimit]):

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.cache import CacheBackend, CacheUnavailable, invalidate_after_commit
 from app.core.db import after_commit
 from app.core.rate_limit import Guard, Limit, RateLimiter
 from app.core.state import get_resources
-from app.tiers.repository import RateLimitRepository
+from app.tiers.repository import TIER_RULES
 
 RULES_TTL = 3600
 Rules = dict[str, Limit]
@@ -62,7 +62,7 @@ def forget_rules(session: AsyncSession, rules: RulesCache, tier_id: int) -> None
 
 
 async def rules_for_tier(
-    session: AsyncSession, store: RulesCache, tier_id: int, *, reload: bool = False
+    engine: AsyncEngine, store: RulesCache, tier_id: int, *, reload: bool = False
 ) -> tuple[Rules, Guard | None]:
     """A tier's limits by path, and the guard to count them under (None when the limiter's
     storage is unreachable: it then limits nothing anyway)."""
@@ -73,7 +73,7 @@ async def rules_for_tier(
         return cast(Rules, kept[1]), kept[0]
     # The version is read before the rules: rules newer than it are only reloaded once more.
     version = await limiter.version(version_key(tier_id))
-    rules = await _load(session, store.cache, tier_id)
+    rules = await _load(engine, store.cache, tier_id)
     if version is None:
         limiter.memo.pop(key, None)
         return rules, None
@@ -84,7 +84,7 @@ async def rules_for_tier(
     return rules, guard
 
 
-async def _load(session: AsyncSession, cache: CacheBackend, tier_id: int) -> Rules:
+async def _load(engine: AsyncEngine, cache: CacheBackend, tier_id: int) -> Rules:
     key = rules_key(tier_id)
     try:
         cached = await cache.get(key)
@@ -92,8 +92,8 @@ async def _load(session: AsyncSession, cache: CacheBackend, tier_id: int) -> Rul
         cached = None
     if cached is not None:
         return {path: Limit(*pair) for path, pair in json.loads(cached).items()}
-    limits = await RateLimitRepository(session).for_tier(tier_id)
-    rules = {rl.path: Limit(rl.limit, rl.period) for rl in limits}
+    rows = await TIER_RULES.all(engine, tier_id=tier_id)
+    rules = {row["path"]: Limit(row["limit"], row["period"]) for row in rows}
     with contextlib.suppress(CacheUnavailable):
         await cache.set(
             key, json.dumps({p: [r.limit, r.period] for p, r in rules.items()}).encode(), RULES_TTL

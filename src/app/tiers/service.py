@@ -67,6 +67,7 @@ async def delete_tier(session: AsyncSession, rules: RulesCache, name: str) -> No
     users_on = await repo.users_on(tier)
     if users_on:
         raise Conflict(f"Tier is still assigned to {users_on} user(s); move them first")
+    await repo.release_deleted_users(tier)
     # A user assigned meanwhile trips the foreign key (RESTRICT).
     with integrity_error_as("Tier is still assigned to users; move them first"):
         await repo.delete(tier)
@@ -158,31 +159,40 @@ async def get_user_tier(
     session: AsyncSession, viewer: Viewer | None, username: str
 ) -> UserTierRead:
     user = await _visible_user(session, viewer, username)
-    tier = await TierRepository(session).get(user.tier_id) if user.tier_id else None
+    tier = await TierRepository(session).of_user(user.id)
     return UserTierRead(
         username=user.username, tier=TierRead.model_validate(tier) if tier else None
     )
 
 
 async def set_user_tier(session: AsyncSession, username: str, tier_id: int) -> UserTierRead:
-    user = await users.get_user(session, username)
-    tier = await TierRepository(session).get(tier_id)
+    """Move the user to the tier. The user's row is held, so that concurrent moves of one
+    user are made one at a time."""
+    user = await users.get_user(session, username, lock=True)
+    repo = TierRepository(session)
+    tier = await repo.get(tier_id)
     if tier is None:
         raise NotFound(TIER_NOT_FOUND)
-    user.tier_id = tier.id
     # The tier may be deleted meanwhile: then the foreign key refuses the assignment.
     with integrity_error_as(lambda _: NotFound(TIER_NOT_FOUND)):
-        await session.flush()
+        await repo.assign(user.id, tier)
     return UserTierRead(username=user.username, tier=TierRead.model_validate(tier))
+
+
+async def remove_user_tier(session: AsyncSession, username: str) -> None:
+    """Take the user's tier away: the default limits apply to them again."""
+    user = await users.get_user(session, username, lock=True)
+    await TierRepository(session).unassign(user.id)
 
 
 async def get_user_rate_limits(
     session: AsyncSession, viewer: Viewer | None, username: str
 ) -> list[RateLimitRead]:
     user = await _visible_user(session, viewer, username)
-    if user.tier_id is None:
+    tier = await TierRepository(session).of_user(user.id)
+    if tier is None:
         return []
-    limits = await RateLimitRepository(session).for_tier(user.tier_id)
+    limits = await RateLimitRepository(session).for_tier(tier.id)
     return [RateLimitRead.model_validate(rl) for rl in limits]
 
 

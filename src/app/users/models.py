@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, IdMixin, SoftDeleteMixin, TimestampMixin
@@ -35,7 +35,3 @@ class User(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     hashed_password: Mapped[str] = mapped_column(String(255))
     profile_image_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    # RESTRICT: a tier that users still have cannot be deleted (the API answers 409).
-    tier_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tiers.id", ondelete="RESTRICT"), index=True, default=None
-    )

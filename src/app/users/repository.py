@@ -22,7 +22,6 @@ PRIVATE_COLUMNS = (
     User.email_verified,
     User.pending_email,
     User.is_superuser,
-    User.tier_id,
     User.updated_at,
 )
 LIVE = User.is_deleted.is_(False)

@@ -141,5 +141,4 @@ class UserReadPrivate(UserRead):
     # A new address waiting for its verification link to be followed
     pending_email: str | None
     is_superuser: bool
-    tier_id: int | None
     updated_at: datetime | None

@@ -215,8 +215,6 @@ async def delete_user(
     its cached pages, in every domain, go once the deletion commits."""
     user = await _own_account(session, actor, username)
     user.soft_delete()
-    # A deleted account holds no tier, so the tier can still be deleted later.
-    user.tier_id = None
     pages.forget(session, username=username)
 
 
