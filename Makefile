@@ -37,9 +37,19 @@ serve: install ## serve without migrating (add ARGS="--reload" for development)
 migrate: install ## apply database migrations
 	$(RUN) app migrate
 
-migration: install ## generate a migration from the models: make migration MSG="add notes" (database at head)
-	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what it does"' >&2; exit 2; }
-	$(RUN) alembic revision --autogenerate -m "$(MSG)"
+# A domain's first migration starts its branch (labelled with its name) in
+# src/app/$(DOMAIN)/migrations, depending on the branches in DEPENDS, whose tables it refers
+# to; the next ones go on top of its head, in the same folder.
+DEPENDS ?= users
+migration: install ## generate a migration in a domain's branch: make migration DOMAIN=notes MSG="add notes" (database at heads)
+	@test -n "$(DOMAIN)" -a -n "$(MSG)" || { echo 'usage: make migration DOMAIN=<domain> MSG="what it does" [DEPENDS="users ..."]' >&2; exit 2; }
+	@if grep -rqE --include='*.py' "^branch_labels.*['\"]$(DOMAIN)['\"]" src/app; then \
+		$(RUN) alembic revision --autogenerate --head "$(DOMAIN)@head" -m "$(MSG)"; \
+	else \
+		$(RUN) alembic revision --autogenerate --head base --branch-label "$(DOMAIN)" \
+			$(foreach branch,$(DEPENDS),--depends-on "$(branch)") \
+			--version-path "src/app/$(DOMAIN)/migrations" -m "$(MSG)"; \
+	fi
 
 superuser: install ## create the first superuser from ADMIN_* (harmless to rerun)
 	$(RUN) app create-superuser

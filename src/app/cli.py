@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import sys
@@ -208,9 +209,29 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def alembic_config() -> Config:
+    """Alembic's configuration: the environment in migrations/, and the folder of each
+    installed domain's branch (env.py sets the same folders for the `alembic` command)."""
+    from app.domains import migration_locations
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option(
+        "version_locations", os.pathsep.join(str(path) for path in migration_locations())
+    )
     return config
+
+
+async def _current_heads(engine: AsyncEngine) -> set[str]:
+    """The revisions the database records: one per branch, less those that another branch's
+    revision depends on (Alembic records the dependent only)."""
+    from alembic.runtime.migration import MigrationContext
+
+    def read(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
 
 
 @contextlib.asynccontextmanager
@@ -285,40 +306,83 @@ def wait_for_database(settings: Settings, seconds: float) -> None:
             delay = min(delay * 2, 5.0)
 
 
+# Each domain's tables are a branch of their own, so there are several heads: `heads` is
+# every branch (and `head`, which names none of them, is read as `heads`).
+ALL_HEADS = "heads"
+_STEPS_BACK = re.compile(r"-(\d+)")
+
+
+def _downgrades(revision: str) -> bool:
+    return revision == "base" or revision.endswith("@base") or "@-" in revision
+
+
+def _step_back(settings: Settings, config: Config) -> None:
+    """Undo the newest revision the database has, whichever branch it is in.
+
+    Alembic's own `-1` is ambiguous with several heads; here the newest is the one whose file
+    name sorts last among the database's heads (names begin with their creation time, see
+    alembic.ini's file_template). A head is never a revision another applied one needs.
+    """
+    from alembic.script import ScriptDirectory
+
+    async def read() -> set[str]:
+        async with _engine(settings) as engine:
+            return await _current_heads(engine)
+
+    current = asyncio.run(read())
+    if not current:
+        raise CommandError("the database has no migration to step back")
+    scripts = ScriptDirectory.from_config(config)
+    newest = max(scripts.get_revisions(tuple(current)), key=lambda script: Path(script.path).name)
+    command.downgrade(config, f"{newest.revision}@-1")
+    print(f"stepped back {newest.revision} ({newest.doc})")
+
+
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.wait < 0:
         return _fail("--wait takes a number of seconds, 0 or more")
     wait_for_database(settings, args.wait)
     config = alembic_config()
+    target = ALL_HEADS if args.revision == "head" else args.revision
     try:
-        if args.revision.startswith("-") or args.revision == "base":
-            command.downgrade(config, args.revision)
+        steps = _STEPS_BACK.fullmatch(target)
+        if steps is not None:
+            for _ in range(int(steps[1])):
+                _step_back(settings, config)
+        elif _downgrades(target):
+            command.downgrade(config, target)
         else:
-            command.upgrade(config, args.revision)
+            command.upgrade(config, target)
     except CommandError as exc:
-        return _fail(f"cannot migrate to {args.revision}: {exc}")
+        return _fail(f"cannot migrate to {target}: {exc}")
     except (OSError, TimeoutError) as exc:
         return _fail(_unreachable(settings, exc), code=1)
     except SQLAlchemyError as exc:
-        return _fail(f"migration to {args.revision} failed: {_first_line(exc)}", code=1)
-    print(f"database migrated to {args.revision}")
+        return _fail(f"migration to {target} failed: {_first_line(exc)}", code=1)
+    print(f"database migrated to {target}")
     return 0
 
 
 async def schema_problem(engine: AsyncEngine) -> str | None:
-    """Why the database cannot serve this code (None when it is at the newest migration)."""
-    from alembic.runtime.migration import MigrationContext
+    """Why the database cannot serve this code (None when every installed domain's branch
+    is at its newest migration)."""
     from alembic.script import ScriptDirectory
 
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    scripts = ScriptDirectory.from_config(alembic_config())
+    # What `app migrate` records: one head per branch, less those another branch depends on.
+    heads = {script.revision for script in scripts.get_revisions(ALL_HEADS)}
+    known = {script.revision for script in scripts.walk_revisions()}
 
-    def current_heads(connection: Connection) -> set[str]:
-        return set(MigrationContext.configure(connection).get_current_heads())
-
-    async with engine.connect() as connection:
-        current = await connection.run_sync(current_heads)
+    current = await _current_heads(engine)
     if not current:
         return "the database has no schema yet: run `app migrate` first"
+    unknown = current - known
+    if unknown:
+        return (
+            f"the database is at migration {', '.join(sorted(unknown))}, which this code does "
+            "not have: step it back with the code that has it (`app migrate -1`, or "
+            "`app migrate <feature>@base` for a feature being removed)"
+        )
     if current != heads:
         return (
             f"the database is at migration {', '.join(sorted(current))} but this code needs "
@@ -447,7 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("migrate", help="apply database migrations")
     p.add_argument(
-        "revision", nargs="?", default="head", help="target (default: head; -1 steps back)"
+        "revision",
+        nargs="?",
+        default=ALL_HEADS,
+        help="target (default: heads, every domain's branch; -1 steps back the newest "
+        "revision, base undoes all, <domain>@base one domain's)",
     )
     p.add_argument(
         "--wait",

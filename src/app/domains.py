@@ -1,12 +1,14 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the user-page invalidations and the event handlers are built from it. Adding an entity is one
-new folder with its `domain.py`, and one line here.
+the user-page invalidations, the event handlers and Alembic's version locations (each
+domain's own branch) are built from it. Adding an entity is one new folder with its
+`domain.py`, and one line here.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from app.admin.domain import domain as admin
@@ -64,3 +66,9 @@ def commands() -> tuple[Command, ...]:
 def event_handlers() -> tuple[Handler[Any], ...]:
     """Every domain's event handlers, in the order of DOMAINS."""
     return tuple(handler for domain in DOMAINS for handler in domain.handlers)
+
+
+def migration_locations() -> tuple[Path, ...]:
+    """Every domain's folder of Alembic revisions (its own branch), for `app migrate`, the
+    `alembic` command (migrations/env.py) and the drift check."""
+    return tuple(domain.migrations for domain in DOMAINS if domain.migrations is not None)

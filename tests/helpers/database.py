@@ -59,7 +59,7 @@ async def drop_database(url: str) -> None:
     await _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:
+def migrate(database_url: str, revision: str = "heads", *, down: bool = False) -> None:
     """Run Alembic exactly as `app migrate` does, against `database_url`. (Alembic's env runs
     an event loop of its own: from async code, call this in a thread.)"""
     from alembic import command

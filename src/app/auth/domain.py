@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from app.auth.account import purge_auth_records, resend_verification, start_password_reset
 from app.auth.models import AuthSession, LinkToken
 from app.auth.router import router
@@ -10,4 +12,5 @@ domain = Domain(
     models=(AuthSession, LinkToken),
     jobs=(resend_verification, start_password_reset),
     cron_jobs=(CronJob(purge_auth_records, name="purge_auth_records_daily", hour=3, minute=30),),
+    migrations=Path(__file__).with_name("migrations"),
 )

@@ -6,6 +6,7 @@ worker, the embedded job runner and the user-page invalidations are all built fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -34,6 +35,7 @@ class Domain:
             handlers=(Handler(PasswordChanged, revoke_note_links),),
             settings=NoteSettings,
             commands=(Command("create-note", "create a note", create_note),),
+            migrations=Path(__file__).with_name("migrations"),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
@@ -42,7 +44,10 @@ class Domain:
     `handlers` react to other domains' events, inside the publisher's transaction
     (core/events.py). `settings` is the feature's own settings class (core/config.py
     `FeatureSettings`), read at start-up; `commands` are its `app` subcommands
-    (core/commands.py).
+    (core/commands.py). `migrations` is the folder of its Alembic revisions: the branch that
+    creates its tables, labelled with its name, `depends_on` the branches whose tables it
+    refers to (`users`, ...). Alembic reads the folders of the installed domains only, so a
+    fresh database gets no table of a removed one.
     """
 
     name: str
@@ -55,6 +60,7 @@ class Domain:
     handlers: tuple[Handler[Any], ...] = ()
     settings: type[FeatureSettings] | None = None
     commands: tuple[Command, ...] = ()
+    migrations: Path | None = None
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

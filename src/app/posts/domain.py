@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from app.core.domain import Domain
 from app.core.queue import CronJob
 from app.posts.models import Post
@@ -13,4 +15,5 @@ domain = Domain(
     cron_jobs=(CronJob(purge_deleted_posts, name="purge_deleted_posts_daily", hour=3, minute=0),),
     user_cache_patterns=(LIST_PATTERN, POST_PATTERN),
     permissions=(DELETE_ANY, PURGE),
+    migrations=Path(__file__).with_name("migrations"),
 )

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from app.core.domain import Domain
 from app.roles.commands import COMMANDS
 from app.roles.models import GrantsVersion, Role, UserRole
@@ -10,4 +12,5 @@ domain = Domain(
     models=(Role, UserRole, GrantsVersion),
     permissions=(MANAGE,),
     commands=COMMANDS,
+    migrations=Path(__file__).with_name("migrations"),
 )

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from app.core.domain import Domain
 from app.tiers.commands import COMMANDS
 from app.tiers.models import RateLimit, Tier
@@ -10,4 +12,5 @@ domain = Domain(
     models=(Tier, RateLimit),
     permissions=(MANAGE,),
     commands=COMMANDS,
+    migrations=Path(__file__).with_name("migrations"),
 )

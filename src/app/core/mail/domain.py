@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from app.core.domain import Domain
 from app.core.mail.models import OutboxMail
 from app.core.mail.outbox import resend_unsent_mail, send_mail
@@ -8,4 +10,5 @@ domain = Domain(
     models=(OutboxMail,),
     jobs=(send_mail,),
     cron_jobs=(CronJob(resend_unsent_mail, name="resend_unsent_mail"),),
+    migrations=Path(__file__).with_name("migrations"),
 )

@@ -1,12 +1,11 @@
-"""roles, grants version and api keys
+"""roles
 
-Roles (sets of permission names), the roles each user holds, the one-row version of the
-grants (bumped by every change of either; the token check reads it), and API keys (their
-secrets' SHA-256 only).
+Revision ID: eda70d8349a4
+Revises:
+Create Date: 2026-12-07 17:04:00.000000+00:00
 
-Revision ID: cbec80ff96fe
-Revises: f4a52f2a1816
-Create Date: 2026-12-03 07:47:53.167021+00:00
+Roles (sets of permission names), the roles each user holds, and the one-row version of the
+grants (bumped by every change of either; the token check reads it).
 """
 
 from collections.abc import Sequence
@@ -16,10 +15,10 @@ from alembic import op
 
 from app.core.db import UTCDateTime
 
-revision: str = "cbec80ff96fe"
-down_revision: str | None = "f4a52f2a1816"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision: str = "eda70d8349a4"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = ("roles",)
+depends_on: str | Sequence[str] | None = "users"
 
 
 def upgrade() -> None:
@@ -39,30 +38,11 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=50), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("permissions", sa.JSON(), nullable=False),
-        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_roles")),
         sa.UniqueConstraint("name", name=op.f("uq_roles_name")),
     )
-    op.create_table(
-        "api_keys",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("prefix", sa.String(length=16), nullable=False),
-        sa.Column("secret_hash", sa.String(length=64), nullable=False),
-        sa.Column("permissions", sa.JSON(), nullable=False),
-        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_used_at", UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
-        sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
-    )
-    op.create_index(op.f("ix_api_keys_user_id"), "api_keys", ["user_id"], unique=False)
     op.create_table(
         "user_roles",
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -81,7 +61,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_user_roles_role_id"), table_name="user_roles")
     op.drop_table("user_roles")
-    op.drop_index(op.f("ix_api_keys_user_id"), table_name="api_keys")
-    op.drop_table("api_keys")
     op.drop_table("roles")
     op.drop_table("grants_version")
