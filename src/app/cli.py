@@ -8,14 +8,10 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from alembic import command
@@ -66,7 +62,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     os.environ["WEB_CONCURRENCY"] = str(workers)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     server = "uvicorn" if args.reload else (args.server or settings.WEB_SERVER)
-    with _metrics_directory(settings):
+    with _serving(settings):
         if server == "granian":
             _serve_granian(settings, args.host, args.port, workers)
         else:
@@ -74,47 +70,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-# prometheus_client's multiprocess mode: each process writes its values into this directory,
-# and /metrics adds them up. Read when prometheus_client is imported, so it is set before the
-# server processes import the app (and this process never imports app.core.metrics).
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
 @contextlib.contextmanager
-def _metrics_directory(settings: Settings) -> Iterator[None]:
-    """The server processes' metrics directory while they run: METRICS_DIR, emptied of an
-    earlier run's values, or a new temporary directory, removed at the end."""
-    if not settings.METRICS_ENABLED:
-        os.environ.pop(MULTIPROC_ENV, None)
-        yield
-        return
-    if settings.METRICS_DIR is not None:
-        directory = settings.METRICS_DIR.resolve()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            for stale in directory.glob("*.db"):  # what prometheus_client writes there
-                stale.unlink()
-        except OSError as exc:
-            raise CommandFailed(f"cannot use METRICS_DIR={directory}: {exc}") from None
-        os.environ[MULTIPROC_ENV] = str(directory)
-        yield
-        return
-    directory = Path(tempfile.mkdtemp(prefix="app-metrics-"))
-    os.environ[MULTIPROC_ENV] = str(directory)
+def _serving(settings: Settings) -> Iterator[None]:
+    """What features set up in this process while its server processes run (the metrics'
+    shared directory), in the order of the domains."""
+    from app.domains import serve_wrappers
 
-    def remove_then_stop(signum: int, frame: FrameType | None) -> None:
-        # uvicorn (one process) ends by raising the signal it stopped on once more, so that
-        # the exit status tells it: by then the `finally` below would never run.
-        shutil.rmtree(directory, ignore_errors=True)
-        signal.signal(signum, signal.SIG_DFL)
-        signal.raise_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, remove_then_stop)
-    try:
+    with contextlib.ExitStack() as stack:
+        for wrapper in serve_wrappers():
+            stack.enter_context(wrapper(settings))
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 APP_FACTORY = "app.factory:create_app"
@@ -195,9 +160,6 @@ def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> No
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    # One process: its metrics live in its memory, never in a directory that `app serve`
-    # processes on this machine may share (they would be reported twice).
-    os.environ.pop(MULTIPROC_ENV, None)
     from app.worker import queue_url, run_worker
 
     try:

@@ -1,27 +1,35 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the user-page invalidations, the event handlers and Alembic's version locations (each
-domain's own branch) are built from it. Adding an entity is one new folder with its
-`domain.py`, and one line here.
+the user-page invalidations, the event handlers, Alembic's version locations (each
+domain's own branch), and what features add to the processes that serve (collectors, root
+paths, lifespans, `app serve` and `app worker` wrappers) are built from it. Adding an
+entity is one new folder with its `domain.py`, and one line here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+from fastapi import FastAPI
 
 from app.admin.domain import domain as admin
 from app.api_keys.domain import domain as api_keys
 from app.auth.domain import domain as auth
 from app.core import permissions
 from app.core.commands import Command
-from app.core.config import FeatureSettings
+from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
 from app.core.domain import Domain
 from app.core.events import Handler
 from app.core.mail.domain import domain as mail
+from app.core.observe import Collector
+from app.core.state import Resources
 from app.docs import domain as docs
+from app.metrics.domain import domain as metrics
 from app.posts.domain import domain as posts
 from app.roles.domain import domain as roles
 from app.tasks.domain import domain as tasks
@@ -39,6 +47,7 @@ DOMAINS: tuple[Domain, ...] = (
     posts,
     docs,
     admin,
+    metrics,
 )
 
 # Every domain's permissions, for GET /permissions, roles and the superusers' "all".
@@ -72,3 +81,29 @@ def migration_locations() -> tuple[Path, ...]:
     """Every domain's folder of Alembic revisions (its own branch), for `app migrate`, the
     `alembic` command (migrations/env.py) and the drift check."""
     return tuple(domain.migrations for domain in DOMAINS if domain.migrations is not None)
+
+
+def collectors(settings: Settings) -> tuple[Collector, ...]:
+    """The collectors these settings turn on (core/observe.py)."""
+    made = (make(settings) for domain in DOMAINS for make in domain.collectors)
+    return tuple(collector for collector in made if collector is not None)
+
+
+def app_installers() -> tuple[Callable[[FastAPI, Settings], None], ...]:
+    """What domains serve beside the API router, in the order of DOMAINS."""
+    return tuple(domain.on_app for domain in DOMAINS if domain.on_app is not None)
+
+
+def lifespans() -> tuple[Callable[[Resources], AbstractAsyncContextManager[None]], ...]:
+    """What runs while a serving process's resources are open, in the order of DOMAINS."""
+    return tuple(domain.lifespan for domain in DOMAINS if domain.lifespan is not None)
+
+
+def serve_wrappers() -> tuple[Callable[[Settings], AbstractContextManager[None]], ...]:
+    """What wraps `app serve` in its parent process, in the order of DOMAINS."""
+    return tuple(domain.on_serve for domain in DOMAINS if domain.on_serve is not None)
+
+
+def worker_wrappers() -> tuple[Callable[[Settings], AbstractContextManager[None]], ...]:
+    """What wraps `app worker`'s run, in the order of DOMAINS."""
+    return tuple(domain.on_worker for domain in DOMAINS if domain.on_worker is not None)

@@ -36,7 +36,7 @@ from app.core.errors import (
     Unauthorized,
     error_responses,
 )
-from app.core.metrics import counts_logins
+from app.core.observe import reports_logins
 from app.core.params import ResourceId
 from app.core.queue import CRON_OWNER, QueueDep, new_job_id
 from app.core.rate_limit import RateLimiterDep, TooManyRequests
@@ -84,7 +84,7 @@ def _deliver(
     response_model_exclude_none=True,
     responses=error_responses(Unauthorized, Forbidden, TooManyRequests),
 )
-@counts_logins
+@reports_logins
 async def login(
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

@@ -159,8 +159,8 @@ class Settings(BaseSettings):
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The host names clients reach the API by (comma-separated; `*.example.com` matches its
     # subdomains, `*` any host). Outside local it must be set: a request whose Host is not on
-    # it gets a 400 (GET /health and /metrics excepted: probes and scrapers use internal names).
-    # In local every host is accepted.
+    # it gets a 400 (GET /health and a collector's scrape path, such as /metrics, excepted:
+    # probes and scrapers use internal names). In local every host is accepted.
     ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # jobs: the worker (`app worker`) and the embedded in-process runner
@@ -252,17 +252,6 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # text: one readable line per record; json: one JSON object per line
     LOG_FORMAT: Literal["text", "json"] = "text"
-
-    # metrics (Prometheus): GET /metrics, and the worker's own endpoint
-    METRICS_ENABLED: bool = True
-    # Where the `app serve` processes write their values (emptied at start); empty: a
-    # directory of its own under the temporary directory, removed at exit
-    METRICS_DIR: Path | None = None
-    # A bearer token scrapes must bring; without one, /metrics answers 404 in production
-    METRICS_TOKEN: SecretStr | None = None
-    # `app worker`'s metrics endpoint (0: none)
-    WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
-    WORKER_METRICS_HOST: str = "127.0.0.1"
 
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod

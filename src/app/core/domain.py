@@ -5,19 +5,25 @@ worker, the embedded job runner and the user-page invalidations are all built fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from app.core.cache.decorator import check_pattern, placeholders
 from app.core.commands import Command
-from app.core.config import FeatureSettings
+from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
 from app.core.events import Handler
+from app.core.observe import Collector
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
+
+if TYPE_CHECKING:
+    from app.core.state import Resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,11 @@ class Domain:
             settings=NoteSettings,
             commands=(Command("create-note", "create a note", create_note),),
             migrations=Path(__file__).with_name("migrations"),
+            collectors=(note_counters,),
+            on_app=install_note_feed,
+            lifespan=watch_note_queue,
+            on_serve=note_spool,
+            on_worker=serve_note_stats,
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
@@ -48,6 +59,15 @@ class Domain:
     creates its tables, labelled with its name, `depends_on` the branches whose tables it
     refers to (`users`, ...). Alembic reads the folders of the installed domains only, so a
     fresh database gets no table of a removed one.
+
+    The rest reach the processes that serve, and do nothing when the feature's settings turn
+    it off:
+    `collectors` make what observes the platform (core/observe.py `Collector`: hooks and the
+    request observer), installed when an app or a worker starts (None: not now);
+    `on_app` installs what the feature serves beside the API router (a path at the root);
+    `lifespan` runs while a serving process's resources are open (the app's and the worker's);
+    `on_serve` wraps `app serve` in its parent process, before the server processes start;
+    `on_worker` wraps `app worker`'s run, before the worker is made.
     """
 
     name: str
@@ -61,6 +81,11 @@ class Domain:
     settings: type[FeatureSettings] | None = None
     commands: tuple[Command, ...] = ()
     migrations: Path | None = None
+    collectors: tuple[Callable[[Settings], Collector | None], ...] = ()
+    on_app: Callable[[FastAPI, Settings], None] | None = None
+    lifespan: Callable[[Resources], AbstractAsyncContextManager[None]] | None = None
+    on_serve: Callable[[Settings], AbstractContextManager[None]] | None = None
+    on_worker: Callable[[Settings], AbstractContextManager[None]] | None = None
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

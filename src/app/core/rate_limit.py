@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.core.metrics import count_rate_limit_refusal
+from app.core.observe import hooks
 from app.core.params import SPACE, SPACE_CHARS
 from app.core.routing import full_path_template
 from app.core.state import get_resources
@@ -409,7 +409,7 @@ async def enforce(request: Request, verdict: Verdict | None) -> None:
         return
     request.state.rate_limit_headers = verdict.headers()
     if not verdict.allowed:
-        count_rate_limit_refusal(full_path_template(request.scope))
+        hooks.rate_limited(full_path_template(request.scope))
         raise TooManyRequests(
             f"Rate limit exceeded: {verdict.limit} requests per window; retry in "
             f"{verdict.reset_after} s",

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache.backends import CacheBackend, CacheUnavailable
 from app.core.db import SessionDep, after_commit, get_engine, get_session
-from app.core.metrics import count_cache_lookup
+from app.core.observe import hooks
 from app.core.state import get_resources
 
 logger = logging.getLogger("app.core.cache")
@@ -230,7 +230,7 @@ def cache(
             except CacheUnavailable as exc:
                 logger.warning("cache unavailable, serving %s from the database: %s", key, exc)
                 cached = None
-            count_cache_lookup(backend, key_prefix, hit=cached is not None)
+            hooks.cache_lookup(backend, key_prefix, cached is not None)
             if cached is not None:
                 body, state = cached, "HIT"
             else:

@@ -1,5 +1,6 @@
 """Prometheus metrics: `GET /metrics` in-process (what is counted, with which labels, and who may
-read it), then `app serve --workers 2` and `app worker` scraped by a real Prometheus server.
+read it), then `app serve --workers 2` and `app worker` scraped by a real Prometheus server, and
+nginx keeping /metrics from the public.
 
 The in-process apps share one registry (the process's), so each test compares a scrape taken
 after its requests with one taken before.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,15 +25,16 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import Settings
-from app.core.metrics import RequestMetrics, serve_worker_metrics
 from app.core.middleware import EdgeConfig, EdgeMiddleware
 from app.core.queue import job_functions
 from app.core.queue.arq_backend import QUEUE_NAME
 from app.core.queue.local import LocalQueue
 from app.core.state import resources_of
+from app.metrics.endpoint import serve_worker_metrics
+from app.metrics.prometheus import RequestMetrics
 from app.posts.router import LIST_KEY
 from tests.helpers.cache import wait_out_fence
-from tests.helpers.deploy import prometheus_binary
+from tests.helpers.deploy import prometheus_binary, start_nginx
 from tests.helpers.http import (
     API,
     AppClient,
@@ -40,7 +43,7 @@ from tests.helpers.http import (
     login_response,
     register,
 )
-from tests.helpers.processes import APP, Process, clean_env, free_port
+from tests.helpers.processes import APP, Process, clean_env, free_port, run
 from tests.helpers.settings import TEST_REDIS_URL, TEST_SECRET_KEY, app_env
 
 Labels = frozenset[tuple[str, str]]
@@ -122,7 +125,7 @@ async def test_a_router_included_twice_is_counted_under_each_prefix() -> None:
     app.include_router(router, prefix="/b")
     metrics = RequestMetrics(app.routes)
     app.add_middleware(
-        EdgeMiddleware, config=EdgeConfig(max_body_bytes=1024, client_max_age=0, metrics=metrics)
+        EdgeMiddleware, config=EdgeConfig(max_body_bytes=1024, client_max_age=0, observer=metrics)
     )
     before = Scrape(generate_latest().decode())
     transport = httpx.ASGITransport(app=app)
@@ -305,6 +308,16 @@ class PrometheusServer:
         return value
 
 
+def files_in(directory: Path, pattern: str, count: int, within: float = 5.0) -> list[Path]:
+    """The files matching `pattern`, once there are `count` of them (or when time runs out):
+    a request's figures are written just after its response has gone, so a client that looks
+    at once may be there first."""
+    deadline = time.monotonic() + within
+    while len(found := list(directory.glob(pattern))) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 @pytest.fixture
 def processes() -> Iterator[list[Process]]:
     started: list[Process] = []
@@ -356,7 +369,7 @@ def test_prometheus_scrapes_the_sum_over_the_server_processes_and_the_worker(
     for number in range(requests):  # a connection each: both processes take some
         assert httpx.get(f"{base}{API}/user/ghost-{number}").status_code == 404
     asyncio.run(_enqueue("purge_deleted_posts", jobs))
-    assert len(list(metrics_dir.glob("histogram_*.db"))) == 2, "both processes served"
+    assert len(files_in(metrics_dir, "histogram_*.db", 2)) == 2, "both processes served"
 
     logs = f"{serve.log()}\n{worker.log()}\n{prometheus.process.log()[-3000:]}"
     counted = f'sum(app_http_requests_total{{job="web",route="{API}/user/{{username}}"}})'
@@ -392,7 +405,34 @@ def test_serve_keeps_its_own_metrics_directory_only_while_it_runs(
         serve.wait_for_http(f"http://127.0.0.1:{port}/health")
         assert httpx.get(f"http://127.0.0.1:{port}{API}/user/nobody").status_code == 404
         (directory,) = temporary.glob("app-metrics-*")
-        assert list(directory.glob("histogram_*.db")), serve.log()
+        assert files_in(directory, "histogram_*.db", 1), serve.log()
         # uvicorn ends by raising SIGTERM again: the directory goes all the same.
         assert serve.stop() == -signal.SIGTERM, serve.log()
     assert not list(temporary.iterdir()), serve.log()
+
+
+def test_nothing_imports_prometheus_client_before_a_process_serves(tmp_path: Path) -> None:
+    # It chooses its mode (PROMETHEUS_MULTIPROC_DIR) when first imported: `app serve`'s parent
+    # sets the variable, and `app worker` clears it, after importing every domain.
+    code = (
+        "import sys, app.cli, app.worker; app.cli.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith('prometheus_client')))"
+    )
+    result = run([sys.executable, "-c", code], cwd=tmp_path, env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_nginx_keeps_the_metrics_from_the_public(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    argv = [APP, "serve", "--port", str(port), "--server", "uvicorn"]
+    with Process("serve", argv, cwd=tmp_path, env=app_env(database_url)) as serve:
+        serve.wait_for_http(f"http://127.0.0.1:{port}/health")
+        proxy, url = start_nginx(tmp_path, [port])
+        with proxy:
+            proxy.wait_for_http(f"{url}/health")
+            # For the scraper, on the process's own port; not through nginx.
+            assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
+            hidden = httpx.get(f"{url}/metrics")
+            assert hidden.status_code == 404, proxy.log()

@@ -1,11 +1,12 @@
-"""Prometheus metrics: what is counted, `GET /metrics`, and the worker's own endpoint.
+"""What is counted, in prometheus_client's metrics, and how it is read (`exposition`).
 
 Exported (every name starts with `app_`):
 
 - `app_http_requests_total` and `app_http_request_duration_seconds` (histogram) by `method`,
   `route` (the route's template, e.g. `/api/v1/{username}/post/{id}`; `<unmatched>` for a
-  request that reached no route) and `status`; recorded by the app's one middleware
-  (core/middleware.py). /metrics, /health and /ready are left out: scrapes and probes.
+  request that reached no route) and `status`; reported by the app's one middleware
+  (core/middleware.py) to `RequestMetrics`. /metrics, /health and /ready are left out: scrapes
+  and probes.
 - `app_http_requests_in_flight` and `app_db_pool_connections_in_use` (gauges).
 - `app_cache_hits_total` and `app_cache_misses_total` by `backend` and `cache` (the key
   template of a cached endpoint, e.g. `{username}_post_cache`: never a filled-in key).
@@ -14,32 +15,23 @@ Exported (every name starts with `app_`):
   failure, retry, cancelled), where jobs run: the worker and the embedded runner.
 - `app_logins_total` by `outcome` (success, failure).
 
-`app serve` runs several processes: it points PROMETHEUS_MULTIPROC_DIR (METRICS_DIR, or a
-directory of its own) at a directory where each process writes its values, and /metrics adds
-them up, whichever process answers the scrape. That mode is chosen when prometheus_client is
-first imported, so nothing in the server's parent process imports this module before
-`app serve` has set the variable. `app worker` is one process and never uses the directory:
-its endpoint (WORKER_METRICS_PORT) reports the jobs it ran, and the server's the others.
+The platform reports through core/observe.py's hooks; `COLLECTOR` is what this module installs
+there. prometheus_client chooses its mode (values in memory, or in files under
+PROMETHEUS_MULTIPROC_DIR, one per process: `app serve`'s processes, directory.py) when it is
+first imported, so this module is imported only once a process starts serving (domain.py),
+never by `app serve`'s parent before it has set the variable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import hmac
-import logging
 import os
 import re
-import socket
-import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from socketserver import ThreadingMixIn
-from typing import TYPE_CHECKING, Any, Final, TypeVar
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
-from fastapi import FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     REGISTRY,
@@ -48,28 +40,22 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
-    make_wsgi_app,
     multiprocess,
     values,
 )
 from prometheus_client.exposition import choose_encoder
-from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
-from app.core.config import Environment, Settings
-from app.core.errors import AppError, Unauthorized
+from app.core.observe import Collector
 from app.core.routing import full_path_template
+from app.metrics.directory import MULTIPROC_ENV
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.pool import Pool
 
-logger = logging.getLogger("app.metrics")
-
 METRICS_PATH: Final = "/metrics"
-MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED: Final = "<unmatched>"
 # Scrapes and probes: counting them would only add noise to the request figures.
 UNMEASURED_PATHS: Final = frozenset({METRICS_PATH, "/health", "/ready"})
@@ -221,31 +207,9 @@ def count_rate_limit_refusal(route: str | None) -> None:
     RATE_LIMIT_REFUSALS.labels(route or UNMATCHED).inc()
 
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def counts_logins(endpoint: F) -> F:
-    """Count the endpoint's outcomes as logins: a return is a success, a 401 or 403 (wrong
-    credentials, an unverified address) a failure. A 429 is refused before the endpoint runs
-    and counted as a rate-limit refusal.
-
-        @router.post("/login")
-        @counts_logins
-        async def login(...) -> Token: ...
-    """
-
-    @functools.wraps(endpoint)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            result = await endpoint(*args, **kwargs)
-        except AppError as exc:
-            if exc.status_code in (401, 403):
-                _LOGIN_FAILURE.inc()
-            raise
-        _LOGIN_SUCCESS.inc()
-        return result
-
-    return wrapper  # type: ignore[return-value]
+def count_login(success: bool) -> None:
+    """Count one login by its outcome."""
+    (_LOGIN_SUCCESS if success else _LOGIN_FAILURE).inc()
 
 
 def observe_job(function: str, outcome: str, seconds: float) -> None:
@@ -348,88 +312,11 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
     return encoder(_registry()), content_type
 
 
-def _bearer_matches(authorization: str | None, token: bytes) -> bool:
-    scheme, _, value = (authorization or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token)
-
-
-def refusal(settings: Settings, authorization: str | None) -> int | None:
-    """Why a scrape is refused, as a status (None: allowed). With METRICS_TOKEN set, a scrape
-    must bring it as a bearer token (401 without, 404 in production, which shows nothing);
-    without one, production answers 404 and local and staging are open."""
-    production = settings.ENVIRONMENT is Environment.PRODUCTION
-    token = settings.METRICS_TOKEN
-    if token is None:
-        return 404 if production else None
-    if _bearer_matches(authorization, token.get_secret_value().encode()):
-        return None
-    return 404 if production else 401
-
-
-def install_metrics(app: FastAPI, settings: Settings) -> None:
-    """Serve `GET /metrics` (outside /api/v1, not rate limited, not cached, not in the
-    OpenAPI schema) when METRICS_ENABLED."""
-    if not settings.METRICS_ENABLED:
-        return
-
-    @app.get(METRICS_PATH, include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        refused = refusal(settings, request.headers.get("authorization"))
-        if refused == 404:
-            raise HTTPException(404)  # the answer of a path that does not exist
-        if refused is not None:
-            raise Unauthorized("A valid metrics token is required")
-        body, content_type = exposition(request.headers.get("accept"))
-        return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes are not logged."""
-
-
-def serve_worker_metrics(settings: Settings) -> WSGIServer | None:
-    """The worker's metrics at http://WORKER_METRICS_HOST:WORKER_METRICS_PORT/metrics (in a
-    thread of its own; None when WORKER_METRICS_PORT is 0 or METRICS_ENABLED is off), with
-    the same token rule as /metrics. prometheus_client's WSGI app, as its start_http_server
-    serves it, behind the token check."""
-    if not settings.METRICS_ENABLED or not settings.WORKER_METRICS_PORT:
-        return None
-    exporter = make_wsgi_app(REGISTRY)
-
-    def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        refused = refusal(settings, environ.get("HTTP_AUTHORIZATION"))
-        if refused is None:
-            body: Iterable[bytes] = exporter(environ, start_response)
-            return body
-        headers = [("Content-Type", "application/json")]
-        if refused == 401:
-            headers.append(("WWW-Authenticate", "Bearer"))
-            start_response("401 Unauthorized", headers)
-            return [b'{"detail": "A valid metrics token is required"}']
-        start_response("404 Not Found", headers)
-        return [b'{"detail": "Not Found"}']
-
-    server = make_server(
-        settings.WORKER_METRICS_HOST,
-        settings.WORKER_METRICS_PORT,
-        guarded,
-        server_class=_Server6 if ":" in settings.WORKER_METRICS_HOST else _Server,
-        handler_class=_QuietHandler,
-    )
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    logger.info(
-        "worker metrics at http://%s:%d%s",
-        settings.WORKER_METRICS_HOST,
-        server.server_port,
-        METRICS_PATH,
-    )
-    return server
+COLLECTOR: Final = Collector(
+    cache_lookup=count_cache_lookup,
+    login=count_login,
+    rate_limited=count_rate_limit_refusal,
+    job_run=observe_job,
+    requests=RequestMetrics,
+    scrape_paths=frozenset({METRICS_PATH}),
+)
