@@ -1,6 +1,7 @@
 """The embedded default, as a new user runs it: no configuration at all, `app migrate` then
 `app serve` on a SQLite file, and the whole account flow over real HTTP, mail included (the
-console backend: each message, link and all, in the server's log)."""
+console backend: each message, link and all, in the server's log; skipped without the account
+flows)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.helpers.features import needs
 from tests.helpers.processes import APP, Process, clean_env, free_port, run_app
 
 pytestmark = pytest.mark.slow  # a server process (`make test-embedded` runs it alone)
@@ -164,6 +166,7 @@ def test_a_job_runs_in_process(base_url: str) -> None:
         assert client.get("/tasks/task/unknown").status_code == 404
 
 
+@needs("accounts", "mail")
 def test_registration_mail_link_verifies_the_address(server: Server) -> None:
     with httpx.Client(base_url=f"{server.url}/api/v1") as client:
         body = {"name": "Vera <b>&", "username": "vera", "email": "Vera@Example.com"}
@@ -189,6 +192,7 @@ def test_registration_mail_link_verifies_the_address(server: Server) -> None:
         assert again.json() == {"detail": "Invalid, expired or already used link"}
 
 
+@needs("accounts", "mail")
 def test_password_reset_by_the_logged_link(server: Server) -> None:
     with httpx.Client(base_url=f"{server.url}/api/v1") as client:
         body = {"name": "Rita", "username": "rita", "email": "rita@example.com"}

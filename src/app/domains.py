@@ -1,14 +1,15 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the user-page invalidations and the event handlers are built from it. Adding an entity is one
-new folder with its `domain.py`, and one line here.
+the user-page invalidations, the event handlers and the extensions are built from it. Adding
+an entity is one new folder with its `domain.py`, and one line here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from app.accounts.domain import domain as accounts
 from app.admin.domain import domain as admin
 from app.api_keys.domain import domain as api_keys
 from app.auth.domain import domain as auth
@@ -18,8 +19,9 @@ from app.core.config import FeatureSettings
 from app.core.db import Base
 from app.core.domain import Domain
 from app.core.events import Handler
-from app.core.mail.domain import domain as mail
+from app.core.extensions import Extension
 from app.docs import domain as docs
+from app.mail.domain import domain as mail
 from app.posts.domain import domain as posts
 from app.roles.domain import domain as roles
 from app.tasks.domain import domain as tasks
@@ -30,6 +32,7 @@ DOMAINS: tuple[Domain, ...] = (
     mail,
     auth,
     users,
+    accounts,
     roles,
     api_keys,
     tiers,
@@ -64,3 +67,8 @@ def commands() -> tuple[Command, ...]:
 def event_handlers() -> tuple[Handler[Any], ...]:
     """Every domain's event handlers, in the order of DOMAINS."""
     return tuple(handler for domain in DOMAINS for handler in domain.handlers)
+
+
+def extensions() -> tuple[Extension[Any], ...]:
+    """Every domain's extensions of other packages (core/extensions.py)."""
+    return tuple(extension for domain in DOMAINS for extension in domain.extensions)

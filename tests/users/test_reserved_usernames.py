@@ -118,7 +118,7 @@ def test_the_words_come_from_every_domain_router(app: FastAPI) -> None:
     # One word of each domain that serves paths under /api/v1.
     for word in ("roles", "tiers", "tier", "tasks", "users", "user", "db_user", "login"):
         assert word in words, word
-    assert {"logout", "refresh", "permissions", "password-reset", "verify-email", "me"} <= words
+    assert {"logout", "refresh", "permissions", "me"} <= words
     # Each fixed first segment of each domain's router, whichever domains there are.
     for domain in DOMAINS:
         for route in domain.router.routes if domain.router else ():

@@ -15,6 +15,7 @@ from app.core.commands import Command
 from app.core.config import FeatureSettings
 from app.core.db import Base
 from app.core.events import Handler
+from app.core.extensions import Extension
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
 
@@ -34,6 +35,7 @@ class Domain:
             handlers=(Handler(PasswordChanged, revoke_note_links),),
             settings=NoteSettings,
             commands=(Command("create-note", "create a note", create_note),),
+            extensions=(Extension(NOTE_INDEX, open_note_index),),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
@@ -42,7 +44,8 @@ class Domain:
     `handlers` react to other domains' events, inside the publisher's transaction
     (core/events.py). `settings` is the feature's own settings class (core/config.py
     `FeatureSettings`), read at start-up; `commands` are its `app` subcommands
-    (core/commands.py).
+    (core/commands.py); `extensions` fill other packages' extension points, built with each
+    process's resources (core/extensions.py).
     """
 
     name: str
@@ -55,6 +58,7 @@ class Domain:
     handlers: tuple[Handler[Any], ...] = ()
     settings: type[FeatureSettings] | None = None
     commands: tuple[Command, ...] = ()
+    extensions: tuple[Extension[Any], ...] = ()
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:
