@@ -24,11 +24,11 @@ from app.core.cache.early import early_routes
 from app.core.db import SessionDep, get_engine
 from app.core.state import resources_of
 from tests.helpers.cache import private_redis, redis_client, wait_out_fence
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import API, AppClientFactory, Headers, sign_up
 from tests.helpers.settings import unreachable_redis_url
 
-pytestmark = requires("posts")
+pytestmark = needs("posts")
 
 LIST_SUFFIX = "page_1:items_per_page:10:cursor_None:limit_None"
 

@@ -19,7 +19,7 @@ from app.core.state import resources_of
 from app.domains import DOMAINS, user_cache_patterns
 from app.worker import create_worker
 from tests.helpers.cache import wait_out_fence
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import API, AppClientFactory, Headers, sign_up
 from tests.helpers.settings import make_settings
 
@@ -135,7 +135,7 @@ async def _alice_with_cached_pages(client: httpx.AsyncClient) -> tuple[Headers, 
     return headers, item, page
 
 
-@requires("posts")
+@needs("posts")
 async def test_renaming_a_user_retires_every_domain_page_of_the_old_name(
     client: httpx.AsyncClient,
 ) -> None:

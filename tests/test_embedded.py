@@ -1,6 +1,7 @@
 """The embedded default, as a new user runs it: no configuration at all, `app migrate` then
 `app serve` on a SQLite file, and the whole account flow over real HTTP, mail included (the
-console backend: each message, link and all, in the server's log)."""
+console backend: each message, link and all, in the server's log; skipped without the account
+flows)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.processes import APP, Process, clean_env, free_port, run_app
 
 pytestmark = pytest.mark.slow  # a server process (`make test-embedded` runs it alone)
@@ -116,7 +117,7 @@ def test_register_login_me_refresh_logout(base_url: str) -> None:
         assert replay.status_code == 401
 
 
-@requires("posts")
+@needs("posts")
 def test_posts_cache_and_rate_limits(base_url: str) -> None:
     with httpx.Client(base_url=f"{base_url}/api/v1") as client:
         body = {"name": "Poster", "username": "poster", "email": "p@example.com"}
@@ -166,6 +167,7 @@ def test_a_job_runs_in_process(base_url: str) -> None:
         assert client.get("/tasks/task/unknown").status_code == 404
 
 
+@needs("accounts", "mail")
 def test_registration_mail_link_verifies_the_address(server: Server) -> None:
     with httpx.Client(base_url=f"{server.url}/api/v1") as client:
         body = {"name": "Vera <b>&", "username": "vera", "email": "Vera@Example.com"}
@@ -191,6 +193,7 @@ def test_registration_mail_link_verifies_the_address(server: Server) -> None:
         assert again.json() == {"detail": "Invalid, expired or already used link"}
 
 
+@needs("accounts", "mail")
 def test_password_reset_by_the_logged_link(server: Server) -> None:
     with httpx.Client(base_url=f"{server.url}/api/v1") as client:
         body = {"name": "Rita", "username": "rita", "email": "rita@example.com"}

@@ -25,7 +25,7 @@ import pytest
 
 from tests.helpers.database import make_superuser
 from tests.helpers.deploy import fill_local_template, nginx_binary
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import API, bearer
 from tests.helpers.processes import APP, Process, clean_env, free_port
 from tests.helpers.settings import CACHE_WRITE_FENCE_SECONDS, PASSWORD, app_env
@@ -126,7 +126,7 @@ def _instance(response: httpx.Response) -> str:
     return instance
 
 
-@requires("posts")
+@needs("posts")
 def test_two_processes_behind_nginx_share_auth_limits_cache_and_jobs(
     stack: Stack, database_url: str
 ) -> None:

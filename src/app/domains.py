@@ -3,8 +3,8 @@ registry (`metadata` below, for Alembic and every process that opens the databas
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
 the user-page invalidations, the event handlers, Alembic's version locations (each
 domain's own branch), and what features add to the processes that serve (collectors, root
-paths, lifespans, `app serve` and `app worker` wrappers) are built from it. Adding an
-entity is one new folder with its `domain.py`, and one line here.
+paths, lifespans, `app serve` and `app worker` wrappers, extensions) are built from it.
+Adding an entity is one new folder with its `domain.py`, and one line here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.accounts.domain import domain as accounts
 from app.admin.domain import domain as admin
 from app.api_keys.domain import domain as api_keys
 from app.auth.domain import domain as auth
@@ -25,10 +26,11 @@ from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
 from app.core.domain import Domain
 from app.core.events import Handler
-from app.core.mail.domain import domain as mail
+from app.core.extensions import Extension
 from app.core.observe import Collector
 from app.core.state import Resources
 from app.docs import domain as docs
+from app.mail.domain import domain as mail
 from app.metrics.domain import domain as metrics
 from app.posts.domain import domain as posts
 from app.roles.domain import domain as roles
@@ -40,6 +42,7 @@ DOMAINS: tuple[Domain, ...] = (
     mail,
     auth,
     users,
+    accounts,
     roles,
     api_keys,
     tiers,
@@ -107,3 +110,8 @@ def serve_wrappers() -> tuple[Callable[[Settings], AbstractContextManager[None]]
 def worker_wrappers() -> tuple[Callable[[Settings], AbstractContextManager[None]], ...]:
     """What wraps `app worker`'s run, in the order of DOMAINS."""
     return tuple(domain.on_worker for domain in DOMAINS if domain.on_worker is not None)
+
+
+def extensions() -> tuple[Extension[Any], ...]:
+    """Every domain's extensions of other packages (core/extensions.py)."""
+    return tuple(extension for domain in DOMAINS for extension in domain.extensions)

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from tests.helpers.database import engine_for, execute, query, wait_for_lock_waiters
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import (
     API,
     Headers,
@@ -104,7 +104,7 @@ async def test_a_key_is_shown_once_and_only_its_hash_is_stored(
     assert_unauthorized(await client.post(KEYS, json={"name": "x"}))
 
 
-@requires("posts")
+@needs("posts")
 async def test_a_key_authenticates_as_bearer_and_as_x_api_key(client: httpx.AsyncClient) -> None:
     alice = await sign_up(client, "alice")
     await sign_up(client, "bob")
@@ -128,7 +128,7 @@ async def test_a_key_authenticates_as_bearer_and_as_x_api_key(client: httpx.Asyn
 # --- permissions ---------------------------------------------------------------------------
 
 
-@requires("posts")
+@needs("posts")
 async def test_a_key_holds_its_permissions_among_its_owners(
     client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from tests.helpers.database import empty_tables, engine_for, query, wait_for_lock_waiters
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import (
     API,
     AppClientFactory,
@@ -294,7 +294,7 @@ async def test_put_user_roles_sets_exactly_those(
 # --- the scenario ------------------------------------------------------------------
 
 
-@requires("posts")
+@needs("posts")
 async def test_a_moderator_role_lets_carol_delete_bobs_posts_but_not_dave(
     client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
@@ -386,7 +386,7 @@ async def test_a_role_manager_hands_out_only_what_they_hold(
 # --- changes apply at once -----------------------------------------------------------------
 
 
-@requires("posts")
+@needs("posts")
 async def test_grants_apply_on_the_next_request(
     client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
@@ -477,7 +477,7 @@ async def test_emptied_tables_leave_no_cached_grants(
 # --- races with other transactions ---------------------------------------------------------
 
 
-@requires("posts")
+@needs("posts")
 async def test_giving_roles_during_another_change_is_not_a_500(
     app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers, database_url: str
 ) -> None:

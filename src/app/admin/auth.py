@@ -33,6 +33,7 @@ from app.core.rate_limit import TooManyRequests
 from app.core.security import new_jti
 from app.core.state import Resources, resources_of
 from app.roles.repository import held_permissions
+from app.users.verification import EMAIL_VERIFICATION
 
 BASE_URL = "/admin"
 COOKIE = "admin_session"
@@ -113,8 +114,9 @@ class AdminAuth(AuthenticationBackend):
                     request, session, resources.rate_limiter, settings, login
                 )
                 user = await attempt.check_password(resources.hasher, password)
-                if settings.REQUIRE_VERIFIED_EMAIL and not user.email_verified:
-                    raise Forbidden(service.UNVERIFIED)
+                verification = resources.extensions.get(EMAIL_VERIFICATION)
+                if verification is not None:
+                    verification.check_sign_in(user)
                 held = await held_permissions(resources.engine, user.id, user.is_superuser)
                 if ACCESS.name not in held:
                     raise Forbidden(NOT_ALLOWED)

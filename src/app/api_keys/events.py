@@ -9,8 +9,9 @@ Ending a session otherwise (logout, `DELETE /user/me/sessions/{id}`) revokes not
 says nothing about theft, and a user who signs out keeps the keys their scripts run on.
 
 The keys are revoked in the transaction that changed the password or ended the session, and
-the owner is mailed (through the outbox, in that same transaction) the names and prefixes of
-the keys that were revoked, when there were any.
+the owner is mailed (a `Mail` published in that same transaction: core/messages.py) the names
+and prefixes of the keys that were revoked, when there were any. Without the mail feature
+installed, nothing is sent.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 from app.api_keys.models import ApiKey
 from app.api_keys.repository import KEY_PREFIX, ApiKeyRepository
 from app.auth.events import PasswordChanged, SessionReused
-from app.core.events import EventContext, Handler
-from app.core.mail import Templates, queue_mail
+from app.core.events import EventContext, Handler, publish
+from app.core.messages import Templates
 from app.users.models import User
 
 TEMPLATES = Templates(Path(__file__).parent / "templates")
@@ -67,7 +68,7 @@ async def _tell_owner(
         keys="\n".join(key_line(key) for key in keys),
         advice=advice,
     )
-    queue_mail(context.session, context.resources.queue, mail)
+    await publish(context.session, context.resources, mail)
 
 
 async def revoke_on_password_change(context: EventContext, event: PasswordChanged) -> None:

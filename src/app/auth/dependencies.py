@@ -301,16 +301,3 @@ async def get_password_check(
 
 
 PasswordCheckDep = Annotated[service.LoginAttempt, Depends(get_password_check)]
-
-
-async def limit_mail_requests(
-    request: Request, email: str, limiter: RateLimiterDep, settings: SettingsDep
-) -> None:
-    """Mail asked for by address: counted per client IP and per address, whether or not an
-    account has the address (so that a 429 tells nothing either)."""
-    per_ip = Limit(settings.MAIL_RATE_LIMIT_LIMIT, settings.MAIL_RATE_LIMIT_PERIOD)
-    await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "mail"))
-    per_address = Limit(
-        settings.MAIL_ADDRESS_RATE_LIMIT_LIMIT, settings.MAIL_ADDRESS_RATE_LIMIT_PERIOD
-    )
-    await enforce(request, await limiter.hit(per_address, f"address:{email}", "mail"))

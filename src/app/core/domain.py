@@ -18,6 +18,7 @@ from app.core.commands import Command
 from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
 from app.core.events import Handler
+from app.core.extensions import Extension
 from app.core.observe import Collector
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
@@ -47,6 +48,7 @@ class Domain:
             lifespan=watch_note_queue,
             on_serve=note_spool,
             on_worker=serve_note_stats,
+            extensions=(Extension(NOTE_INDEX, open_note_index),),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
@@ -67,7 +69,9 @@ class Domain:
     `on_app` installs what the feature serves beside the API router (a path at the root);
     `lifespan` runs while a serving process's resources are open (the app's and the worker's);
     `on_serve` wraps `app serve` in its parent process, before the server processes start;
-    `on_worker` wraps `app worker`'s run, before the worker is made.
+    `on_worker` wraps `app worker`'s run, before the worker is made;
+    `extensions` fill other packages' extension points, built with each process's resources
+    (core/extensions.py).
     """
 
     name: str
@@ -86,6 +90,7 @@ class Domain:
     lifespan: Callable[[Resources], AbstractAsyncContextManager[None]] | None = None
     on_serve: Callable[[Settings], AbstractContextManager[None]] | None = None
     on_worker: Callable[[Settings], AbstractContextManager[None]] | None = None
+    extensions: tuple[Extension[Any], ...] = ()
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

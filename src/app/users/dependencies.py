@@ -8,6 +8,7 @@ from app.auth.dependencies import Caller
 from app.core.state import get_resources
 from app.users.permissions import READ_PRIVATE
 from app.users.service import ReservedUsernames, Viewer
+from app.users.verification import EMAIL_VERIFICATION, EmailVerification
 
 
 async def viewer_of(caller: Caller | None) -> Viewer | None:
@@ -25,3 +26,11 @@ async def get_reserved_usernames(request: Request) -> ReservedUsernames:
 
 
 ReservedUsernamesDep = Annotated[ReservedUsernames, Depends(get_reserved_usernames)]
+
+
+async def get_email_verification(request: Request) -> EmailVerification | None:
+    """The installed feature that verifies addresses, while it is on; else None."""
+    return get_resources(request).extensions.get(EMAIL_VERIFICATION)
+
+
+EmailVerificationDep = Annotated[EmailVerification | None, Depends(get_email_verification)]

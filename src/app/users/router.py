@@ -4,7 +4,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.auth.account import VerificationMailDep
 from app.auth.dependencies import (
     CurrentUser,
     OptionalCaller,
@@ -26,7 +25,7 @@ from app.core.pagination import (
 )
 from app.core.security import HasherDep
 from app.users import service
-from app.users.dependencies import ReservedUsernamesDep, viewer_of
+from app.users.dependencies import EmailVerificationDep, ReservedUsernamesDep, viewer_of
 from app.users.permissions import PURGE
 from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
 
@@ -45,13 +44,15 @@ async def create_user(
     data: UserCreate,
     session: SessionDep,
     hasher: HasherDep,
-    mail: VerificationMailDep,
+    verification: EmailVerificationDep,
     reserved: ReservedUsernamesDep,
 ) -> UserReadPrivate:
     """Register a new user; a verification link goes to the address (when email
     verification is on). A reserved username (a word of the API's paths, or `me`, `admin`,
     ...) is a 422."""
-    user = await service.register(session, hasher, data, mail=mail, reserved=reserved)
+    user = await service.register(
+        session, hasher, data, verification=verification, reserved=reserved
+    )
     return UserReadPrivate.model_validate(user)
 
 
@@ -99,14 +100,14 @@ async def update_user(
     session: SessionDep,
     pages: UserPagesDep,
     actor: SessionUser,
-    mail: VerificationMailDep,
+    verification: EmailVerificationDep,
     reserved: ReservedUsernamesDep,
 ) -> UserReadPrivate:
     """Change your own name, username, email or profile image. A new email becomes the
     account's once the link sent to it is followed (`pending_email` until then), and the
     current address is told; with email verification off it changes at once. A reserved
     username is a 422, as at registration."""
-    user = await service.update_user(session, pages, actor, username, data, mail, reserved)
+    user = await service.update_user(session, pages, actor, username, data, verification, reserved)
     return UserReadPrivate.model_validate(user)
 
 

@@ -9,8 +9,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.auth import account
-from app.auth.account import AccountMail
 from app.core.cache import OwnerPages
 from app.core.db import integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -25,6 +23,7 @@ from app.users.schemas import (
     UserReadPrivate,
     UserUpdate,
 )
+from app.users.verification import EmailVerification
 
 USER_NOT_FOUND = "User not found"
 RESERVED_PATH = "This username is reserved: it is a path of the API"
@@ -101,10 +100,10 @@ async def register(
     *,
     is_superuser: bool = False,
     email_verified: bool = False,
-    mail: AccountMail | None = None,
+    verification: EmailVerification | None = None,
     reserved: ReservedUsernames | None = None,
 ) -> User:
-    """Create the account; with `mail`, a verification link goes to its address once the
+    """Create the account; with `verification`, what verifies its address is sent once the
     transaction commits. A username in `reserved` is refused (422)."""
     if reserved is not None:
         reserved.check(data.username)
@@ -120,8 +119,8 @@ async def register(
     )
     with integrity_error_as(_conflict_from):
         await repo.add(user)
-    if mail is not None:
-        await mail.verification(session, user, user.email)
+    if verification is not None:
+        await verification.registered(session, user)
     return user
 
 
@@ -175,22 +174,22 @@ async def update_user(
     actor: UserReadPrivate,
     username: str,
     data: UserUpdate,
-    mail: AccountMail | None = None,
+    verification: EmailVerification | None = None,
     reserved: ReservedUsernames | None = None,
 ) -> User:
     """Change the caller's own account; a new username retires the cached pages of the old one.
     A new username in `reserved` is refused (422); keeping a reserved one the account already
     has is not a change.
 
-    With `mail` (email verification on), a new email stays pending until its link is followed
-    (`auth.account.change_email`); without, it replaces the old one at once, unverified."""
+    With `verification` (users/verification.py), the feature decides when a new email becomes
+    the account's; without, it replaces the old one at once, unverified."""
     if reserved is not None and data.username is not None and data.username != username:
         reserved.check(data.username)
     user = await _own_account(session, actor, username)
     changes = data.changes()
     new_email = changes.pop("email", None)
-    if new_email is not None and mail is not None:
-        await account.change_email(session, mail, user, str(new_email))
+    if new_email is not None and verification is not None:
+        await verification.change_email(session, user, str(new_email))
     elif new_email is not None and new_email != user.email:
         changes.update(email=new_email, email_verified=False, pending_email=None)
     repo = UserRepository(session)

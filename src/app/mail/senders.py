@@ -1,9 +1,11 @@
-"""Mail senders: one interface, three backends chosen by settings (MAIL_BACKEND).
+"""Mail senders: one interface, three backends chosen by settings (MAIL_BACKEND), and the
+MIME message they send.
 
-    sender = create_sender(settings)
-    await sender.send(message)   # an email.message.EmailMessage
+    sender = create_sender(settings.feature(MailSettings))
+    await sender.send(compose(mail, sender_address))   # an email.message.EmailMessage
 
 A failed delivery raises `DeliveryError`; `permanent` tells whether trying again could help.
+Each process builds its sender once, with its resources (`SENDER`, core/extensions.py).
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ import logging
 import os
 import secrets
 import time
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
 
-from app.core.config import Settings
+from app.core.extensions import Key
+from app.core.messages import Mail
+from app.mail.settings import MailSettings
+
+if TYPE_CHECKING:
+    from app.core.state import Resources
 
 logger = logging.getLogger("app.mail")
 
@@ -42,7 +51,7 @@ class MailSender(Protocol):
 class SmtpSender:
     """Sends through an SMTP server (aiosmtplib): STARTTLS, implicit TLS or plain."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: MailSettings) -> None:
         if not settings.SMTP_HOST:
             raise ValueError("the smtp mail backend needs SMTP_HOST")
         self.host = settings.SMTP_HOST
@@ -115,10 +124,34 @@ class FileSender:
         os.replace(partial, self.folder / name)
 
 
-def create_sender(settings: Settings) -> MailSender:
-    backend = settings.mail_backend
+def create_sender(settings: MailSettings) -> MailSender:
+    backend = settings.backend
     if backend == "smtp":
         return SmtpSender(settings)
     if backend == "file":
         return FileSender(settings.MAIL_FILE_DIR)
     return ConsoleSender()
+
+
+SENDER: Key[MailSender] = Key("mail sender")
+
+
+def open_sender(resources: Resources) -> MailSender:
+    """The process's sender (the `SENDER` extension), from its mail settings."""
+    return create_sender(resources.settings.feature(MailSettings))
+
+
+def compose(mail: Mail, sender: str) -> EmailMessage:
+    """The MIME message: a text part, and an HTML alternative when there is one."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Date"] = formatdate(localtime=False)
+    _, address = parseaddr(sender)
+    domain = Address(addr_spec=address).domain if "@" in address else "localhost"
+    message["Message-ID"] = make_msgid(domain=domain or "localhost")
+    message.set_content(mail.text)
+    if mail.html is not None:
+        message.add_alternative(mail.html, subtype="html")
+    return message

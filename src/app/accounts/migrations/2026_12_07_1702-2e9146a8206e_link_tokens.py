@@ -18,7 +18,7 @@ from app.core.db import UTCDateTime
 
 revision: str = "2e9146a8206e"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = ("link_tokens",)
+branch_labels: str | Sequence[str] | None = ("accounts",)
 depends_on: str | Sequence[str] | None = "users"
 
 

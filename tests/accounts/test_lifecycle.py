@@ -1,15 +1,16 @@
-"""The account lifecycle with real mail: the app enqueues, a real `app worker` process sends
+"""The account flows with real mail: the app enqueues, a real `app worker` process sends
 through a real SMTP server (aiosmtpd, a process of its own), and the test follows the links
-over HTTP, as a user would.
+over HTTP, as a user would. How mail itself is delivered (retries, the outbox) is tested in
+tests/mail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import statistics
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +19,14 @@ import pytest
 
 from tests.helpers.database import execute, query
 from tests.helpers.http import API, AppClientFactory, bearer, login, login_response, register
-from tests.helpers.processes import APP, Process
+from tests.helpers.processes import APP, Process, free_port
 from tests.helpers.settings import PASSWORD, app_env
-from tests.helpers.smtp import SmtpServer, html_of, link_in, text_of, token_of
+from tests.helpers.smtp import SmtpServer, html_of, link_in, smtp_worker, text_of, token_of
 
 pytestmark = pytest.mark.slow
 
 NEW_PASSWORD = "battery-staple-2"
 BASE_URL = "http://localhost:8000"
-
-
-@contextmanager
-def worker(workdir: Path, database_url: str, smtp_port: int, **settings: Any) -> Iterator[Process]:
-    """A real `app worker` that sends mail to 127.0.0.1:`smtp_port` over plain SMTP."""
-    env = app_env(
-        database_url,
-        MAIL_BACKEND="smtp",
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=smtp_port,
-        SMTP_SECURITY="none",
-        SMTP_TIMEOUT_SECONDS=5,
-        LOG_LEVEL="INFO",
-        **settings,
-    )
-    with Process("worker", [APP, "worker"], cwd=workdir, env=env) as process:
-        process.wait_for_log("Starting worker")
-        yield process
 
 
 @pytest.fixture
@@ -54,7 +37,7 @@ def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def mail_worker(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Process]:
-    with worker(tmp_path, database_url, smtp.port) as process:
+    with smtp_worker(tmp_path, database_url, smtp.port) as process:
         yield process
 
 
@@ -223,46 +206,32 @@ async def test_email_change_keeps_the_old_address_until_the_new_one_is_confirmed
     assert (await login_response(client, "erin@new.example")).status_code == 200
 
 
-async def test_mail_waits_while_smtp_is_down_and_goes_out_once_it_is_back(
-    client: httpx.AsyncClient, tmp_path: Path, database_url: str
+def test_addresses_of_people_without_an_account_reach_no_log(
+    tmp_path: Path, database_url: str
 ) -> None:
-    server = SmtpServer(tmp_path)  # its port refuses connections until it starts
-    with worker(tmp_path, database_url, server.port, WORKER_MAX_TRIES=30) as process:
-        await register(client, "fay")
-
-        async def failed_tries() -> int:
-            rows = await query(database_url, "SELECT attempts, last_error FROM mail_outbox")
-            return int(rows[0][0]) if rows and rows[0][1] else 0
-
-        deadline = time.monotonic() + 30
-        while await failed_tries() < 2:
-            assert time.monotonic() < deadline, process.log()
-            await asyncio.sleep(0.2)
-        assert "trying again" in process.log()
-
-        with server:
-            await wait_for_mail(server, "fay@example.com", VERIFY)
-        # Sent, then removed from the outbox.
-        deadline = time.monotonic() + 10
-        while await query(database_url, "SELECT id FROM mail_outbox"):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.1)
-
-
-async def test_mail_whose_job_has_no_tries_left_waits_in_the_outbox(
-    client: httpx.AsyncClient, tmp_path: Path, database_url: str
-) -> None:
-    """The log says what happens to it: no "trying again" that the runner would not do."""
-    server = SmtpServer(tmp_path)  # never started: SMTP is down
-    with worker(tmp_path, database_url, server.port, WORKER_MAX_TRIES=1) as process:
-        await register(client, "gus")
-        process.wait_for_log("its job has no tries left")
-    log = process.log()
-    assert "resend_unsent_mail (every minute) enqueues it again at its first run after" in log
-    assert "trying again in" not in log
-    assert "max retries" not in log
-    rows = await query(database_url, "SELECT attempts, locked_until, failed_at FROM mail_outbox")
-    assert len(rows) == 1
-    attempts, locked_until, failed_at = rows[0]
-    assert (attempts, failed_at) == (1, None)
-    assert locked_until is not None
+    """The reset and verification requests for an unknown address are looked up by a job:
+    neither the server's log nor the worker's holds the address."""
+    nobody = f"nobody-{secrets.token_hex(4)}@example.com"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = app_env(database_url, LOG_LEVEL="DEBUG")
+    with (
+        Process("serve", [APP, "serve", "--port", str(port)], cwd=tmp_path, env=env) as server,
+        Process("worker", [APP, "worker"], cwd=tmp_path, env=env) as worker,
+    ):
+        server.wait_for_http(f"{url}/health")
+        worker.wait_for_log("Starting worker")
+        for path in ("/api/v1/password-reset", "/api/v1/verify-email/resend"):
+            answer = httpx.post(f"{url}{path}", json={"email": nobody})
+            assert answer.status_code == 202, answer.text
+        for function in ("start_password_reset", "resend_verification"):
+            worker.wait_until(
+                lambda f=function: any(  # type: ignore[misc]
+                    f in line and "←" in line for line in worker.log().splitlines()
+                ),
+                f"{function} to finish",
+            )
+    for process in (server, worker):
+        log = process.log()
+        assert nobody not in log, log
+        assert nobody.split("@")[0] not in log, log

@@ -1,7 +1,8 @@
 """Sending mail without losing it, and without a request waiting for SMTP.
 
-`queue_mail` writes the message into the outbox in the caller's transaction and, once that
-commits, enqueues `send_mail` for it. The job claims the message, hands it to the sender and
+Every `Mail` a domain publishes (core/messages.py) reaches `put_in_outbox`, which writes it
+into the outbox in the publisher's transaction and, once that commits, enqueues `send_mail`
+for it. The job claims the message, hands it to the sender and
 deletes it; a failure that may pass (the server unreachable, a 4xx answer) is tried again with
 backoff. `resend_unsent_mail`, run every minute by cron, enqueues again whatever is still
 waiting: a message whose enqueue failed (the queue was down) or whose job ran out of tries.
@@ -19,14 +20,15 @@ from arq.worker import Retry
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import Settings
 from app.core.db import after_commit, utcnow
 from app.core.errors import AppError
-from app.core.mail.message import Mail, compose
-from app.core.mail.models import OutboxMail
-from app.core.mail.senders import DeliveryError
+from app.core.events import EventContext
+from app.core.messages import Mail
 from app.core.queue.jobs import CRON_OWNER, JobContext, JobQueue, job_session, new_job_id
 from app.core.queue.retry import last_try, retry_delay
+from app.mail.models import OutboxMail
+from app.mail.senders import SENDER, DeliveryError, compose
+from app.mail.settings import MailSettings
 
 logger = logging.getLogger("app.mail")
 
@@ -35,9 +37,14 @@ RESEND_AFTER = timedelta(seconds=60)
 RESEND_BATCH = 500
 
 
-def claim_seconds(settings: Settings) -> float:
+def claim_seconds(settings: MailSettings) -> float:
     """How long one try may hold a message: connecting, each SMTP command, and a margin."""
     return 4 * settings.SMTP_TIMEOUT_SECONDS + 30
+
+
+async def put_in_outbox(context: EventContext, mail: Mail) -> None:
+    """The handler of every published `Mail`."""
+    queue_mail(context.session, context.resources.queue, mail)
 
 
 def queue_mail(session: AsyncSession, queue: JobQueue, mail: Mail) -> None:
@@ -61,6 +68,10 @@ async def _enqueue(queue: JobQueue, row: OutboxMail) -> None:
 async def send_mail(ctx: JobContext, outbox_id: int) -> str:
     """Send one message of the outbox; returns what happened (the job's result)."""
     resources = ctx["resources"]
+    settings = resources.settings.feature(MailSettings)
+    sender = resources.extensions.get(SENDER)
+    if sender is None:
+        raise RuntimeError("the mail sender is built with the resources: open them first")
     now = utcnow()
     async with job_session(ctx) as session:
         claimed = (
@@ -71,7 +82,7 @@ async def send_mail(ctx: JobContext, outbox_id: int) -> str:
                 or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until <= now),
             )
             .values(
-                locked_until=now + timedelta(seconds=claim_seconds(resources.settings)),
+                locked_until=now + timedelta(seconds=claim_seconds(settings)),
                 attempts=OutboxMail.attempts + 1,
             )
             .returning(OutboxMail)
@@ -81,10 +92,10 @@ async def send_mail(ctx: JobContext, outbox_id: int) -> str:
         return "nothing to send"  # sent already, or another try holds it
     message = compose(
         Mail(row.recipient, row.subject, row.text_body, row.html_body),
-        resources.settings.MAIL_FROM,
+        settings.MAIL_FROM,
     )
     try:
-        await resources.mailer.send(message)
+        await sender.send(message)
     except DeliveryError as exc:
         return await _failed(ctx, row, exc)
     async with job_session(ctx) as session:

@@ -1,29 +1,34 @@
-"""Messages: rendered from a domain's templates, composed into MIME (plain text plus HTML).
+"""Mail as domains write it: a message rendered from the domain's own templates and published
+as an event (core/events.py). The mail feature (app/mail), when installed, handles it: the
+message goes into its outbox in the publisher's transaction and is sent by a job once that
+commits. Without the feature nobody handles it, and nothing is sent.
 
 A template is two files in a folder: `NAME.txt`, whose first line is `Subject: ...` followed by
 a blank line and the text body, and `NAME.html`, the HTML body. Both use `$name` placeholders
 (`string.Template`); values are HTML-escaped in the HTML part.
 
     templates = Templates(Path(__file__).parent / "templates")
-    mail = templates.render("verify_email", to="ada@example.com", name="Ada", link=link)
+    mail = templates.render("welcome", to=user.email, name=user.name)
+    await publish(session, resources, mail)
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
 from functools import cache
 from pathlib import Path
 from string import Template
+
+from app.core.events import Event
 
 MAX_SUBJECT_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)
-class Mail:
+class Mail(Event):
+    """One message to one address: a subject, a text body and, optionally, an HTML one."""
+
     to: str
     subject: str
     text: str
@@ -51,19 +56,3 @@ class Templates:
 @cache
 def _load(path: Path) -> Template:
     return Template(path.read_text(encoding="utf-8"))
-
-
-def compose(mail: Mail, sender: str) -> EmailMessage:
-    """The MIME message: a text part, and an HTML alternative when there is one."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = mail.to
-    message["Subject"] = mail.subject
-    message["Date"] = formatdate(localtime=False)
-    _, address = parseaddr(sender)
-    domain = Address(addr_spec=address).domain if "@" in address else "localhost"
-    message["Message-ID"] = make_msgid(domain=domain or "localhost")
-    message.set_content(mail.text)
-    if mail.html is not None:
-        message.add_alternative(mail.html, subtype="html")
-    return message
