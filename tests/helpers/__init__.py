@@ -9,5 +9,8 @@ from conftest.py, which holds only fixtures):
 - `cache`: waiting out the cache's write fence, Redis clients;
 - `mail`: an app whose mail lands as .eml files in a folder, and reading them (links, parts);
 - `processes`: commands run as processes of their own, free ports;
-- `deploy`: nginx (installed when missing) and the local nginx configuration filled in.
+- `worker`: `app worker` beside a Redis that comes and goes (its environment, healthcheck,
+  log lines);
+- `deploy`: nginx (installed when missing) and the local nginx configuration filled in;
+- `features`: which optional features are installed, for the whole-stack tests.
 """
