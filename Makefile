@@ -47,9 +47,10 @@ superuser: install ## create the first superuser from ADMIN_* (harmless to rerun
 tier: install ## create the tier TIER_NAME (harmless to rerun)
 	$(RUN) app create-tier
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, and the import contracts (pyproject.toml)
 	$(RUN) ruff check src tests bench
 	$(RUN) ruff format --check src tests bench
+	$(RUN) lint-imports --no-logo
 
 format: install ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix src tests bench
@@ -89,4 +90,4 @@ bench-smoke: install ## the benchmark harness on tiny data, 2 s per scenario (al
 	$(RUN) python -m bench.run --smoke --out bench/results-smoke
 
 clean: ## remove virtual environments, caches and the local SQLite database
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov app.db app.db-* bench/results-smoke
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage htmlcov app.db app.db-* bench/results-smoke
