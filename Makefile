@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
+.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,13 +48,13 @@ tier: install ## create the tier TIER_NAME (harmless to rerun)
 	$(RUN) app create-tier
 
 lint: install ## ruff lint and format check, and the import contracts (pyproject.toml)
-	$(RUN) ruff check src tests bench
-	$(RUN) ruff format --check src tests bench
+	$(RUN) ruff check src tests bench scripts
+	$(RUN) ruff format --check src tests bench scripts
 	$(RUN) lint-imports --no-logo
 
 format: install ## apply ruff fixes and formatting
-	$(RUN) ruff check --fix src tests bench
-	$(RUN) ruff format src tests bench
+	$(RUN) ruff check --fix src tests bench scripts
+	$(RUN) ruff format src tests bench scripts
 
 typecheck: install ## mypy (strict for src/app)
 	$(RUN) mypy
@@ -63,6 +63,9 @@ check: lint typecheck ## lint and type check
 
 migrations-check: install ## migrations run up, down and up, and match the models (PostgreSQL and SQLite)
 	$(RUN) pytest -q -p no:cacheprovider tests/test_migrations.py
+
+check-removal: install ## each optional feature, and all at once, removed as README says: still lints, migrates, serves (ARGS="tasks": one)
+	$(RUN) python scripts/removal_check.py --uv $(abspath $(UV)) $(ARGS)
 
 test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL, Redis, Docker)
 	$(RUN) pytest --cov --cov-report=term-missing:skip-covered --durations=25
