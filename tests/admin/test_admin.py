@@ -401,7 +401,7 @@ async def test_tier_rate_limit_and_user_changes_apply_at_once(
     )
     assert created.status_code == 302, created.text
     tier_id = (await query(database_url, "SELECT id FROM tiers WHERE name = 'tight'"))[0][0]
-    limit = {"name": "tasks", "path": "/api/v1/tasks/task/", "limit": 1, "period": 3600}
+    limit = {"name": "posts", "path": "/api/v1/{username}/post/", "limit": 1, "period": 3600}
     added = await client.post(
         "/admin/rate-limit/create",
         data={**limit, "tier_id": tier_id, "save": "Save"},
@@ -409,7 +409,7 @@ async def test_tier_rate_limit_and_user_changes_apply_at_once(
     )
     assert added.status_code == 302, added.text
     stored = await query(database_url, "SELECT id, path FROM rate_limits")
-    assert [path for _, path in stored] == ["api/v1/tasks/task"]  # normalized as by the API
+    assert [path for _, path in stored] == ["api/v1/{username}/post"]  # normalized as by the API
 
     # The user's edit form: a new name and the tier; a taken email is refused.
     user_form = {
@@ -429,16 +429,16 @@ async def test_tier_rate_limit_and_user_changes_apply_at_once(
     assert saved.status_code == 302, saved.text
     assert (await client.get(f"{API}/user/limited")).json()["name"] == "Limited One"
 
-    task = f"{API}/tasks/task"
-    assert (await client.post(task, params={"message": "a"}, headers=headers)).status_code == 201
-    assert (await client.post(task, params={"message": "b"}, headers=headers)).status_code == 429
+    post, body = f"{API}/limited/post", {"title": "Limited", "text": "one an hour"}
+    assert (await client.post(post, json=body, headers=headers)).status_code == 201
+    assert (await client.post(post, json=body, headers=headers)).status_code == 429
     raised = await client.post(
         f"/admin/rate-limit/edit/{stored[0][0]}",
         data={**limit, "limit": 5, "save": "Save"},
         headers=SAME_ORIGIN,
     )
     assert raised.status_code == 302, raised.text
-    assert (await client.post(task, params={"message": "c"}, headers=headers)).status_code == 201
+    assert (await client.post(post, json=body, headers=headers)).status_code == 201
 
 
 async def test_the_other_writes_keep_the_api_rules(

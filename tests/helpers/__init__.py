@@ -12,5 +12,8 @@ from conftest.py, which holds only fixtures):
 - `features`: which optional features are installed, for tests that need one they do not
   belong to (`needs`);
 - `processes`: commands run as processes of their own, free ports;
-- `deploy`: nginx (installed when missing) and the local nginx configuration filled in.
+- `worker`: `app worker` beside a Redis that comes and goes (its environment, healthcheck,
+  log lines);
+- `deploy`: nginx (installed when missing) and the local nginx configuration filled in;
+- `features`: which optional features are installed, for the whole-stack tests.
 """

@@ -1,6 +1,7 @@
 """Which optional features are installed (listed in app/domains.py). A feature's tests
 package goes with it; a test elsewhere that also needs another optional feature says so with
-`needs`, and is skipped once that feature is removed.
+`needs`, and is skipped once that feature is removed; the whole-stack tests (several
+processes, the compose stack) leave out the steps of a removed feature with `installed`.
 
     @needs("accounts")
     async def test_a_password_reset_revokes_every_key(...): ...

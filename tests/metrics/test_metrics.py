@@ -32,9 +32,9 @@ from app.core.queue.local import LocalQueue
 from app.core.state import resources_of
 from app.metrics.endpoint import serve_worker_metrics
 from app.metrics.prometheus import RequestMetrics
-from app.posts.router import LIST_KEY
 from tests.helpers.cache import wait_out_fence
 from tests.helpers.deploy import prometheus_binary, start_nginx
+from tests.helpers.features import needs
 from tests.helpers.http import (
     API,
     AppClient,
@@ -138,12 +138,17 @@ async def test_a_router_included_twice_is_counted_under_each_prefix() -> None:
         assert delta(before, after, "app_http_requests_total", **labels) == count
 
 
+@needs("posts")
 async def test_cache_hits_and_misses_are_counted_by_backend_and_key_template(
     client: httpx.AsyncClient,
 ) -> None:
     await register(client, "cachy")
     await wait_out_fence()
-    labels = {"backend": "redis", "cache": LIST_KEY}
+    # The posts list's key template (posts/router.py LIST_KEY).
+    list_key = (
+        "{username}_posts:page_{page}:items_per_page:{items_per_page}:cursor_{cursor}:limit_{limit}"
+    )
+    labels = {"backend": "redis", "cache": list_key}
     listed = {"method": "GET", "route": f"{API}/{{username}}/posts", "status": "200"}
     before = await scrape(client)
     first = await client.get(f"{API}/cachy/posts")
@@ -175,6 +180,7 @@ async def flaky(ctx: Any) -> None:
     raise ConnectionError("the database went away")
 
 
+@needs("posts")
 async def test_jobs_are_counted_by_function_and_outcome(app_client: AppClientFactory) -> None:
     purge = "purge_deleted_posts"
     async with app_client(REDIS_URL=None) as client:
@@ -339,6 +345,7 @@ async def _enqueue(function: str, count: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["granian", "uvicorn"])
+@needs("posts")
 def test_prometheus_scrapes_the_sum_over_the_server_processes_and_the_worker(
     tmp_path: Path, database_url: str, processes: list[Process], server: str
 ) -> None:

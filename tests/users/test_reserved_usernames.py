@@ -41,7 +41,6 @@ async def usernames(client: httpx.AsyncClient) -> list[str]:
         pytest.param("users", PATH_WORD, id="users"),
         pytest.param("me", PATH_WORD, id="me"),  # /user/me/ stands where /user/{username} does
         pytest.param("permissions", PATH_WORD, id="permissions"),
-        pytest.param("tasks", PATH_WORD, id="tasks"),
         pytest.param("admin", RESERVED_NAME, id="admin"),
         pytest.param("api", RESERVED_NAME, id="api"),
     ],
@@ -118,7 +117,7 @@ async def test_a_user_who_already_holds_a_path_word_keeps_it(
 def test_the_words_come_from_every_domain_router(app: FastAPI) -> None:
     words = resources_of(app).path_words
     # One word of each domain that serves paths under /api/v1.
-    for word in ("roles", "tiers", "tier", "tasks", "users", "user", "db_user", "login"):
+    for word in ("roles", "tiers", "tier", "users", "user", "db_user", "login"):
         assert word in words, word
     assert {"logout", "refresh", "permissions", "me"} <= words
     # Each fixed first segment of each domain's router, whichever domains there are.

@@ -173,8 +173,7 @@ class Settings(BaseSettings):
     # A file `app worker` touches (every 5 s at most) while its polls of the queue succeed,
     # and removes while Redis is unreachable, for a container healthcheck to read; empty: none
     WORKER_HEARTBEAT_FILE: Path | None = None
-    # The example jobs: how long `sample_background_task` sleeps; when deleted posts are purged
-    SAMPLE_TASK_SLEEP_SECONDS: float = Field(default=5.0, ge=0, le=3600)
+    # The example job of posts: when deleted posts are purged
     PURGE_DELETED_POSTS_AFTER_DAYS: int = Field(default=30, ge=1)
 
     # first admin and tier
