@@ -1,13 +1,13 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the user-page invalidations and the event handlers are built from it. Adding an entity is one
+the event reactions and the admin panel's views are built from it. Adding an entity is one
 new folder with its `domain.py`, and one line here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from sqladmin import ModelView
 
 from app.admin.domain import domain as admin
 from app.api_keys.domain import domain as api_keys
@@ -17,7 +17,7 @@ from app.core.commands import Command
 from app.core.config import FeatureSettings
 from app.core.db import Base
 from app.core.domain import Domain
-from app.core.events import Handler
+from app.core.events import Reaction
 from app.core.mail.domain import domain as mail
 from app.docs import domain as docs
 from app.posts.domain import domain as posts
@@ -46,11 +46,6 @@ permissions.register(p for domain in DOMAINS for p in domain.permissions)
 metadata = Base.metadata
 
 
-def user_cache_patterns() -> tuple[str, ...]:
-    """Every domain's cache patterns of one user's pages (filled with `{username}`)."""
-    return tuple(pattern for domain in DOMAINS for pattern in domain.user_cache_patterns)
-
-
 def feature_settings() -> tuple[type[FeatureSettings], ...]:
     """Every domain's own settings class."""
     return tuple(domain.settings for domain in DOMAINS if domain.settings is not None)
@@ -61,6 +56,11 @@ def commands() -> tuple[Command, ...]:
     return tuple(command for domain in DOMAINS for command in domain.commands)
 
 
-def event_handlers() -> tuple[Handler[Any], ...]:
-    """Every domain's event handlers, in the order of DOMAINS."""
+def event_handlers() -> tuple[Reaction, ...]:
+    """Every domain's reactions to events, in the order of DOMAINS."""
     return tuple(handler for domain in DOMAINS for handler in domain.handlers)
+
+
+def admin_views() -> tuple[type[ModelView], ...]:
+    """Every domain's admin panel views, in the order of DOMAINS."""
+    return tuple(view for domain in DOMAINS for view in domain.admin_views)

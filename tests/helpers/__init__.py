@@ -9,5 +9,6 @@ from conftest.py, which holds only fixtures):
 - `cache`: waiting out the cache's write fence, Redis clients;
 - `mail`: an app whose mail lands as .eml files in a folder, and reading them (links, parts);
 - `processes`: commands run as processes of their own, free ports;
+- `admin`: signing in to the admin panel, the headers of its origin check, `needs_admin`;
 - `deploy`: nginx (installed when missing) and the local nginx configuration filled in.
 """

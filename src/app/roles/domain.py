@@ -1,4 +1,5 @@
 from app.core.domain import Domain
+from app.roles.admin import RoleAdmin
 from app.roles.commands import COMMANDS
 from app.roles.models import GrantsVersion, Role, UserRole
 from app.roles.permissions import MANAGE
@@ -10,4 +11,5 @@ domain = Domain(
     models=(Role, UserRole, GrantsVersion),
     permissions=(MANAGE,),
     commands=COMMANDS,
+    admin_views=(RoleAdmin,),
 )

@@ -1,4 +1,5 @@
 from app.core.domain import Domain
+from app.tiers.admin import VIEWS
 from app.tiers.commands import COMMANDS
 from app.tiers.models import RateLimit, Tier
 from app.tiers.permissions import MANAGE
@@ -10,4 +11,5 @@ domain = Domain(
     models=(Tier, RateLimit),
     permissions=(MANAGE,),
     commands=COMMANDS,
+    admin_views=VIEWS,
 )
