@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from app.admin.auth import COOKIE, NOT_ALLOWED, session_secret
 from app.admin.guard import REFUSED
 from app.core.config import Settings
+from app.domains import DOMAINS
 from tests.helpers.admin import (
     FROM_PANEL,
     ORIGIN,
@@ -210,6 +211,20 @@ async def test_production_serves_no_panel_unless_asked(app_client: AppClientFact
         assert "Username or email" in page.text
     async with app_client(ADMIN_PANEL_ENABLED=False) as client:
         error_detail(await client.get("/admin/login"), 404)
+
+
+async def test_the_panel_shows_the_views_every_domain_declares(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await signed_in_admin(client, database_url, "root")
+    declared = [(domain.name, view) for domain in DOMAINS for view in domain.admin_views]
+    assert {name for name, _ in declared} >= {"users"}
+    index = await client.get("/admin/")
+    for name, view in declared:
+        listed = await client.get(f"/admin/{view.identity}/list")
+        assert listed.status_code == 200, (name, view.identity)
+        assert f"/admin/{view.identity}/list" in index.text, (name, view.identity)
+    assert (await client.get("/admin/no-such-view/list")).status_code == 404
 
 
 def test_the_panel_is_not_in_the_openapi_schema(app: FastAPI) -> None:

@@ -20,7 +20,8 @@ rules, publishes the same events and forgets the same cached pages:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.core.errors import NotFound
+from app.core.errors import NotFound, Unprocessable
 
 if TYPE_CHECKING:
     from app.core.state import Resources
@@ -85,6 +86,18 @@ def validated(schema: type[M], **values: Any) -> M:
                 field = str(error["loc"][0]) if error["loc"] else "form"
                 reasons.setdefault(field, error["msg"])
         raise ValueError("; ".join(f"{f}: {m}" for f, m in reasons.items())) from None
+
+
+@contextmanager
+def field_errors() -> Iterator[None]:
+    """A value the service refuses (a 422 naming its field: a reserved username) shown on the
+    form as `field: reason`, as `validated` shows the schema's own refusals. SQLAdmin shows any
+    other error of a form's write with its message."""
+    try:
+        yield
+    except Unprocessable as exc:
+        field = str(exc.loc[-1]) if exc.loc else "form"
+        raise ValueError(f"{field}: {exc.detail}") from None
 
 
 def parse_id(text: str) -> int | None:

@@ -4,8 +4,6 @@ end and its cached pages go, exactly as when its owner deletes it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqladmin import action
@@ -16,26 +14,15 @@ from app.core.admin import (
     AdminView,
     admin_context,
     back_to_list,
+    field_errors,
     row_id,
     selected_ids,
     validated,
 )
 from app.core.db import transaction
-from app.core.errors import Unprocessable
 from app.users import service
 from app.users.models import User
 from app.users.schemas import UserAdminUpdate
-
-
-@contextmanager
-def _on_the_form() -> Iterator[None]:
-    """A value the service refuses (a 422 naming its field) shown on the form as
-    `field: reason`, as the schema's own refusals are."""
-    try:
-        yield
-    except Unprocessable as exc:
-        field = str(exc.loc[-1]) if exc.loc else "form"
-        raise ValueError(f"{field}: {exc.detail}") from None
 
 
 class UserAdmin(AdminView, model=User):
@@ -88,7 +75,7 @@ class UserAdmin(AdminView, model=User):
             is_superuser=bool(data["is_superuser"]),
             tier_id=data.get("tier_id"),
         )
-        with _on_the_form():
+        with field_errors():
             async with transaction(context.resources.sessionmaker) as session:
                 return await service.edit_user(
                     session,
