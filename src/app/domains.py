@@ -1,10 +1,10 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the user-page invalidations, the event handlers, Alembic's version locations (each
-domain's own branch), and what features add to the processes that serve (collectors, root
-paths, lifespans, `app serve` and `app worker` wrappers, extensions) are built from it.
-Adding an entity is one new folder with its `domain.py`, and one line here.
+the event reactions, the admin panel's views, Alembic's version locations (each domain's
+own branch), and what features add to the processes that serve (collectors, root paths,
+lifespans, `app serve` and `app worker` wrappers, extensions) are built from it. Adding an
+entity is one new folder with its `domain.py`, and one line here.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from sqladmin import ModelView
 
 from app.core import permissions
 from app.core.commands import Command
 from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
 from app.core.domain import Domain
-from app.core.events import Handler
+from app.core.events import Reaction
 from app.core.extensions import Extension
 from app.core.observe import Collector
 from app.core.state import Resources
@@ -62,11 +63,6 @@ permissions.register(p for domain in DOMAINS for p in domain.permissions)
 metadata = Base.metadata
 
 
-def user_cache_patterns() -> tuple[str, ...]:
-    """Every domain's cache patterns of one user's pages (filled with `{username}`)."""
-    return tuple(pattern for domain in DOMAINS for pattern in domain.user_cache_patterns)
-
-
 def feature_settings() -> tuple[type[FeatureSettings], ...]:
     """Every domain's own settings class."""
     return tuple(domain.settings for domain in DOMAINS if domain.settings is not None)
@@ -77,8 +73,8 @@ def commands() -> tuple[Command, ...]:
     return tuple(command for domain in DOMAINS for command in domain.commands)
 
 
-def event_handlers() -> tuple[Handler[Any], ...]:
-    """Every domain's event handlers, in the order of DOMAINS."""
+def event_handlers() -> tuple[Reaction, ...]:
+    """Every domain's reactions to events, in the order of DOMAINS."""
     return tuple(handler for domain in DOMAINS for handler in domain.handlers)
 
 
@@ -117,3 +113,8 @@ def worker_wrappers() -> tuple[Callable[[Settings], AbstractContextManager[None]
 def extensions() -> tuple[Extension[Any], ...]:
     """Every domain's extensions of other packages (core/extensions.py)."""
     return tuple(extension for domain in DOMAINS for extension in domain.extensions)
+
+
+def admin_views() -> tuple[type[ModelView], ...]:
+    """Every domain's admin panel views, in the order of DOMAINS."""
+    return tuple(view for domain in DOMAINS for view in domain.admin_views)

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from app.core.cache import OwnerPages, create_cache
+from app.core.cache import create_cache
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.events import Events
@@ -20,7 +20,7 @@ from app.core.queue.local import LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.core.state import Resources
-from app.domains import event_handlers, extensions, user_cache_patterns
+from app.domains import event_handlers, extensions
 from app.jobs import CRON_JOBS, FUNCTIONS
 
 logger = logging.getLogger("app")
@@ -57,7 +57,6 @@ async def open_resources(
         cache=cache,
         rate_limiter=RateLimiter.from_settings(settings),
         queue=queue,
-        user_pages=OwnerPages(cache, user_cache_patterns()),
         permissions=PermissionCache(),
         events=Events(event_handlers()),
         path_words=path_words,

@@ -14,6 +14,7 @@ from conftest.py, which holds only fixtures):
 - `processes`: commands run as processes of their own, free ports;
 - `worker`: `app worker` beside a Redis that comes and goes (its environment, healthcheck,
   log lines);
+- `admin`: signing in to the admin panel, the headers of its origin check, `needs_admin`;
 - `deploy`: nginx (installed when missing) and the local nginx configuration filled in;
-- `features`: which optional features are installed, for the whole-stack tests.
+- `features`: which optional features are installed (`needs`, `installed`).
 """

@@ -24,14 +24,15 @@ from starlette.responses import RedirectResponse, Response
 
 from app.admin.permissions import ACCESS
 from app.auth import service
-from app.auth.dependencies import Caller, client_of, session_caller, start_login_attempt
+from app.auth.dependencies import client_of, session_caller, start_login_attempt
 from app.auth.repository import SessionRepository
+from app.core.admin import AdminContext, enter_admin
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
 from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import TooManyRequests
 from app.core.security import new_jti
-from app.core.state import Resources, resources_of
+from app.core.state import resources_of
 from app.roles.repository import held_permissions
 from app.users.verification import EMAIL_VERIFICATION
 
@@ -42,22 +43,6 @@ IDLE_TIMEOUT = timedelta(hours=2)
 LIFETIME = timedelta(hours=12)
 
 NOT_ALLOWED = "This account may not use the admin panel: it needs the admin.access permission"
-_CONTEXT = "admin_context"
-
-
-@dataclass(frozen=True, slots=True)
-class AdminContext:
-    """The request's signed-in admin and the app's resources (set by `authenticate`)."""
-
-    resources: Resources
-    caller: Caller
-
-
-def context_of(request: Request) -> AdminContext:
-    found = getattr(request.state, _CONTEXT, None)
-    if not isinstance(found, AdminContext):
-        raise RuntimeError("admin views run after AdminAuth.authenticate")
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,5 +149,8 @@ class AdminAuth(AuthenticationBackend):
         if caller is None or not await caller.can(ACCESS.name):
             request.session.clear()
             return False
-        setattr(request.state, _CONTEXT, AdminContext(resources, caller))
+        user = caller.user
+        enter_admin(
+            request, AdminContext(resources, user.id, user.is_superuser, caller.permissions)
+        )
         return True

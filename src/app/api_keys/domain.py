@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from app.api_keys.admin import ApiKeyAdmin
 from app.api_keys.events import HANDLERS
 from app.api_keys.models import ApiKey
 from app.api_keys.router import router
@@ -11,4 +12,5 @@ domain = Domain(
     models=(ApiKey,),
     handlers=HANDLERS,
     migrations=Path(__file__).with_name("migrations"),
+    admin_views=(ApiKeyAdmin,),
 )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, select, update
@@ -108,6 +109,18 @@ class ApiKeyRepository:
             .execution_options(synchronize_session=False)
         )
         return sorted(rows.all(), key=lambda key: key.id)
+
+    async def revoke_ids(self, key_ids: Sequence[int]) -> int:
+        """Revoke the live keys among `key_ids`, whoever owns them; returns how many."""
+        if not key_ids:
+            return 0
+        result = await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .returning(ApiKey.id)
+        )
+        return len(result.all())
 
     async def revoke(self, user_id: int, key_id: int) -> bool:
         result = await self.session.execute(

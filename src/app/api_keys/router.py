@@ -28,8 +28,8 @@ async def create_api_key(
     """Create an API key. `key` is in this answer only: store it now. Send it as
     `Authorization: Bearer <key>` or `X-API-Key: <key>`; it acts as you on your own
     resources, with at most the `permissions` given here (each one yours). Changing or
-    resetting your password revokes every key; reuse detection ending the session a key was
-    created from revokes that key."""
+    resetting your password, or deleting your account, revokes every key; reuse detection
+    ending the session a key was created from revokes that key."""
     held = await caller.permissions()
     return await service.create_key(session, user.id, held, data, session_id=current)
 

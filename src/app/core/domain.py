@@ -1,6 +1,7 @@
 """What a domain contributes to the app. Each domain package declares one `Domain` in its
 `domain.py`; `app.domains.DOMAINS` lists them, and the API router, the model registry, the
-worker, the embedded job runner and the user-page invalidations are all built from that list.
+worker, the embedded job runner, the event reactions and the admin panel's views are all
+built from that list.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
+from sqladmin import ModelView
 
-from app.core.cache.decorator import check_pattern, placeholders
 from app.core.commands import Command
 from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
-from app.core.events import Handler
+from app.core.events import Reaction
 from app.core.extensions import Extension
 from app.core.observe import Collector
 from app.core.permissions import Permission
@@ -37,9 +38,12 @@ class Domain:
             models=(Note,),
             jobs=(purge_old_notes,),
             cron_jobs=(CronJob(purge_old_notes, name="purge_old_notes_daily", hour=4, minute=0),),
-            user_cache_patterns=("{username}_notes:*",),
             permissions=(Permission("notes.delete_any", "Delete any user's note"),),
-            handlers=(Handler(PasswordChanged, revoke_note_links),),
+            handlers=(
+                Handler(PasswordChanged, revoke_note_links),
+                *forget_pages("{username}_notes:*", on=(UserDeleted, UserRenamed)),
+            ),
+            admin_views=(NoteAdmin,),
             settings=NoteSettings,
             commands=(Command("create-note", "create a note", create_note),),
             migrations=Path(__file__).with_name("migrations"),
@@ -51,16 +55,16 @@ class Domain:
             extensions=(Extension(NOTE_INDEX, open_note_index),),
         )
 
-    `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
-    belong to one user: deleting or renaming that user invalidates them. `permissions` are
-    the ones its routes check (`require_permissions`), listed by `GET /permissions`.
-    `handlers` react to other domains' events, inside the publisher's transaction
-    (core/events.py). `settings` is the feature's own settings class (core/config.py
-    `FeatureSettings`), read at start-up; `commands` are its `app` subcommands
-    (core/commands.py). `migrations` is the folder of its Alembic revisions: the branch that
-    creates its tables, labelled with its name, `depends_on` the branches whose tables it
-    refers to (`users`, ...). Alembic reads the folders of the installed domains only, so a
-    fresh database gets no table of a removed one.
+    `permissions` are the ones its routes check (`require_permissions`), listed by
+    `GET /permissions`. `handlers` react to other domains' events (core/events.py): inside
+    the publisher's transaction (`Handler`) or after its commit (`OnCommit`, and the
+    `forget_pages` that forget this domain's cached pages). `admin_views` are its admin
+    panel views (core/admin.py), shown when the panel is installed. `settings` is the
+    feature's own settings class (core/config.py `FeatureSettings`), read at start-up;
+    `commands` are its `app` subcommands (core/commands.py). `migrations` is the folder of
+    its Alembic revisions: the branch that creates its tables, labelled with its name,
+    `depends_on` the branches whose tables it refers to (`users`, ...). Alembic reads the
+    folders of the installed domains only, so a fresh database gets no table of a removed one.
 
     The rest reach the processes that serve, and do nothing when the feature's settings turn
     it off:
@@ -79,9 +83,9 @@ class Domain:
     models: tuple[type[Base], ...] = ()
     jobs: tuple[JobFunction, ...] = ()
     cron_jobs: tuple[CronJob, ...] = ()
-    user_cache_patterns: tuple[str, ...] = ()
     permissions: tuple[Permission, ...] = ()
-    handlers: tuple[Handler[Any], ...] = ()
+    handlers: tuple[Reaction, ...] = ()
+    admin_views: tuple[type[ModelView], ...] = ()
     settings: type[FeatureSettings] | None = None
     commands: tuple[Command, ...] = ()
     migrations: Path | None = None
@@ -91,11 +95,3 @@ class Domain:
     on_serve: Callable[[Settings], AbstractContextManager[None]] | None = None
     on_worker: Callable[[Settings], AbstractContextManager[None]] | None = None
     extensions: tuple[Extension[Any], ...] = ()
-
-    def __post_init__(self) -> None:
-        for pattern in self.user_cache_patterns:
-            check_pattern(pattern)
-            if placeholders(pattern) != {"username"}:
-                raise ValueError(
-                    f"{self.name}: user cache pattern {pattern!r} must use {{username}} only"
-                )

@@ -17,7 +17,6 @@ from app.core.extensions import Extensions
 
 if TYPE_CHECKING:
     from app.core.cache.backends import CacheBackend
-    from app.core.cache.decorator import OwnerPages
     from app.core.config import Settings
     from app.core.events import Events
     from app.core.permissions import PermissionCache
@@ -38,12 +37,9 @@ class Resources:
     cache: CacheBackend
     rate_limiter: RateLimiter
     queue: JobQueue
-    # Every domain's cached pages that belong to one user (deleting or renaming the user
-    # invalidates them).
-    user_pages: OwnerPages
     # Users' permissions under the grants version they were read at (core/permissions.py).
     permissions: PermissionCache
-    # Every domain's event handlers (core/events.py).
+    # Every domain's reactions to events (core/events.py).
     events: Events
     # The API's path words (core/routing.py `path_words`), from the app's routes at
     # start-up; empty in the worker and the CLI, which serve no routes.

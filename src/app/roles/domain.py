@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from app.core.domain import Domain
+from app.roles.admin import RoleAdmin
 from app.roles.commands import COMMANDS
 from app.roles.models import GrantsVersion, Role, UserRole
 from app.roles.permissions import MANAGE
@@ -13,4 +14,5 @@ domain = Domain(
     permissions=(MANAGE,),
     commands=COMMANDS,
     migrations=Path(__file__).with_name("migrations"),
+    admin_views=(RoleAdmin,),
 )

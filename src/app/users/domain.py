@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from app.core.domain import Domain
+from app.users.admin import UserAdmin
 from app.users.models import User
 from app.users.permissions import PURGE, READ_PRIVATE
 from app.users.router import router
@@ -11,4 +12,5 @@ domain = Domain(
     models=(User,),
     permissions=(READ_PRIVATE, PURGE),
     migrations=Path(__file__).with_name("migrations"),
+    admin_views=(UserAdmin,),
 )

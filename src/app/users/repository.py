@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import bindparam, func, select
 
 from app.core.query import Query
@@ -73,6 +75,23 @@ class UserRepository(Repository[User]):
         if lock:
             query = query.with_for_update()
         return await self.session.scalar(query)
+
+    async def get_by_id(self, user_id: int) -> User | None:
+        """A user by id, deleted or not."""
+        return await self.session.get(User, user_id)
+
+    async def by_ids(self, user_ids: Sequence[int], *, deleted: bool) -> list[User]:
+        """The users among `user_ids` that are deleted (or not, with `deleted=False`), by id,
+        their rows held until the transaction ends."""
+        if not user_ids:
+            return []
+        rows = await self.session.scalars(
+            select(User)
+            .where(User.id.in_(user_ids), User.is_deleted.is_(deleted))
+            .order_by(User.id)
+            .with_for_update()
+        )
+        return list(rows)
 
     async def get_by_login(self, login: str) -> User | None:
         """An active user by username, or by email when the login contains '@'."""

@@ -10,7 +10,6 @@ from app.auth.dependencies import (
     SessionUser,
     require_permissions,
 )
-from app.core.cache import UserPagesDep
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import (
@@ -24,6 +23,7 @@ from app.core.pagination import (
     wants_cursor,
 )
 from app.core.security import HasherDep
+from app.core.state import ResourcesDep
 from app.users import service
 from app.users.dependencies import EmailVerificationDep, ReservedUsernamesDep, viewer_of
 from app.users.permissions import PURGE
@@ -98,7 +98,7 @@ async def update_user(
     username: str,
     data: UserUpdate,
     session: SessionDep,
-    pages: UserPagesDep,
+    resources: ResourcesDep,
     actor: SessionUser,
     verification: EmailVerificationDep,
     reserved: ReservedUsernamesDep,
@@ -107,7 +107,9 @@ async def update_user(
     account's once the link sent to it is followed (`pending_email` until then), and the
     current address is told; with email verification off it changes at once. A reserved
     username is a 422, as at registration."""
-    user = await service.update_user(session, pages, actor, username, data, verification, reserved)
+    user = await service.update_user(
+        session, resources, actor, username, data, verification, reserved
+    )
     return UserReadPrivate.model_validate(user)
 
 
@@ -117,10 +119,11 @@ async def update_user(
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
 async def delete_user(
-    username: str, session: SessionDep, pages: UserPagesDep, actor: SessionUser
+    username: str, session: SessionDep, resources: ResourcesDep, actor: SessionUser
 ) -> None:
-    """Delete your own account (soft delete); its tokens stop working."""
-    await service.delete_user(session, pages, actor, username)
+    """Delete your own account (soft delete): its tokens and API keys stop working, and its
+    sessions end."""
+    await service.delete_user(session, resources, actor, username)
 
 
 @router.delete(
@@ -129,6 +132,6 @@ async def delete_user(
     responses=error_responses(Unauthorized, Forbidden, NotFound),
     dependencies=[Depends(require_permissions(PURGE.name))],
 )
-async def hard_delete_user(username: str, session: SessionDep, pages: UserPagesDep) -> None:
+async def hard_delete_user(username: str, session: SessionDep, resources: ResourcesDep) -> None:
     """Remove a user and everything they own from the database (`users.purge`)."""
-    await service.hard_delete_user(session, pages, username)
+    await service.hard_delete_user(session, resources, username)
