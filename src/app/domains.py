@@ -1,7 +1,8 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the user-page invalidations and the event handlers are built from it. Adding an entity is one
+the user-page invalidations, the event handlers, the authenticators and the permission source
+are built from it. Adding an entity is one
 new folder with its `domain.py`, and one line here.
 """
 
@@ -18,6 +19,7 @@ from app.core.config import FeatureSettings
 from app.core.db import Base
 from app.core.domain import Domain
 from app.core.events import Handler
+from app.core.identity import Authenticator, PermissionSource
 from app.core.mail.domain import domain as mail
 from app.docs import domain as docs
 from app.posts.domain import domain as posts
@@ -64,3 +66,19 @@ def commands() -> tuple[Command, ...]:
 def event_handlers() -> tuple[Handler[Any], ...]:
     """Every domain's event handlers, in the order of DOMAINS."""
     return tuple(handler for domain in DOMAINS for handler in domain.handlers)
+
+
+def authenticators() -> tuple[Authenticator, ...]:
+    """Every domain's kinds of credentials, in the order of DOMAINS (as the document lists
+    them)."""
+    return tuple(found for domain in DOMAINS for found in domain.authenticators)
+
+
+def permission_source() -> PermissionSource | None:
+    """The permission source of the one domain that has one; None when none has: superusers
+    then hold every permission, and nobody else any."""
+    sources = [domain for domain in DOMAINS if domain.permission_source is not None]
+    if len(sources) > 1:
+        names = ", ".join(domain.name for domain in sources)
+        raise RuntimeError(f"only one domain may be the permission source, not: {names}")
+    return sources[0].permission_source if sources else None

@@ -14,6 +14,7 @@ from app.api import api_path_words, build_api_router
 from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
+from app.core.identity import document
 from app.core.logging import configure_logging
 from app.core.metrics import RequestMetrics, install_metrics, process_gauges
 from app.core.middleware import EdgeConfig, EdgeMiddleware, HostCheck
@@ -21,7 +22,7 @@ from app.core.openapi import install_openapi
 from app.core.permissions import check_required
 from app.core.state import attach
 from app.docs import install_docs
-from app.domains import feature_settings
+from app.domains import authenticators, feature_settings
 from app.health.router import router as health_router
 from app.resources import open_resources
 
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every permission a route requires is declared by a domain.
     check_required()
     app.include_router(health_router)
-    install_openapi(app)
+    install_openapi(app, document(authenticators()))
     install_docs(app, settings)
     install_admin(app, settings)
     install_metrics(app, settings)

@@ -12,6 +12,7 @@ from app.core.cache import OwnerPages, create_cache
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.events import Events
+from app.core.identity import Identity
 from app.core.mail import create_sender
 from app.core.permissions import PermissionCache
 from app.core.queue.arq_backend import ArqQueue
@@ -20,7 +21,7 @@ from app.core.queue.local import LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.core.state import Resources
-from app.domains import event_handlers, user_cache_patterns
+from app.domains import authenticators, event_handlers, permission_source, user_cache_patterns
 from app.jobs import CRON_JOBS, FUNCTIONS
 
 logger = logging.getLogger("app")
@@ -59,6 +60,7 @@ async def open_resources(
         queue=queue,
         mailer=create_sender(settings),
         user_pages=OwnerPages(cache, user_cache_patterns()),
+        identity=Identity(authenticators(), permission_source()),
         permissions=PermissionCache(),
         events=Events(event_handlers()),
         path_words=path_words,

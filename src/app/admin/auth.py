@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.admin.permissions import ACCESS
 from app.auth import service
-from app.auth.dependencies import Caller, client_of, session_caller, start_login_attempt
+from app.auth.dependencies import client_of, session_caller, start_login_attempt
 from app.auth.repository import SessionRepository
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
@@ -32,7 +32,7 @@ from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import TooManyRequests
 from app.core.security import new_jti
 from app.core.state import Resources, resources_of
-from app.roles.repository import held_permissions
+from app.users.dependencies import Caller
 
 BASE_URL = "/admin"
 COOKIE = "admin_session"
@@ -115,7 +115,7 @@ class AdminAuth(AuthenticationBackend):
                 user = await attempt.check_password(resources.hasher, password)
                 if settings.REQUIRE_VERIFIED_EMAIL and not user.email_verified:
                     raise Forbidden(service.UNVERIFIED)
-                held = await held_permissions(resources.engine, user.id, user.is_superuser)
+                held = await resources.identity.held(resources.engine, user)
                 if ACCESS.name not in held:
                     raise Forbidden(NOT_ALLOWED)
                 ends = utcnow() + LIFETIME

@@ -1,6 +1,9 @@
+from app.api_keys.authenticator import KEYS
 from app.api_keys.events import HANDLERS
 from app.api_keys.models import ApiKey
 from app.api_keys.router import router
 from app.core.domain import Domain
 
-domain = Domain(name="api_keys", router=router, models=(ApiKey,), handlers=HANDLERS)
+domain = Domain(
+    name="api_keys", router=router, models=(ApiKey,), handlers=HANDLERS, authenticators=(KEYS,)
+)

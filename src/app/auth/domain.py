@@ -1,4 +1,5 @@
 from app.auth.account import purge_auth_records, resend_verification, start_password_reset
+from app.auth.dependencies import TOKENS
 from app.auth.models import AuthSession, LinkToken
 from app.auth.router import router
 from app.core.domain import Domain
@@ -10,4 +11,5 @@ domain = Domain(
     models=(AuthSession, LinkToken),
     jobs=(resend_verification, start_password_reset),
     cron_jobs=(CronJob(purge_auth_records, name="purge_auth_records_daily", hour=3, minute=30),),
+    authenticators=(TOKENS,),
 )

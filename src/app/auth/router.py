@@ -11,7 +11,6 @@ from app.auth.dependencies import (
     CurrentSessionId,
     LoginAttemptDep,
     PasswordCheckDep,
-    SessionUser,
     bearer,
     limit_mail_requests,
 )
@@ -42,6 +41,7 @@ from app.core.queue import CRON_OWNER, QueueDep, new_job_id
 from app.core.rate_limit import RateLimiterDep, TooManyRequests
 from app.core.security import HasherDep, TokenCodecDep, TokenType
 from app.core.state import ResourcesDep
+from app.users.dependencies import SessionUser
 
 router = APIRouter(tags=["auth"])
 

@@ -15,6 +15,7 @@ from app.core.commands import Command
 from app.core.config import FeatureSettings
 from app.core.db import Base
 from app.core.events import Handler
+from app.core.identity import Authenticator, PermissionSource
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
 
@@ -34,6 +35,8 @@ class Domain:
             handlers=(Handler(PasswordChanged, revoke_note_links),),
             settings=NoteSettings,
             commands=(Command("create-note", "create a note", create_note),),
+            authenticators=(NOTE_TOKENS,),
+            permission_source=PermissionSource(load_grants, GRANTS_VERSION),
         )
 
     `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
@@ -42,7 +45,9 @@ class Domain:
     `handlers` react to other domains' events, inside the publisher's transaction
     (core/events.py). `settings` is the feature's own settings class (core/config.py
     `FeatureSettings`), read at start-up; `commands` are its `app` subcommands
-    (core/commands.py).
+    (core/commands.py). `authenticators` are the kinds of credentials it issues, and
+    `permission_source` says what users hold (at most one domain has one): both plug into
+    the request's caller (core/identity.py).
     """
 
     name: str
@@ -55,6 +60,8 @@ class Domain:
     handlers: tuple[Handler[Any], ...] = ()
     settings: type[FeatureSettings] | None = None
     commands: tuple[Command, ...] = ()
+    authenticators: tuple[Authenticator, ...] = ()
+    permission_source: PermissionSource | None = None
 
     def __post_init__(self) -> None:
         for pattern in self.user_cache_patterns:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from app.core.cache.decorator import OwnerPages
     from app.core.config import Settings
     from app.core.events import Events
+    from app.core.identity import Identity
     from app.core.mail.senders import MailSender
     from app.core.permissions import PermissionCache
     from app.core.queue.jobs import JobQueue
@@ -41,6 +42,8 @@ class Resources:
     # Every domain's cached pages that belong to one user (deleting or renaming the user
     # invalidates them).
     user_pages: OwnerPages
+    # Every domain's authenticators and the permission source (core/identity.py).
+    identity: Identity
     # Users' permissions under the grants version they were read at (core/permissions.py).
     permissions: PermissionCache
     # Every domain's event handlers (core/events.py).

@@ -8,7 +8,6 @@ own transaction, so cached permissions are read again everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, insert
@@ -16,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import permissions
 from app.core.db import integrity_error_as
-from app.core.errors import Forbidden, NotFound, Unprocessable
+from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import PageParams
+from app.core.permissions import check_declared, check_held
 from app.roles.models import Role, UserRole
 from app.roles.repository import RoleRepository, bump_grants_version
 from app.roles.schemas import RoleCreate, RoleRead, RoleUpdate, UserRolesRead
@@ -25,18 +25,6 @@ from app.users import service as users
 
 ROLE_NOT_FOUND = "Role not found"
 NAME_TAKEN = "Role name is already taken"
-
-
-def check_declared(names: Iterable[str], loc: tuple[str, ...] = ("body", "permissions")) -> None:
-    missing = permissions.unknown(names)
-    if missing:
-        raise Unprocessable(f"Unknown permissions: {', '.join(missing)}", loc)
-
-
-def check_held(held: frozenset[str], names: Iterable[str]) -> None:
-    lacking = sorted(set(names) - held)
-    if lacking:
-        raise Forbidden(f"You do not hold these permissions: {', '.join(lacking)}")
 
 
 async def get_role(session: AsyncSession, name: str) -> Role:
