@@ -1,10 +1,11 @@
 """The list of domains: the one place that names them. The API router (`api.py`), the model
 registry (`metadata` below, for Alembic and every process that opens the database), the jobs
 (`jobs.py`, for the worker and the embedded runner), the permissions (`GET /permissions`),
-the event reactions, the admin panel's views, Alembic's version locations (each domain's
-own branch), and what features add to the processes that serve (collectors, root paths,
-lifespans, `app serve` and `app worker` wrappers, extensions) are built from it. Adding an
-entity is one new folder with its `domain.py`, and one line here.
+the event reactions, the admin panel's views, the authenticators and the permission source,
+Alembic's version locations (each domain's own branch), and what features add to the
+processes that serve (collectors, root paths, lifespans, `app serve` and `app worker`
+wrappers, extensions) are built from it. Adding an entity is one new folder with its
+`domain.py`, and one line here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.core.db import Base
 from app.core.domain import Domain
 from app.core.events import Reaction
 from app.core.extensions import Extension
+from app.core.identity import Authenticator, PermissionSource
 from app.core.observe import Collector
 from app.core.state import Resources
 
@@ -118,3 +120,19 @@ def extensions() -> tuple[Extension[Any], ...]:
 def admin_views() -> tuple[type[ModelView], ...]:
     """Every domain's admin panel views, in the order of DOMAINS."""
     return tuple(view for domain in DOMAINS for view in domain.admin_views)
+
+
+def authenticators() -> tuple[Authenticator, ...]:
+    """Every domain's kinds of credentials, in the order of DOMAINS (as the document lists
+    them)."""
+    return tuple(found for domain in DOMAINS for found in domain.authenticators)
+
+
+def permission_source() -> PermissionSource | None:
+    """The permission source of the one domain that has one; None when none has: superusers
+    then hold every permission, and nobody else any."""
+    sources = [domain for domain in DOMAINS if domain.permission_source is not None]
+    if len(sources) > 1:
+        names = ", ".join(domain.name for domain in sources)
+        raise RuntimeError(f"only one domain may be the permission source, not: {names}")
+    return sources[0].permission_source if sources else None

@@ -14,6 +14,7 @@ from app.api import api_path_words, build_api_router
 from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
+from app.core.identity import document
 from app.core.logging import configure_logging
 from app.core.middleware import EdgeConfig, EdgeMiddleware, HostCheck
 from app.core.observe import hooks, request_observer
@@ -21,7 +22,7 @@ from app.core.openapi import install_openapi
 from app.core.permissions import check_required
 from app.core.state import attach
 from app.docs import install_docs
-from app.domains import app_installers, collectors, feature_settings, lifespans
+from app.domains import app_installers, authenticators, collectors, feature_settings, lifespans
 from app.health.router import router as health_router
 from app.resources import open_resources
 
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every permission a route requires is declared by a domain.
     check_required()
     app.include_router(health_router)
-    install_openapi(app)
+    install_openapi(app, document(authenticators()))
     install_docs(app, settings)
     install_admin(app, settings)
     for install in app_installers():

@@ -13,6 +13,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.events import Events
 from app.core.extensions import Extensions
+from app.core.identity import Identity
 from app.core.permissions import PermissionCache
 from app.core.queue.arq_backend import ArqQueue
 from app.core.queue.jobs import JobQueue
@@ -20,7 +21,7 @@ from app.core.queue.local import LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.core.state import Resources
-from app.domains import event_handlers, extensions
+from app.domains import authenticators, event_handlers, extensions, permission_source
 from app.jobs import CRON_JOBS, FUNCTIONS
 
 logger = logging.getLogger("app")
@@ -57,6 +58,7 @@ async def open_resources(
         cache=cache,
         rate_limiter=RateLimiter.from_settings(settings),
         queue=queue,
+        identity=Identity(authenticators(), permission_source()),
         permissions=PermissionCache(),
         events=Events(event_handlers()),
         path_words=path_words,

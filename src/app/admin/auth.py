@@ -33,7 +33,6 @@ from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import TooManyRequests
 from app.core.security import new_jti
 from app.core.state import resources_of
-from app.roles.repository import held_permissions
 from app.users.verification import EMAIL_VERIFICATION
 
 BASE_URL = "/admin"
@@ -102,7 +101,7 @@ class AdminAuth(AuthenticationBackend):
                 verification = resources.extensions.get(EMAIL_VERIFICATION)
                 if verification is not None:
                     verification.check_sign_in(user)
-                held = await held_permissions(resources.engine, user.id, user.is_superuser)
+                held = await resources.identity.held(resources.engine, user)
                 if ACCESS.name not in held:
                     raise Forbidden(NOT_ALLOWED)
                 ends = utcnow() + LIFETIME

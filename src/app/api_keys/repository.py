@@ -10,8 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.api_keys.models import ApiKey
 from app.core.db import utcnow
-from app.core.query import Query
-from app.roles.repository import GRANTS_VERSION
 from app.users.models import User
 from app.users.repository import LIVE, PRIVATE_COLUMNS
 
@@ -24,8 +22,9 @@ MAX_KEYS_PER_USER = 100
 TOUCH_EVERY = timedelta(minutes=1)
 
 # The check of a request with an API key: the key (not revoked) and its owner (not deleted),
-# with the grants version, in one statement outside any transaction.
-KEY_OWNER = Query(
+# in one statement outside any transaction, to which the kit adds the permission source's
+# grants version (core/identity.py).
+KEY_OWNER = (
     select(
         *PRIVATE_COLUMNS,
         ApiKey.id.label("key_id"),
@@ -33,7 +32,6 @@ KEY_OWNER = Query(
         ApiKey.permissions.label("key_permissions"),
         ApiKey.expires_at.label("key_expires_at"),
         ApiKey.last_used_at.label("key_last_used_at"),
-        GRANTS_VERSION,
     )
     .join(ApiKey, ApiKey.user_id == User.id)
     .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None), LIVE)

@@ -4,10 +4,11 @@ from fastapi import APIRouter, status
 
 from app.api_keys import service
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from app.auth.dependencies import CurrentCaller, CurrentSessionId, SessionUser
+from app.auth.dependencies import CurrentSessionId
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.params import ResourceId
+from app.users.dependencies import CurrentCaller, SessionUser
 
 router = APIRouter(tags=["api keys"])
 

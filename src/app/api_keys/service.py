@@ -13,7 +13,7 @@ from app.api_keys.repository import MAX_KEYS_PER_USER, ApiKeyRepository, new_key
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.roles.service import check_declared, check_held
+from app.core.permissions import check_declared, check_held
 from app.users.models import User
 
 KEY_NOT_FOUND = "API key not found"

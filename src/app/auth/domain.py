@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from app.auth.account import purge_auth_records
+from app.auth.dependencies import TOKENS
 from app.auth.events import HANDLERS
 from app.auth.models import AuthSession
 from app.auth.router import router
@@ -14,4 +15,5 @@ domain = Domain(
     cron_jobs=(CronJob(purge_auth_records, name="purge_auth_records_daily", hour=3, minute=30),),
     migrations=Path(__file__).with_name("migrations"),
     handlers=HANDLERS,
+    authenticators=(TOKENS,),
 )

@@ -9,25 +9,21 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.auth.models import AuthSession
 from app.core.db import utcnow
-from app.core.query import Query
 from app.core.security import TokenClaims
-from app.roles.repository import GRANTS_VERSION
 from app.users.models import User
 from app.users.repository import LIVE, PRIVATE_COLUMNS
 
 # The token check of every authenticated request: the token's user, if active and the token's
-# session is not revoked, with the grants version (roles/repository.py); one statement, no
-# transaction (core/query.py).
-TOKEN_USER = Query(
-    select(*PRIVATE_COLUMNS, GRANTS_VERSION).where(
-        User.id == bindparam("user_id"),
-        LIVE,
-        exists().where(
-            AuthSession.id == bindparam("session_id"),
-            AuthSession.user_id == User.id,
-            AuthSession.revoked_at.is_(None),
-        ),
-    )
+# session is not revoked; one statement, no transaction, to which the kit adds the permission
+# source's grants version (core/identity.py).
+TOKEN_USER = select(*PRIVATE_COLUMNS).where(
+    User.id == bindparam("user_id"),
+    LIVE,
+    exists().where(
+        AuthSession.id == bindparam("session_id"),
+        AuthSession.user_id == User.id,
+        AuthSession.revoked_at.is_(None),
+    ),
 )
 # A user holds at most this many live sessions; a new login ends the oldest beyond it.
 MAX_SESSIONS_PER_USER = 100

@@ -11,7 +11,6 @@ from app.auth.dependencies import (
     CurrentSessionId,
     LoginAttemptDep,
     PasswordCheckDep,
-    SessionUser,
     bearer,
 )
 from app.auth.schemas import (
@@ -35,7 +34,7 @@ from app.core.params import ResourceId
 from app.core.rate_limit import TooManyRequests
 from app.core.security import HasherDep, TokenCodecDep, TokenType
 from app.core.state import ResourcesDep
-from app.users.dependencies import EmailVerificationDep
+from app.users.dependencies import EmailVerificationDep, SessionUser
 
 router = APIRouter(tags=["auth"])
 

@@ -20,6 +20,7 @@ from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
 from app.core.events import Reaction
 from app.core.extensions import Extension
+from app.core.identity import Authenticator, PermissionSource
 from app.core.observe import Collector
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
@@ -53,6 +54,8 @@ class Domain:
             on_serve=note_spool,
             on_worker=serve_note_stats,
             extensions=(Extension(NOTE_INDEX, open_note_index),),
+            authenticators=(NOTE_TOKENS,),
+            permission_source=PermissionSource(load_grants, GRANTS_VERSION),
         )
 
     `permissions` are the ones its routes check (`require_permissions`), listed by
@@ -61,10 +64,13 @@ class Domain:
     `forget_pages` that forget this domain's cached pages). `admin_views` are its admin
     panel views (core/admin.py), shown when the panel is installed. `settings` is the
     feature's own settings class (core/config.py `FeatureSettings`), read at start-up;
-    `commands` are its `app` subcommands (core/commands.py). `migrations` is the folder of
-    its Alembic revisions: the branch that creates its tables, labelled with its name,
-    `depends_on` the branches whose tables it refers to (`users`, ...). Alembic reads the
-    folders of the installed domains only, so a fresh database gets no table of a removed one.
+    `commands` are its `app` subcommands (core/commands.py). `authenticators` are the kinds
+    of credentials it issues, and `permission_source` says what users hold (at most one
+    domain has one): both plug into the request's caller (core/identity.py). `migrations`
+    is the folder of its Alembic revisions: the branch that creates its tables, labelled
+    with its name, `depends_on` the branches whose tables it refers to (`users`, ...).
+    Alembic reads the folders of the installed domains only, so a fresh database gets no
+    table of a removed one.
 
     The rest reach the processes that serve, and do nothing when the feature's settings turn
     it off:
@@ -95,3 +101,5 @@ class Domain:
     on_serve: Callable[[Settings], AbstractContextManager[None]] | None = None
     on_worker: Callable[[Settings], AbstractContextManager[None]] | None = None
     extensions: tuple[Extension[Any], ...] = ()
+    authenticators: tuple[Authenticator, ...] = ()
+    permission_source: PermissionSource | None = None

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.core.cache.backends import CacheBackend
     from app.core.config import Settings
     from app.core.events import Events
+    from app.core.identity import Identity
     from app.core.permissions import PermissionCache
     from app.core.queue.jobs import JobQueue
     from app.core.rate_limit import RateLimiter
@@ -37,6 +38,8 @@ class Resources:
     cache: CacheBackend
     rate_limiter: RateLimiter
     queue: JobQueue
+    # Every domain's authenticators and the permission source (core/identity.py).
+    identity: Identity
     # Users' permissions under the grants version they were read at (core/permissions.py).
     permissions: PermissionCache
     # Every domain's reactions to events (core/events.py).

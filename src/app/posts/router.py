@@ -4,10 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.auth.dependencies import CurrentCaller, CurrentUser, require_permissions
 from app.core.cache import cache, invalidates
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
+from app.core.identity import require_permissions
 from app.core.pagination import (
     Cursor,
     CursorLimit,
@@ -25,6 +25,7 @@ from app.posts import service
 from app.posts.permissions import DELETE_ANY, PURGE
 from app.posts.schemas import PostCreate, PostRead, PostUpdate
 from app.tiers.dependencies import rate_limiter
+from app.users.dependencies import CurrentCaller, CurrentUser
 
 router = APIRouter(tags=["posts"])
 

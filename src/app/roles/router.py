@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
 
-from app.auth.dependencies import Caller, CurrentCaller, CurrentUser, require_permissions
 from app.core import permissions
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
+from app.core.identity import require_permissions
 from app.core.pagination import Page, PageDep
 from app.core.state import ResourcesDep
 from app.roles import service
@@ -21,6 +21,7 @@ from app.roles.schemas import (
     UserRolesRead,
     UserRolesUpdate,
 )
+from app.users.dependencies import Caller, CurrentCaller, CurrentUser
 
 router = APIRouter(tags=["roles"])
 

@@ -9,7 +9,6 @@ somebody holds publishes `RolePermissionsChanged` or `UserRolesChanged` (roles/e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, insert
@@ -17,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import permissions
 from app.core.db import integrity_error_as
-from app.core.errors import Forbidden, NotFound, Unprocessable
+from app.core.errors import NotFound, Unprocessable
 from app.core.events import publish
 from app.core.pagination import PageParams
+from app.core.permissions import check_declared, check_held
 from app.core.state import Resources
 from app.roles.events import RolePermissionsChanged, UserRolesChanged
 from app.roles.models import Role, UserRole
@@ -29,18 +29,6 @@ from app.users import service as users
 
 ROLE_NOT_FOUND = "Role not found"
 NAME_TAKEN = "Role name is already taken"
-
-
-def check_declared(names: Iterable[str], loc: tuple[str, ...] = ("body", "permissions")) -> None:
-    missing = permissions.unknown(names)
-    if missing:
-        raise Unprocessable(f"Unknown permissions: {', '.join(missing)}", loc)
-
-
-def check_held(held: frozenset[str], names: Iterable[str]) -> None:
-    lacking = sorted(set(names) - held)
-    if lacking:
-        raise Forbidden(f"You do not hold these permissions: {', '.join(lacking)}")
 
 
 async def get_role(session: AsyncSession, name: str) -> Role:

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
-from app.auth.dependencies import OptionalUser
 from app.core.db import SessionDep
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized, error_responses
 from app.core.queue import QueueDep
@@ -12,6 +11,7 @@ from app.core.rate_limit import TooManyRequests
 from app.tasks import service
 from app.tasks.schemas import Message, TaskCreated, TaskRead
 from app.tiers.dependencies import rate_limiter
+from app.users.dependencies import OptionalUser
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 

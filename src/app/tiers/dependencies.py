@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from app.auth.dependencies import OptionalUser
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.rate_limit import (
@@ -15,6 +14,7 @@ from app.core.rate_limit import (
     route_template,
 )
 from app.tiers.rules import RulesCacheDep, rules_for_tier
+from app.users.dependencies import OptionalUser
 
 
 async def rate_limiter(

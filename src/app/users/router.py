@@ -4,14 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.auth.dependencies import (
-    CurrentUser,
-    OptionalCaller,
-    SessionUser,
-    require_permissions,
-)
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
+from app.core.identity import require_permissions
 from app.core.pagination import (
     Cursor,
     CursorLimit,
@@ -25,7 +20,14 @@ from app.core.pagination import (
 from app.core.security import HasherDep
 from app.core.state import ResourcesDep
 from app.users import service
-from app.users.dependencies import EmailVerificationDep, ReservedUsernamesDep, viewer_of
+from app.users.dependencies import (
+    CurrentUser,
+    EmailVerificationDep,
+    OptionalCaller,
+    ReservedUsernamesDep,
+    SessionUser,
+    viewer_of,
+)
 from app.users.permissions import PURGE
 from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
 
