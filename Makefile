@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
+.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,9 +37,19 @@ serve: install ## serve without migrating (add ARGS="--reload" for development)
 migrate: install ## apply database migrations
 	$(RUN) app migrate
 
-migration: install ## generate a migration from the models: make migration MSG="add notes" (database at head)
-	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what it does"' >&2; exit 2; }
-	$(RUN) alembic revision --autogenerate -m "$(MSG)"
+# A domain's first migration starts its branch (labelled with its name) in
+# src/app/$(DOMAIN)/migrations, depending on the branches in DEPENDS, whose tables it refers
+# to; the next ones go on top of its head, in the same folder.
+DEPENDS ?= users
+migration: install ## generate a migration in a domain's branch: make migration DOMAIN=notes MSG="add notes" (database at heads)
+	@test -n "$(DOMAIN)" -a -n "$(MSG)" || { echo 'usage: make migration DOMAIN=<domain> MSG="what it does" [DEPENDS="users ..."]' >&2; exit 2; }
+	@if grep -rqE --include='*.py' "^branch_labels.*['\"]$(DOMAIN)['\"]" src/app; then \
+		$(RUN) alembic revision --autogenerate --head "$(DOMAIN)@head" -m "$(MSG)"; \
+	else \
+		$(RUN) alembic revision --autogenerate --head base --branch-label "$(DOMAIN)" \
+			$(foreach branch,$(DEPENDS),--depends-on "$(branch)") \
+			--version-path "src/app/$(DOMAIN)/migrations" -m "$(MSG)"; \
+	fi
 
 superuser: install ## create the first superuser from ADMIN_* (harmless to rerun)
 	$(RUN) app create-superuser
@@ -47,13 +57,14 @@ superuser: install ## create the first superuser from ADMIN_* (harmless to rerun
 tier: install ## create the tier TIER_NAME (harmless to rerun)
 	$(RUN) app create-tier
 
-lint: install ## ruff lint and format check
-	$(RUN) ruff check src tests bench
-	$(RUN) ruff format --check src tests bench
+lint: install ## ruff lint and format check, and the import contracts (pyproject.toml)
+	$(RUN) ruff check src tests bench scripts
+	$(RUN) ruff format --check src tests bench scripts
+	$(RUN) lint-imports --no-logo
 
 format: install ## apply ruff fixes and formatting
-	$(RUN) ruff check --fix src tests bench
-	$(RUN) ruff format src tests bench
+	$(RUN) ruff check --fix src tests bench scripts
+	$(RUN) ruff format src tests bench scripts
 
 typecheck: install ## mypy (strict for src/app)
 	$(RUN) mypy
@@ -62,6 +73,9 @@ check: lint typecheck ## lint and type check
 
 migrations-check: install ## migrations run up, down and up, and match the models (PostgreSQL and SQLite)
 	$(RUN) pytest -q -p no:cacheprovider tests/test_migrations.py
+
+check-removal: install ## each optional feature, and all at once, removed as README says: still lints, migrates, serves (ARGS="tasks": one)
+	$(RUN) python scripts/removal_check.py --uv $(abspath $(UV)) $(ARGS)
 
 test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL, Redis, Docker)
 	$(RUN) pytest --cov --cov-report=term-missing:skip-covered --durations=25
@@ -89,4 +103,4 @@ bench-smoke: install ## the benchmark harness on tiny data, 2 s per scenario (al
 	$(RUN) python -m bench.run --smoke --out bench/results-smoke
 
 clean: ## remove virtual environments, caches and the local SQLite database
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov app.db app.db-* bench/results-smoke
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage htmlcov app.db app.db-* bench/results-smoke

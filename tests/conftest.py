@@ -37,7 +37,7 @@ from tests.helpers.settings import make_settings
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """The run's database: created empty, migrated to head, dropped at the end."""
+    """The run's database: created empty, migrated to every head, dropped at the end."""
     url = asyncio.run(create_database())
     try:
         migrate(url)

@@ -18,17 +18,17 @@ import pytest
 from fastapi import Depends
 from redis.asyncio import Redis
 
-from app.auth.dependencies import OptionalUser
 from app.core.cache import CacheBackend, MemoryCache, RedisCache, cache
 from app.core.cache.early import early_routes
 from app.core.db import SessionDep, get_engine
 from app.core.state import resources_of
+from app.users.dependencies import OptionalUser
 from tests.helpers.cache import private_redis, redis_client, wait_out_fence
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import API, AppClientFactory, Headers, sign_up
 from tests.helpers.settings import unreachable_redis_url
 
-pytestmark = requires("posts")
+pytestmark = needs("posts")
 
 LIST_SUFFIX = "page_1:items_per_page:10:cursor_None:limit_None"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from app.cli import alembic_config, main
@@ -19,16 +19,19 @@ from tests.helpers.roles import permissions_of
 from tests.helpers.settings import app_env
 
 
-def _previous_revision() -> str | None:
-    """The revision the newest migration follows (None when it is the only one)."""
-    scripts = ScriptDirectory.from_config(alembic_config())
-    head_id = scripts.get_current_head()
-    assert head_id is not None
-    head = scripts.get_revision(head_id)
-    assert head is not None
-    previous = head.down_revision
-    assert previous is None or isinstance(previous, str), previous  # no merge at the head
-    return previous
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def _heads(scripts: ScriptDirectory) -> set[str]:
+    """What a database at every branch's head records (a branch that another depends on is
+    implied by the dependent's revision)."""
+    return {script.revision for script in scripts.get_revisions("heads")}
+
+
+def _newest(scripts: ScriptDirectory, revisions: set[str]) -> Script:
+    """The newest of `revisions`: file names begin with their creation time."""
+    return max(scripts.get_revisions(tuple(revisions)), key=lambda script: Path(script.path).name)
 
 
 async def _schema(url: str) -> dict[str, set[str]]:
@@ -48,9 +51,8 @@ async def _schema(url: str) -> dict[str, set[str]]:
         return await conn.run_sync(read)
 
 
-async def _revision(url: str) -> str | None:
-    rows = await query(url, "SELECT version_num FROM alembic_version")
-    return str(rows[0][0]) if rows else None
+async def _revisions(url: str) -> set[str]:
+    return {str(row[0]) for row in await query(url, "SELECT version_num FROM alembic_version")}
 
 
 @pytest.fixture
@@ -148,36 +150,74 @@ async def test_a_command_that_loses_the_database_says_so_in_one_line(
     assert await query(database_url, "SELECT count(*) FROM users") == [(0,)]
 
 
-def test_migrate_creates_and_steps_back_the_schema(
+def test_migrate_steps_back_and_forth_across_the_branches(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`migrate -1` undoes the newest migration, whichever it is: the schema is then the one
-    that migrating a fresh database only up to the revision before it builds."""
-    previous = _previous_revision()
+    """Every domain's tables are a branch of their own, so the database has several heads.
+    `migrate -1` undoes the newest revision it has, whichever branch, and keeps the others:
+    the schema is then the one that migrating a fresh database to the remaining heads builds.
+    `<branch>@base` undoes one branch, `base` all of them, and `migrate` brings them back."""
+    scripts = _scripts()
+    heads = _heads(scripts)
+    assert len(heads) > 1
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["migrate"]) == 0
-    assert "migrated to head" in capsys.readouterr().out
+    assert "migrated to heads" in capsys.readouterr().out
+    assert asyncio.run(_revisions(url)) == heads
     at_head = asyncio.run(_schema(url))
     assert {"users", "auth_sessions", "link_tokens", "mail_outbox"} <= set(at_head)
 
+    newest = _newest(scripts, heads)
     assert main(["migrate", "-1"]) == 0
-    assert asyncio.run(_revision(url)) == previous
+    assert f"stepped back {newest.revision}" in capsys.readouterr().out
+    remaining = asyncio.run(_revisions(url))
+    assert newest.revision not in remaining
+    assert heads - {newest.revision} <= remaining
     stepped_back = asyncio.run(_schema(url))
     assert stepped_back != at_head
 
     fresh = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("DATABASE_URL", fresh)
-    assert main(["migrate", previous or "base"]) == 0
+    for revision in sorted(remaining):
+        assert main(["migrate", revision]) == 0
     assert asyncio.run(_schema(fresh)) == stepped_back
 
     monkeypatch.setenv("DATABASE_URL", url)
+    capsys.readouterr()
+    assert main(["migrate", "-2"]) == 0
+    assert capsys.readouterr().out.count("stepped back") == 2
+    assert main(["migrate", "head"]) == 0  # one head names no branch: every head is meant
+    assert asyncio.run(_revisions(url)) == heads
+    assert asyncio.run(_schema(url)) == at_head
+
+    branch = sorted(newest.branch_labels)[0]
+    assert main(["migrate", f"{branch}@base"]) == 0
+    assert asyncio.run(_revisions(url)) == remaining
+    assert asyncio.run(_schema(url)) == stepped_back
+
     assert main(["migrate", "base"]) == 0
     assert asyncio.run(table_names(url)) == {"alembic_version"}
     assert main(["migrate", "-1"]) == 2  # nothing left to step back
     assert "cannot migrate" in capsys.readouterr().err
     assert main(["migrate"]) == 0
     assert asyncio.run(_schema(url)) == at_head
+
+
+def test_commands_refuse_a_database_at_a_revision_this_code_does_not_have(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A branch whose folder is gone (a feature removed after migrating, or newer code's
+    revision): the commands say so, rather than asking for a migration that cannot run."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["migrate"]) == 0
+    asyncio.run(execute(url, "INSERT INTO alembic_version (version_num) VALUES ('0123456789ab')"))
+    capsys.readouterr()
+    assert main(["create-superuser"]) == 2
+    err = capsys.readouterr().err
+    assert "the database is at migration 0123456789ab, which this code does not have" in err
+    assert "@base" in err
 
 
 def test_serve_refuses_several_workers_on_embedded_backends(

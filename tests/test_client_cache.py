@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import API, AppClientFactory, Headers, bearer, login, register, sign_up
 from tests.helpers.settings import PASSWORD
 
-pytestmark = requires("posts")
+pytestmark = needs("posts")
 
 
 def directives(response: httpx.Response) -> set[str]:

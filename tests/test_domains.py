@@ -1,30 +1,28 @@
 """The list of domains is the one registry: what each domain declares reaches the API, the
-model registry, the worker, the embedded runner and the user-page invalidations."""
+model registry, the worker, the embedded runner, the event reactions and the admin panel."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import literal
 
-from app import domains
 from app.auth.events import PasswordChanged, SessionReused
+from app.core.cache import forget_pages
 from app.core.db import Base
-from app.core.domain import Domain
+from app.core.events import Event
 from app.core.queue import CronJob
 from app.core.queue.local import LocalQueue, next_run
 from app.core.state import resources_of
-from app.domains import DOMAINS, user_cache_patterns
-from app.users.repository import register_caller_columns
+from app.domains import DOMAINS
+from app.users.events import UserDeleted, UserRenamed
 from app.worker import create_worker
 from tests.helpers.cache import wait_out_fence
-from tests.helpers.features import requires
+from tests.helpers.features import installed, needs
 from tests.helpers.http import API, AppClientFactory, Headers, sign_up
 from tests.helpers.settings import make_settings
 
@@ -40,10 +38,17 @@ def test_every_domain_event_handler_is_registered(app: FastAPI) -> None:
     events = resources_of(app).events
     for domain in DOMAINS:
         for handler in domain.handlers:
-            assert handler in events.handlers_of(handler.event), (domain.name, handler)
-    # API keys react to the password and to reuse detection (auth publishes, never imports).
-    assert events.handlers_of(PasswordChanged)
-    assert events.handlers_of(SessionReused)
+            assert events.reacts_to(handler), (domain.name, handler)
+    # Auth ends a deleted account's sessions in the deletion's transaction.
+    assert events.handlers_of(UserDeleted)
+    if installed("api_keys"):
+        # API keys react to the password and to reuse detection (auth publishes, never
+        # imports).
+        assert events.handlers_of(PasswordChanged)
+        assert events.handlers_of(SessionReused)
+    if installed("posts"):
+        # Posts forget the user's pages after the deletion commits.
+        assert events.on_commit_of(UserDeleted)
 
 
 def test_every_domain_router_is_served(app: FastAPI) -> None:
@@ -71,8 +76,7 @@ def test_the_worker_and_the_embedded_runner_have_every_job_and_cron_job(
 ) -> None:
     jobs = {job.__name__ for domain in DOMAINS for job in domain.jobs}
     crons = {cron.name for domain in DOMAINS for cron in domain.cron_jobs}
-    assert {"sample_background_task", "purge_deleted_posts"} <= jobs
-    assert "purge_deleted_posts_daily" in crons
+    assert "purge_auth_records_daily" in crons
 
     worker = create_worker(make_settings(database_url))
     assert set(worker.functions) >= jobs | crons
@@ -112,30 +116,22 @@ def test_next_run_follows_hour_and_minute() -> None:
         next_run(never, datetime(2026, 5, 1, tzinfo=UTC))
 
 
-def test_a_caller_column_has_one_name_of_its_own() -> None:
-    """A feature's column of the signed-in user cannot shadow the user's own or another's."""
-    with pytest.raises(ValueError, match="'username' is declared twice"):
-        register_caller_columns([literal(1).label("username")])
+@dataclass(frozen=True, slots=True)
+class ThingDeleted(Event):
+    username: str
+    post_id: int
 
 
-def test_one_domain_at_most_limits_the_marked_routes(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def source(request: Request, user_id: int | None, caller: Mapping[str, Any]) -> None:
-        return None
-
-    two = (Domain(name="a", rate_limit_source=source), Domain(name="b", rate_limit_source=source))
-    monkeypatch.setattr(domains, "DOMAINS", two)
-    with pytest.raises(RuntimeError, match="a, b"):
-        domains.rate_limit_source()
-    monkeypatch.setattr(domains, "DOMAINS", (Domain(name="a"),))
-    assert domains.rate_limit_source() is None
-
-
-def test_a_user_cache_pattern_must_name_the_user() -> None:
-    assert "{username}_posts:*" in user_cache_patterns()
-    with pytest.raises(ValueError, match=r"\{username\} only"):
-        Domain(name="x", user_cache_patterns=("{slug}_things:*",))
+def test_pages_to_forget_are_checked_against_their_events() -> None:
+    """`forget_pages` refuses at import what could never be filled or forgotten."""
+    made = forget_pages("{username}_things:*", on=(UserDeleted, UserRenamed))
+    assert [reaction.event for reaction in made] == [UserDeleted, UserRenamed]
+    with pytest.raises(ValueError, match="UserDeleted has no field post_id"):
+        forget_pages("{username}_post_{post_id}_things:*", on=(ThingDeleted, UserDeleted))
     with pytest.raises(ValueError, match="literal namespace"):
-        Domain(name="x", user_cache_patterns=("*:{username}",))
+        forget_pages("*:{username}", on=UserDeleted)
+    with pytest.raises(ValueError, match="needs templates"):
+        forget_pages(on=UserDeleted)
 
 
 async def _cached(client: httpx.AsyncClient, url: str) -> httpx.Response:
@@ -158,7 +154,7 @@ async def _alice_with_cached_pages(client: httpx.AsyncClient) -> tuple[Headers, 
     return headers, item, page
 
 
-@requires("posts")
+@needs("posts")
 async def test_renaming_a_user_retires_every_domain_page_of_the_old_name(
     client: httpx.AsyncClient,
 ) -> None:

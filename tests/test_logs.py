@@ -1,10 +1,10 @@
-"""Logs that a request cannot forge, and that hold nothing of people who have no account: the
-installed `app serve` and `app worker`, their output read as an operator reads it."""
+"""Logs that a request cannot forge: the installed `app serve`, its output read as an operator
+reads it. (That they hold nothing of people who have no account is tested with the flows that
+take an address: tests/accounts.)"""
 
 from __future__ import annotations
 
 import logging
-import secrets
 from pathlib import Path
 from urllib.parse import quote
 
@@ -62,35 +62,3 @@ def test_a_traceback_cannot_start_a_line_of_its_own() -> None:
     assert first.endswith("[r1] failed: a\\rb")
     assert rest
     assert all(line.startswith("    ") for line in rest), text
-
-
-@pytest.mark.slow
-def test_addresses_of_people_without_an_account_reach_no_log(
-    tmp_path: Path, database_url: str
-) -> None:
-    """The reset and verification requests for an unknown address are looked up by a job:
-    neither the server's log nor the worker's holds the address."""
-    nobody = f"nobody-{secrets.token_hex(4)}@example.com"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = app_env(database_url, LOG_LEVEL="DEBUG")
-    with (
-        Process("serve", [APP, "serve", "--port", str(port)], cwd=tmp_path, env=env) as server,
-        Process("worker", [APP, "worker"], cwd=tmp_path, env=env) as worker,
-    ):
-        server.wait_for_http(f"{url}/health")
-        worker.wait_for_log("Starting worker")
-        for path in ("/api/v1/password-reset", "/api/v1/verify-email/resend"):
-            answer = httpx.post(f"{url}{path}", json={"email": nobody})
-            assert answer.status_code == 202, answer.text
-        for function in ("start_password_reset", "resend_verification"):
-            worker.wait_until(
-                lambda f=function: any(  # type: ignore[misc]
-                    f in line and "←" in line for line in worker.log().splitlines()
-                ),
-                f"{function} to finish",
-            )
-    for process in (server, worker):
-        log = process.log()
-        assert nobody not in log, log
-        assert nobody.split("@")[0] not in log, log

@@ -7,14 +7,11 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
-import signal
+import re
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from alembic import command
@@ -65,7 +62,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     os.environ["WEB_CONCURRENCY"] = str(workers)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     server = "uvicorn" if args.reload else (args.server or settings.WEB_SERVER)
-    with _metrics_directory(settings):
+    with _serving(settings):
         if server == "granian":
             _serve_granian(settings, args.host, args.port, workers)
         else:
@@ -73,47 +70,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-# prometheus_client's multiprocess mode: each process writes its values into this directory,
-# and /metrics adds them up. Read when prometheus_client is imported, so it is set before the
-# server processes import the app (and this process never imports app.core.metrics).
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
 @contextlib.contextmanager
-def _metrics_directory(settings: Settings) -> Iterator[None]:
-    """The server processes' metrics directory while they run: METRICS_DIR, emptied of an
-    earlier run's values, or a new temporary directory, removed at the end."""
-    if not settings.METRICS_ENABLED:
-        os.environ.pop(MULTIPROC_ENV, None)
-        yield
-        return
-    if settings.METRICS_DIR is not None:
-        directory = settings.METRICS_DIR.resolve()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            for stale in directory.glob("*.db"):  # what prometheus_client writes there
-                stale.unlink()
-        except OSError as exc:
-            raise CommandFailed(f"cannot use METRICS_DIR={directory}: {exc}") from None
-        os.environ[MULTIPROC_ENV] = str(directory)
-        yield
-        return
-    directory = Path(tempfile.mkdtemp(prefix="app-metrics-"))
-    os.environ[MULTIPROC_ENV] = str(directory)
+def _serving(settings: Settings) -> Iterator[None]:
+    """What features set up in this process while its server processes run (the metrics'
+    shared directory), in the order of the domains."""
+    from app.domains import serve_wrappers
 
-    def remove_then_stop(signum: int, frame: FrameType | None) -> None:
-        # uvicorn (one process) ends by raising the signal it stopped on once more, so that
-        # the exit status tells it: by then the `finally` below would never run.
-        shutil.rmtree(directory, ignore_errors=True)
-        signal.signal(signum, signal.SIG_DFL)
-        signal.raise_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, remove_then_stop)
-    try:
+    with contextlib.ExitStack() as stack:
+        for wrapper in serve_wrappers():
+            stack.enter_context(wrapper(settings))
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 APP_FACTORY = "app.factory:create_app"
@@ -194,9 +160,6 @@ def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> No
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    # One process: its metrics live in its memory, never in a directory that `app serve`
-    # processes on this machine may share (they would be reported twice).
-    os.environ.pop(MULTIPROC_ENV, None)
     from app.worker import queue_url, run_worker
 
     try:
@@ -208,9 +171,29 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def alembic_config() -> Config:
+    """Alembic's configuration: the environment in migrations/, and the folder of each
+    installed domain's branch (env.py sets the same folders for the `alembic` command)."""
+    from app.domains import migration_locations
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option(
+        "version_locations", os.pathsep.join(str(path) for path in migration_locations())
+    )
     return config
+
+
+async def _current_heads(engine: AsyncEngine) -> set[str]:
+    """The revisions the database records: one per branch, less those that another branch's
+    revision depends on (Alembic records the dependent only)."""
+    from alembic.runtime.migration import MigrationContext
+
+    def read(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
 
 
 @contextlib.asynccontextmanager
@@ -285,40 +268,83 @@ def wait_for_database(settings: Settings, seconds: float) -> None:
             delay = min(delay * 2, 5.0)
 
 
+# Each domain's tables are a branch of their own, so there are several heads: `heads` is
+# every branch (and `head`, which names none of them, is read as `heads`).
+ALL_HEADS = "heads"
+_STEPS_BACK = re.compile(r"-(\d+)")
+
+
+def _downgrades(revision: str) -> bool:
+    return revision == "base" or revision.endswith("@base") or "@-" in revision
+
+
+def _step_back(settings: Settings, config: Config) -> None:
+    """Undo the newest revision the database has, whichever branch it is in.
+
+    Alembic's own `-1` is ambiguous with several heads; here the newest is the one whose file
+    name sorts last among the database's heads (names begin with their creation time, see
+    alembic.ini's file_template). A head is never a revision another applied one needs.
+    """
+    from alembic.script import ScriptDirectory
+
+    async def read() -> set[str]:
+        async with _engine(settings) as engine:
+            return await _current_heads(engine)
+
+    current = asyncio.run(read())
+    if not current:
+        raise CommandError("the database has no migration to step back")
+    scripts = ScriptDirectory.from_config(config)
+    newest = max(scripts.get_revisions(tuple(current)), key=lambda script: Path(script.path).name)
+    command.downgrade(config, f"{newest.revision}@-1")
+    print(f"stepped back {newest.revision} ({newest.doc})")
+
+
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.wait < 0:
         return _fail("--wait takes a number of seconds, 0 or more")
     wait_for_database(settings, args.wait)
     config = alembic_config()
+    target = ALL_HEADS if args.revision == "head" else args.revision
     try:
-        if args.revision.startswith("-") or args.revision == "base":
-            command.downgrade(config, args.revision)
+        steps = _STEPS_BACK.fullmatch(target)
+        if steps is not None:
+            for _ in range(int(steps[1])):
+                _step_back(settings, config)
+        elif _downgrades(target):
+            command.downgrade(config, target)
         else:
-            command.upgrade(config, args.revision)
+            command.upgrade(config, target)
     except CommandError as exc:
-        return _fail(f"cannot migrate to {args.revision}: {exc}")
+        return _fail(f"cannot migrate to {target}: {exc}")
     except (OSError, TimeoutError) as exc:
         return _fail(_unreachable(settings, exc), code=1)
     except SQLAlchemyError as exc:
-        return _fail(f"migration to {args.revision} failed: {_first_line(exc)}", code=1)
-    print(f"database migrated to {args.revision}")
+        return _fail(f"migration to {target} failed: {_first_line(exc)}", code=1)
+    print(f"database migrated to {target}")
     return 0
 
 
 async def schema_problem(engine: AsyncEngine) -> str | None:
-    """Why the database cannot serve this code (None when it is at the newest migration)."""
-    from alembic.runtime.migration import MigrationContext
+    """Why the database cannot serve this code (None when every installed domain's branch
+    is at its newest migration)."""
     from alembic.script import ScriptDirectory
 
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    scripts = ScriptDirectory.from_config(alembic_config())
+    # What `app migrate` records: one head per branch, less those another branch depends on.
+    heads = {script.revision for script in scripts.get_revisions(ALL_HEADS)}
+    known = {script.revision for script in scripts.walk_revisions()}
 
-    def current_heads(connection: Connection) -> set[str]:
-        return set(MigrationContext.configure(connection).get_current_heads())
-
-    async with engine.connect() as connection:
-        current = await connection.run_sync(current_heads)
+    current = await _current_heads(engine)
     if not current:
         return "the database has no schema yet: run `app migrate` first"
+    unknown = current - known
+    if unknown:
+        return (
+            f"the database is at migration {', '.join(sorted(unknown))}, which this code does "
+            "not have: step it back with the code that has it (`app migrate -1`, or "
+            "`app migrate <feature>@base` for a feature being removed)"
+        )
     if current != heads:
         return (
             f"the database is at migration {', '.join(sorted(current))} but this code needs "
@@ -447,7 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("migrate", help="apply database migrations")
     p.add_argument(
-        "revision", nargs="?", default="head", help="target (default: head; -1 steps back)"
+        "revision",
+        nargs="?",
+        default=ALL_HEADS,
+        help="target (default: heads, every domain's branch; -1 steps back the newest "
+        "revision, base undoes all, <domain>@base one domain's)",
     )
     p.add_argument(
         "--wait",

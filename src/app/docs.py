@@ -16,15 +16,15 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.auth import service
-from app.auth.dependencies import OptionalCaller
 from app.core.config import Environment, Settings, SettingsDep
-from app.core.db import EngineDep, SessionDep
+from app.core.db import SessionDep
 from app.core.domain import Domain
 from app.core.errors import AppError, Forbidden
 from app.core.permissions import Permission
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import HasherDep
-from app.roles.repository import held_permissions
+from app.core.state import ResourcesDep
+from app.users.dependencies import OptionalCaller
 from app.users.schemas import UserReadPrivate
 
 READ = Permission("docs.read", "Read the API documentation where it is not public (staging)")
@@ -65,7 +65,7 @@ async def docs_superuser(
     hasher: HasherDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
-    engine: EngineDep,
+    resources: ResourcesDep,
     caller: OptionalCaller,
 ) -> UserReadPrivate:
     """A holder of `docs.read`, by bearer token or by HTTP Basic; else 401 asking the browser
@@ -86,7 +86,7 @@ async def docs_superuser(
         if account is None or not valid:
             raise DocsUnauthorized()
         user = UserReadPrivate.model_validate(account)
-        allowed = READ.name in await held_permissions(engine, user.id, user.is_superuser)
+        allowed = READ.name in await resources.identity.held(resources.engine, user)
     if not allowed:
         raise Forbidden(f"Permission required: {READ.name}")
     return user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -14,14 +14,15 @@ from app.api import api_path_words, build_api_router
 from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
+from app.core.identity import document
 from app.core.logging import configure_logging
-from app.core.metrics import RequestMetrics, install_metrics, process_gauges
 from app.core.middleware import EdgeConfig, EdgeMiddleware, HostCheck
+from app.core.observe import hooks, request_observer
 from app.core.openapi import install_openapi
 from app.core.permissions import check_required
 from app.core.state import attach
 from app.docs import install_docs
-from app.domains import feature_settings
+from app.domains import app_installers, authenticators, collectors, feature_settings, lifespans
 from app.health.router import router as health_router
 from app.resources import open_resources
 
@@ -37,8 +38,11 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         words = api_path_words(app.routes)
         async with (
             open_resources(settings, run_cron=True, path_words=words) as resources,
-            process_gauges(resources.engine),
+            AsyncExitStack() as features,
         ):
+            # What features run beside the app (the metrics' process gauges).
+            for lifespan in lifespans():
+                await features.enter_async_context(lifespan(resources))
             if settings.is_embedded:
                 logger.warning(
                     "embedded backends in use (%s): run a single process only",
@@ -61,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every installed feature's own settings, read and checked before anything is served.
     settings.load_features(feature_settings())
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    # What observes the platform (core/observe.py): the process's hooks, and below the
+    # middleware's request observer.
+    observing = collectors(settings)
+    hooks.install(observing)
     contact = {
         key: value
         for key, value in (("name", settings.CONTACT_NAME), ("email", settings.CONTACT_EMAIL))
@@ -82,22 +90,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every permission a route requires is declared by a domain.
     check_required()
     app.include_router(health_router)
-    install_openapi(app)
+    install_openapi(app, document(authenticators()))
     install_docs(app, settings)
     install_admin(app, settings)
-    install_metrics(app, settings)
+    for install in app_installers():
+        install(app, settings)
     # One layer (core/middleware.py): request id and access log, admission, clean URL, body
     # and header bounds, the body read within its deadline, the Host allow-list, cache hits
-    # answered before routing, limit and caching headers, request metrics.
+    # answered before routing, limit and caching headers, the request observer.
     hosts = settings.allowed_hosts
+    # Probes and scrapers reach the server by internal names.
+    internal = {"/health"}.union(*(collector.scrape_paths for collector in observing))
     edge = EdgeConfig(
         max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
         client_max_age=settings.CLIENT_CACHE_MAX_AGE,
         early_routes=tuple(early_routes(app.routes)),
         max_in_flight=settings.MAX_IN_FLIGHT_REQUESTS,
         queue_timeout=settings.QUEUE_TIMEOUT_SECONDS,
-        metrics=RequestMetrics(app.routes) if settings.METRICS_ENABLED else None,
-        allowed_hosts=None if hosts is None else HostCheck(hosts),
+        observer=request_observer(observing, app.routes),
+        allowed_hosts=None if hosts is None else HostCheck(hosts, internal),
         body_timeout=settings.REQUEST_BODY_TIMEOUT_SECONDS,
         max_headers=settings.MAX_REQUEST_HEADERS,
         # As much as the requests in flight may hold of bodies anyway.

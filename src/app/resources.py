@@ -8,11 +8,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from app.core.cache import OwnerPages, create_cache
+from app.core.cache import create_cache
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.events import Events
-from app.core.mail import create_sender
+from app.core.extensions import Extensions
+from app.core.identity import Identity
 from app.core.permissions import PermissionCache
 from app.core.queue.arq_backend import ArqQueue
 from app.core.queue.jobs import JobQueue
@@ -20,7 +21,13 @@ from app.core.queue.local import LocalQueue
 from app.core.rate_limit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.core.state import Resources
-from app.domains import event_handlers, rate_limit_source, user_cache_patterns
+from app.domains import (
+    authenticators,
+    caller_columns,
+    event_handlers,
+    extensions,
+    permission_source,
+)
 from app.jobs import CRON_JOBS, FUNCTIONS
 
 logger = logging.getLogger("app")
@@ -57,13 +64,12 @@ async def open_resources(
         cache=cache,
         rate_limiter=RateLimiter.from_settings(settings),
         queue=queue,
-        mailer=create_sender(settings),
-        user_pages=OwnerPages(cache, user_cache_patterns()),
+        identity=Identity(authenticators(), permission_source(), caller_columns()),
         permissions=PermissionCache(),
         events=Events(event_handlers()),
         path_words=path_words,
-        rate_limit_source=rate_limit_source(),
     )
+    resources.extensions = Extensions.build(extensions(), resources)
     if isinstance(queue, LocalQueue):
         queue.start(resources, run_cron=run_cron)
     try:

@@ -30,8 +30,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.config import ConfigError, Settings
 from app.core.logging import configure_logging
-from app.core.metrics import process_gauges, serve_worker_metrics
+from app.core.observe import hooks
 from app.core.queue.arq_backend import QUEUE_NAME, arq_cron
+from app.domains import collectors, lifespans, worker_wrappers
 from app.jobs import CRON_JOBS, FUNCTIONS
 from app.resources import open_resources
 
@@ -299,9 +300,12 @@ def create_worker(settings: Settings) -> HeartbeatWorker:
 
     # ARQ hands every job the same dict: the process's resources go in once, at start-up.
     async def startup(ctx: dict[str, Any]) -> None:
+        hooks.install(collectors(settings))
         stack = contextlib.AsyncExitStack()
         ctx["resources"] = resources = await stack.enter_async_context(open_resources(settings))
-        await stack.enter_async_context(process_gauges(resources.engine))
+        # What features run beside the jobs (the metrics' process gauges).
+        for lifespan in lifespans():
+            await stack.enter_async_context(lifespan(resources))
         ctx["max_tries"] = settings.WORKER_MAX_TRIES
         ctx[_EXIT_STACK] = stack
 
@@ -333,21 +337,18 @@ def create_worker(settings: Settings) -> HeartbeatWorker:
 def run_worker(settings: Settings) -> int:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     logger.info("worker starting: queue %s", QUEUE_NAME)
-    worker = create_worker(settings)
-    try:
-        metrics = serve_worker_metrics(settings)
-    except OSError as exc:
-        where = f"{settings.WORKER_METRICS_HOST}:{settings.WORKER_METRICS_PORT}"
-        raise ConfigError(f"cannot serve the worker's metrics on {where}: {exc}") from None
-    try:
-        worker.run()
-    except REDIS_REFUSED as exc:
-        where = worker.redis_location
-        raise ConfigError(f"Redis at {where} refuses the worker: {_problem(exc)}") from None
-    finally:
-        if metrics is not None:
-            metrics.shutdown()
-            metrics.server_close()
-        # A stopped worker is not healthy, even for the seconds its last beat stays recent.
-        worker.forget_heartbeat()
+    with contextlib.ExitStack() as features:
+        # What features run beside the worker (the metrics' endpoint); a ConfigError when
+        # they cannot.
+        for wrapper in worker_wrappers():
+            features.enter_context(wrapper(settings))
+        worker = create_worker(settings)
+        try:
+            worker.run()
+        except REDIS_REFUSED as exc:
+            where = worker.redis_location
+            raise ConfigError(f"Redis at {where} refuses the worker: {_problem(exc)}") from None
+        finally:
+            # A stopped worker is not healthy, even for the seconds its last beat stays recent.
+            worker.forget_heartbeat()
     return 0

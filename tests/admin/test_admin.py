@@ -1,13 +1,13 @@
 """The admin panel over HTTP, in-process, on the run's PostgreSQL database and Redis: who may
 sign in (holders of admin.access; the same throttling as POST /login), its cookie, its origin
-check, when it is served at all, and that its changes keep the API's rules (a role's holders'
-permissions change at once, a revoked key and a soft-deleted user stop working, an edited post
-is not served stale from the cache)."""
+check, when it is served at all, and the users' view keeping the API's rules: a user deleted
+from the panel is deleted exactly as through the API, their sessions ended. The other domains'
+views, and how those domains react to a user deleted from the panel (keys revoked, cached pages
+forgotten), are tested with each domain (tests/posts/test_posts_admin.py, ...)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +17,15 @@ from itsdangerous import BadSignature, TimestampSigner
 from app.admin.auth import COOKIE, NOT_ALLOWED, session_secret
 from app.admin.guard import REFUSED
 from app.core.config import Settings
-from tests.helpers.cache import wait_out_fence
+from app.domains import DOMAINS
+from tests.helpers.admin import (
+    FROM_PANEL,
+    ORIGIN,
+    SAME_ORIGIN,
+    admin_sign_in,
+    signed_in_admin,
+    user_id,
+)
 from tests.helpers.database import execute, query
 from tests.helpers.http import (
     API,
@@ -33,12 +41,9 @@ from tests.helpers.http import (
     register,
     sign_up,
 )
-from tests.helpers.roles import grant_new_role, permissions_of
+from tests.helpers.roles import grant_new_role
 from tests.helpers.settings import PASSWORD, TEST_SECRET_KEY
 
-ORIGIN = "http://test"  # the in-process clients' base URL
-SAME_ORIGIN = {"Origin": ORIGIN}
-FROM_PANEL = {"Referer": f"{ORIGIN}/admin/"}
 # What staging and production require (mail off, so no SMTP server is needed).
 STRONG = {
     "SECRET_KEY": TEST_SECRET_KEY,
@@ -51,38 +56,11 @@ STRONG = {
 # --- helpers ------------------------------------------------------------------------------
 
 
-async def admin_sign_in(
-    client: httpx.AsyncClient, login_name: str, password: str = PASSWORD
-) -> httpx.Response:
-    return await client.post(
-        "/admin/login",
-        data={"username": login_name, "password": password},
-        headers=SAME_ORIGIN,
-    )
-
-
 def login_error(response: httpx.Response) -> str:
     """The message the login page shows."""
     found = re.search(r'id="login-error">([^<]*)<', response.text)
     assert found, response.text
     return found.group(1)
-
-
-async def signed_in_admin(client: httpx.AsyncClient, database_url: str, username: str) -> None:
-    """Register `username` as a superuser and sign them in to the panel on `client`."""
-    await register(client, username)
-    await execute(
-        database_url, "UPDATE users SET is_superuser = true WHERE username = :u", u=username
-    )
-    response = await admin_sign_in(client, username)
-    assert response.status_code == 302, response.text
-    assert response.headers["location"].endswith("/admin/")
-
-
-async def user_id(database_url: str, username: str) -> int:
-    rows = await query(database_url, "SELECT id FROM users WHERE username = :u", u=username)
-    found: int = rows[0][0]
-    return found
 
 
 # --- signing in ----------------------------------------------------------------------------
@@ -235,6 +213,20 @@ async def test_production_serves_no_panel_unless_asked(app_client: AppClientFact
         error_detail(await client.get("/admin/login"), 404)
 
 
+async def test_the_panel_shows_the_views_every_domain_declares(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await signed_in_admin(client, database_url, "root")
+    declared = [(domain.name, view) for domain in DOMAINS for view in domain.admin_views]
+    assert {name for name, _ in declared} >= {"users"}
+    index = await client.get("/admin/")
+    for name, view in declared:
+        listed = await client.get(f"/admin/{view.identity}/list")
+        assert listed.status_code == 200, (name, view.identity)
+        assert f"/admin/{view.identity}/list" in index.text, (name, view.identity)
+    assert (await client.get("/admin/no-such-view/list")).status_code == 404
+
+
 def test_the_panel_is_not_in_the_openapi_schema(app: FastAPI) -> None:
     assert not [path for path in app.openapi()["paths"] if path.startswith("/admin")]
 
@@ -264,81 +256,7 @@ async def test_logout_and_ended_sessions_end_the_panel_session(
     assert (await client.get("/admin/")).status_code == 302
 
 
-# --- changes keep the API's rules ----------------------------------------------------------
-
-
-async def test_editing_a_role_changes_its_holders_permissions_at_once(
-    app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers, database_url: str
-) -> None:
-    alice = await sign_up(client, "alice")
-    role_id = await grant_new_role(
-        client, superuser_headers, "alice", "editors", "posts.delete_any"
-    )
-    assert await permissions_of(client, alice) == ["posts.delete_any"]
-
-    async with client_for(app) as panel:
-        await signed_in_admin(panel, database_url, "boss")
-        edit = f"/admin/role/edit/{role_id}"
-        form: dict[str, Any] = {
-            "name": "editors",
-            "description": "can purge",
-            "permissions": ["posts.delete_any", "posts.purge"],
-            "save": "Save",
-        }
-        saved = await panel.post(edit, data=form, headers=SAME_ORIGIN)
-        assert saved.status_code == 302, saved.text
-        assert await permissions_of(client, alice) == ["posts.delete_any", "posts.purge"]
-        listed = await panel.get("/admin/role/list")
-        assert "posts.delete_any, posts.purge" in listed.text
-
-        unknown = await panel.post(
-            edit, data={**form, "permissions": ["no.such"]}, headers=SAME_ORIGIN
-        )
-        assert unknown.status_code == 400
-        assert await permissions_of(client, alice) == ["posts.delete_any", "posts.purge"]
-
-    # An admin who is no superuser cannot grant what they do not hold (as with PUT /roles).
-    await grant_new_role(client, superuser_headers, "alice", "panel", "admin.access")
-    async with client_for(app) as panel:
-        assert (await admin_sign_in(panel, "alice")).status_code == 302
-        raised = await panel.post(
-            f"/admin/role/edit/{role_id}",
-            data={**form, "permissions": ["users.purge"]},
-            headers=SAME_ORIGIN,
-        )
-        assert raised.status_code == 400
-        assert "You do not hold these permissions" in raised.text
-        # Losing admin.access ends the panel at the next request.
-        taken = await client.put(
-            f"{API}/user/alice/roles", json={"roles": []}, headers=superuser_headers
-        )
-        assert taken.status_code == 200
-        assert (await panel.get("/admin/")).status_code == 302
-
-
-async def test_a_revoked_api_key_stops_working(
-    client: httpx.AsyncClient, database_url: str, app: FastAPI
-) -> None:
-    owner = await sign_up(client, "owner")
-    created = await client.post(f"{API}/user/me/api-keys", json={"name": "ci"}, headers=owner)
-    assert created.status_code == 201, created.text
-    key = {"X-API-Key": created.json()["key"]}
-    assert (await client.get(f"{API}/user/me/", headers=key)).status_code == 200
-
-    async with client_for(app) as panel:
-        await signed_in_admin(panel, database_url, "root")
-        listed = await panel.get("/admin/api-key/list")
-        assert "ci" in listed.text
-        assert created.json()["prefix"] in listed.text
-        rows = await query(database_url, "SELECT secret_hash FROM api_keys")
-        assert rows[0][0] not in listed.text
-        revoked = await panel.get(
-            f"/admin/api-key/action/revoke?pks={created.json()['id']}", headers=FROM_PANEL
-        )
-        assert revoked.status_code == 302, revoked.text
-        # No way to create, edit or delete keys from the panel.
-        assert (await panel.get("/admin/api-key/create")).status_code == 403
-    assert_unauthorized(await client.get(f"{API}/user/me/", headers=key))
+# --- the users' view keeps the API's rules ------------------------------------------------
 
 
 async def test_soft_delete_and_restore_a_user(
@@ -364,178 +282,6 @@ async def test_soft_delete_and_restore_a_user(
     assert await login(client, "alice")
 
 
-async def test_editing_a_post_invalidates_its_cached_pages(
-    client: httpx.AsyncClient, database_url: str, app: FastAPI
-) -> None:
-    author = await sign_up(client, "author")
-    created = await client.post(
-        f"{API}/author/post", json={"title": "Before", "text": "body"}, headers=author
-    )
-    post_id = created.json()["id"]
-    await wait_out_fence()
-    item, page = f"{API}/author/post/{post_id}", f"{API}/author/posts"
-    for url in (item, page, item, page):
-        await client.get(url)
-    assert (await client.get(item)).headers.get("x-cache") == "HIT"
-
-    async with client_for(app) as panel:
-        await signed_in_admin(panel, database_url, "root")
-        form = {"title": "After", "text": "body", "media_url": "", "save": "Save"}
-        saved = await panel.post(f"/admin/post/edit/{post_id}", data=form, headers=SAME_ORIGIN)
-        assert saved.status_code == 302, saved.text
-        too_long = await panel.post(
-            f"/admin/post/edit/{post_id}", data={**form, "title": "x" * 31}, headers=SAME_ORIGIN
-        )
-        assert too_long.status_code == 400
-    assert (await client.get(item)).json()["title"] == "After"
-    assert (await client.get(page)).json()["data"][0]["title"] == "After"
-
-
-async def test_tier_rate_limit_and_user_changes_apply_at_once(
-    client: httpx.AsyncClient, database_url: str
-) -> None:
-    headers = await sign_up(client, "limited")
-    await signed_in_admin(client, database_url, "root")
-    created = await client.post(
-        "/admin/tier/create", data={"name": "tight", "save": "Save"}, headers=SAME_ORIGIN
-    )
-    assert created.status_code == 302, created.text
-    tier_id = (await query(database_url, "SELECT id FROM tiers WHERE name = 'tight'"))[0][0]
-    limit = {"name": "tasks", "path": "/api/v1/tasks/task/", "limit": 1, "period": 3600}
-    added = await client.post(
-        "/admin/rate-limit/create",
-        data={**limit, "tier_id": tier_id, "save": "Save"},
-        headers=SAME_ORIGIN,
-    )
-    assert added.status_code == 302, added.text
-    stored = await query(database_url, "SELECT id, path FROM rate_limits")
-    assert [path for _, path in stored] == ["api/v1/tasks/task"]  # normalized as by the API
-
-    # The user's edit form: a new name; a taken email is refused.
-    user_form = {
-        "name": "Limited One",
-        "username": "limited",
-        "email": "limited@example.com",
-        "save": "Save",
-    }
-    limited_id = await user_id(database_url, "limited")
-    edit = f"/admin/user/edit/{limited_id}"
-    taken = await client.post(
-        edit, data={**user_form, "email": "root@example.com"}, headers=SAME_ORIGIN
-    )
-    assert taken.status_code == 400
-    assert "already taken" in taken.text
-    saved = await client.post(edit, data=user_form, headers=SAME_ORIGIN)
-    assert saved.status_code == 302, saved.text
-    assert (await client.get(f"{API}/user/limited")).json()["name"] == "Limited One"
-    # The user's tier (tiers.service, as PATCH /user/{username}/tier).
-    given = await client.post(
-        "/admin/user-tier/create",
-        data={"user_id": limited_id, "tier_id": tier_id, "save": "Save"},
-        headers=SAME_ORIGIN,
-    )
-    assert given.status_code == 302, given.text
-
-    task = f"{API}/tasks/task"
-    assert (await client.post(task, params={"message": "a"}, headers=headers)).status_code == 201
-    assert (await client.post(task, params={"message": "b"}, headers=headers)).status_code == 429
-    raised = await client.post(
-        f"/admin/rate-limit/edit/{stored[0][0]}",
-        data={**limit, "limit": 5, "save": "Save"},
-        headers=SAME_ORIGIN,
-    )
-    assert raised.status_code == 302, raised.text
-    assert (await client.post(task, params={"message": "c"}, headers=headers)).status_code == 201
-
-
-async def test_the_other_writes_keep_the_api_rules(
-    client: httpx.AsyncClient, database_url: str
-) -> None:
-    author = await sign_up(client, "author")
-    created = await client.post(
-        f"{API}/author/post", json={"title": "Hello", "text": "body"}, headers=author
-    )
-    post_id = created.json()["id"]
-    await signed_in_admin(client, database_url, "root")
-
-    # Posts: soft delete and restore, seen at once by the API.
-    for action, status in (("soft-delete", 404), ("restore", 200)):
-        done = await client.get(f"/admin/post/action/{action}?pks={post_id}", headers=FROM_PANEL)
-        assert done.status_code == 302, done.text
-        assert (await client.get(f"{API}/author/post/{post_id}")).status_code == status
-
-    # A value the API's schema refuses is refused with its reason.
-    edit = f"/admin/user/edit/{await user_id(database_url, 'author')}"
-    form = {"name": "Author", "username": "Not Valid", "email": "author@example.com"}
-    refused = await client.post(edit, data={**form, "save": "Save"}, headers=SAME_ORIGIN)
-    assert refused.status_code == 400
-    assert "username: String should match pattern" in refused.text
-    # No word of the API's paths either; a reserved name (`admin`) is the operator's choice.
-    path_word = await client.post(
-        edit, data={**form, "username": "roles", "save": "Save"}, headers=SAME_ORIGIN
-    )
-    assert path_word.status_code == 400
-    assert "username: This username is reserved: it is a path of the API" in path_word.text
-    renamed = await client.post(
-        edit, data={**form, "username": "admin", "save": "Save"}, headers=SAME_ORIGIN
-    )
-    assert renamed.status_code == 302, renamed.text
-    assert (await client.get(f"{API}/user/admin")).status_code == 200
-    back = await client.post(
-        edit, data={**form, "username": "author", "save": "Save"}, headers=SAME_ORIGIN
-    )
-    assert back.status_code == 302, back.text
-
-    # Roles: created and deleted through roles.service (the names must be declared ones).
-    role = {"name": "helpers", "description": "", "permissions": ["posts.delete_any"]}
-    made = await client.post(
-        "/admin/role/create", data={**role, "save": "Save"}, headers=SAME_ORIGIN
-    )
-    assert made.status_code == 302, made.text
-    role_id = (await query(database_url, "SELECT id FROM roles WHERE name = 'helpers'"))[0][0]
-    removed = await client.delete(f"/admin/role/delete?pks={role_id}", headers=SAME_ORIGIN)
-    assert removed.status_code == 200, removed.text
-    assert await query(database_url, "SELECT name FROM roles") == []
-
-    # Tiers: renamed; not deleted while a user has it (409 from tiers.service); then deleted.
-    made = await client.post(
-        "/admin/tier/create", data={"name": "gold", "save": "Save"}, headers=SAME_ORIGIN
-    )
-    assert made.status_code == 302, made.text
-    tier_id = (await query(database_url, "SELECT id FROM tiers"))[0][0]
-    renamed = await client.post(
-        f"/admin/tier/edit/{tier_id}",
-        data={"name": "platinum", "save": "Save"},
-        headers=SAME_ORIGIN,
-    )
-    assert renamed.status_code == 302, renamed.text
-    limit = {"tier_id": tier_id, "name": "x", "path": "api/v1/x", "limit": 1, "period": 60}
-    added = await client.post(
-        "/admin/rate-limit/create", data={**limit, "save": "Save"}, headers=SAME_ORIGIN
-    )
-    assert added.status_code == 302, added.text
-    limit_id = (await query(database_url, "SELECT id FROM rate_limits"))[0][0]
-    dropped = await client.delete(f"/admin/rate-limit/delete?pks={limit_id}", headers=SAME_ORIGIN)
-    assert dropped.status_code == 200, dropped.text
-    assert await query(database_url, "SELECT id FROM rate_limits") == []
-    author_id = await user_id(database_url, "author")
-    given = await client.post(
-        "/admin/user-tier/create",
-        data={"user_id": author_id, "tier_id": tier_id, "save": "Save"},
-        headers=SAME_ORIGIN,
-    )
-    assert given.status_code == 302, given.text
-    kept = await client.delete(f"/admin/tier/delete?pks={tier_id}", headers=SAME_ORIGIN)
-    assert "still+assigned" in kept.text  # the list's URL, with the refusal as its error
-    assert await query(database_url, "SELECT name FROM tiers") == [("platinum",)]
-    taken = await client.delete(f"/admin/user-tier/delete?pks={author_id}", headers=SAME_ORIGIN)
-    assert taken.status_code == 200, taken.text
-    assert await query(database_url, "SELECT user_id FROM user_tiers") == []
-    gone = await client.delete(f"/admin/tier/delete?pks={tier_id}", headers=SAME_ORIGIN)
-    assert gone.status_code == 200, gone.text
-    assert await query(database_url, "SELECT name FROM tiers") == []
-
-
 async def test_a_refused_action_shows_its_refusal(
     app: FastAPI, client: httpx.AsyncClient, superuser_headers: Headers, database_url: str
 ) -> None:
@@ -550,5 +296,109 @@ async def test_a_refused_action_shows_its_refusal(
         assert refused.status_code == 403, refused.text
         assert "Only a superuser may delete or restore a superuser" in refused.text
         assert (await panel.get("/admin/user/list")).status_code == 200
+        # Nor change one: a new email would let them reset the superuser's password.
+        form = {"name": "Root", "username": SUPERUSER, "email": "mine@example.com"}
+        changed = await panel.post(
+            f"/admin/user/edit/{root}", data={**form, "save": "Save"}, headers=SAME_ORIGIN
+        )
+        assert changed.status_code == 400
+        assert "Only a superuser may change a superuser" in changed.text
     me = await client.get(f"{API}/user/me/", headers=superuser_headers)
     assert me.status_code == 200
+
+
+async def test_user_edits_keep_the_api_rules(client: httpx.AsyncClient, database_url: str) -> None:
+    await register(client, "author")
+    await signed_in_admin(client, database_url, "root")
+    edit = f"/admin/user/edit/{await user_id(database_url, 'author')}"
+    form = {"name": "Author", "username": "author", "email": "author@example.com"}
+
+    # A value the API's schema refuses is refused with its reason.
+    refused = await client.post(
+        edit, data={**form, "username": "Not Valid", "save": "Save"}, headers=SAME_ORIGIN
+    )
+    assert refused.status_code == 400
+    assert "username: String should match pattern" in refused.text
+    # No word of the API's paths either; a reserved name (`admin`) is the operator's choice.
+    path_word = await client.post(
+        edit, data={**form, "username": "roles", "save": "Save"}, headers=SAME_ORIGIN
+    )
+    assert path_word.status_code == 400
+    assert "username: This username is reserved: it is a path of the API" in path_word.text
+    # A taken email is refused as PATCH /user/{username} refuses it.
+    taken = await client.post(
+        edit, data={**form, "email": "root@example.com", "save": "Save"}, headers=SAME_ORIGIN
+    )
+    assert taken.status_code == 400
+    assert "Email is already registered" in taken.text
+
+    renamed = await client.post(
+        edit,
+        data={**form, "username": "admin", "name": "New Name", "save": "Save"},
+        headers=SAME_ORIGIN,
+    )
+    assert renamed.status_code == 302, renamed.text
+    assert (await client.get(f"{API}/user/admin")).json()["name"] == "New Name"
+    error_detail(await client.get(f"{API}/user/author"), 404)
+    back = await client.post(edit, data={**form, "save": "Save"}, headers=SAME_ORIGIN)
+    assert back.status_code == 302, back.text
+    assert (await client.get(f"{API}/user/author")).status_code == 200
+
+
+async def _live_sessions(database_url: str, username: str) -> int:
+    rows = await query(
+        database_url,
+        "SELECT count(*) FROM auth_sessions s JOIN users u ON u.id = s.user_id "
+        "WHERE u.username = :u AND s.revoked_at IS NULL",
+        u=username,
+    )
+    count: int = rows[0][0]
+    return count
+
+
+async def test_a_user_deleted_in_the_panel_is_deleted_as_through_the_api(
+    client: httpx.AsyncClient, database_url: str, app: FastAPI
+) -> None:
+    """Both call users.service, which publishes UserDeleted: auth ends every session of the
+    account in the deletion's transaction. Its tokens stop working either way; ending the
+    sessions is what keeps a restored account from getting them back, so it signs in anew."""
+    tokens: dict[str, list[dict[str, str]]] = {}
+    for username in ("byself", "bypanel"):
+        await register(client, username)
+        tokens[username] = []
+        for _ in range(2):
+            response = await client.post(
+                f"{API}/login",
+                params={"token_delivery": "body"},
+                data={"username": username, "password": PASSWORD},
+            )
+            assert response.status_code == 200, response.text
+            tokens[username].append(response.json())
+        assert await _live_sessions(database_url, username) == 2
+
+    own = bearer(tokens["byself"][0]["access_token"])
+    assert (await client.delete(f"{API}/user/byself", headers=own)).status_code == 204
+    async with client_for(app) as panel:
+        await signed_in_admin(panel, database_url, "root")
+        ids = [await user_id(database_url, name) for name in ("byself", "bypanel")]
+        deleted = await panel.get(
+            f"/admin/user/action/soft-delete?pks={ids[1]}", headers=FROM_PANEL
+        )
+        assert deleted.status_code == 302, deleted.text
+        for username in tokens:
+            assert await _live_sessions(database_url, username) == 0, username
+        restored = await panel.get(
+            f"/admin/user/action/restore?pks={ids[0]},{ids[1]}", headers=FROM_PANEL
+        )
+        assert restored.status_code == 302, restored.text
+
+    for username, pairs in tokens.items():
+        assert (await client.get(f"{API}/user/{username}")).status_code == 200
+        for pair in pairs:
+            me = await client.get(f"{API}/user/me/", headers=bearer(pair["access_token"]))
+            assert_unauthorized(me)
+            refreshed = await client.post(
+                f"{API}/refresh", json={"refresh_token": pair["refresh_token"]}
+            )
+            assert_unauthorized(refreshed)
+        assert await login(client, username)

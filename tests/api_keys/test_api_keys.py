@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from tests.helpers.database import engine_for, execute, query, wait_for_lock_waiters
-from tests.helpers.features import requires
+from tests.helpers.features import needs
 from tests.helpers.http import (
     API,
     Headers,
@@ -104,7 +104,7 @@ async def test_a_key_is_shown_once_and_only_its_hash_is_stored(
     assert_unauthorized(await client.post(KEYS, json={"name": "x"}))
 
 
-@requires("posts")
+@needs("posts")
 async def test_a_key_authenticates_as_bearer_and_as_x_api_key(client: httpx.AsyncClient) -> None:
     alice = await sign_up(client, "alice")
     await sign_up(client, "bob")
@@ -128,7 +128,7 @@ async def test_a_key_authenticates_as_bearer_and_as_x_api_key(client: httpx.Asyn
 # --- permissions ---------------------------------------------------------------------------
 
 
-@requires("posts")
+@needs("posts")
 async def test_a_key_holds_its_permissions_among_its_owners(
     client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:
@@ -137,7 +137,7 @@ async def test_a_key_holds_its_permissions_among_its_owners(
     carol = await sign_up(client, "carol")
     posts = [await new_post(client, bob, "bob") for _ in range(3)]
     await grant_new_role(
-        client, admin, "carol", "ops", "posts.delete_any", "tiers.manage", "roles.manage"
+        client, admin, "carol", "ops", "posts.delete_any", "users.purge", "roles.manage"
     )
     key = (await create_key(client, carol, permissions=["roles.manage", "posts.delete_any"]))["key"]
     with_key = key_header(key)
@@ -145,17 +145,17 @@ async def test_a_key_holds_its_permissions_among_its_owners(
 
     deleted = await client.delete(f"{API}/bob/post/{posts[0]}", headers=with_key)
     assert deleted.status_code == 204, deleted.text
-    refused = await client.post(f"{API}/tier", json={"name": "gold"}, headers=with_key)
-    assert "tiers.manage" in error_detail(refused, 403)
+    refused = await client.delete(f"{API}/db_user/bob", headers=with_key)
+    assert "users.purge" in error_detail(refused, 403)
     # Nor can the key hand out what it does not hold (though its owner does).
-    body = {"name": "tiers", "permissions": ["tiers.manage"]}
+    body = {"name": "purgers", "permissions": ["users.purge"]}
     error_detail(await client.post(f"{API}/roles", json=body, headers=with_key), 403)
 
     # At creation: a permission the owner lacks is 403, an undeclared one 422.
     lacking = await client.post(
-        KEYS, json={"name": "k", "permissions": ["users.purge"]}, headers=carol
+        KEYS, json={"name": "k", "permissions": ["users.read_private"]}, headers=carol
     )
-    assert "users.purge" in error_detail(lacking, 403)
+    assert "users.read_private" in error_detail(lacking, 403)
     unknown = await client.post(
         KEYS, json={"name": "k", "permissions": ["posts.fly"]}, headers=carol
     )
@@ -177,14 +177,14 @@ async def test_a_superusers_key_holds_only_the_permissions_it_names(
 ) -> None:
     plain = (await create_key(client, superuser_headers))["key"]
     assert await permissions_of(client, key_bearer(plain)) == []
-    refused = await client.post(f"{API}/tier", json={"name": "gold"}, headers=key_bearer(plain))
-    error_detail(refused, 403)
     await register(client, "alice")
+    refused = await client.delete(f"{API}/db_user/alice", headers=key_bearer(plain))
+    error_detail(refused, 403)
     shown = (await client.get(f"{API}/user/alice", headers=key_bearer(plain))).json()
     assert "email" not in shown
-    tiers = (await create_key(client, superuser_headers, permissions=["tiers.manage"]))["key"]
-    created = await client.post(f"{API}/tier", json={"name": "gold"}, headers=key_bearer(tiers))
-    assert created.status_code == 201, created.text
+    purges = (await create_key(client, superuser_headers, permissions=["users.purge"]))["key"]
+    purged = await client.delete(f"{API}/db_user/alice", headers=key_bearer(purges))
+    assert purged.status_code == 204, purged.text
 
 
 async def test_a_key_cannot_manage_the_account(client: httpx.AsyncClient) -> None:
@@ -328,6 +328,7 @@ async def test_keys_of_deleted_owners_are_refused(
 # --- limits --------------------------------------------------------------------------------
 
 
+@needs("posts", "tiers")
 async def test_a_key_counts_against_its_owners_rate_limit(
     client: httpx.AsyncClient, superuser_headers: Headers
 ) -> None:

@@ -2,7 +2,8 @@
 reset (followed from its mail) or change revokes every key of the account, in the same
 transaction, and mails the owner their names and prefixes (never a secret); reuse detection
 ending a session revokes the keys created from it and no other; a logout, an ended session
-or the purge of a session leave keys working.
+or the purge of a session leave keys working. The mails need the mail feature, the reset the
+account flows: those tests are skipped without them (tests/helpers/features.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app.auth.account import purge_auth_records
 from app.core.config import Settings
 from app.core.state import resources_of
 from tests.helpers.database import execute, query
+from tests.helpers.features import needs
 from tests.helpers.http import (
     API,
     AppClientFactory,
@@ -106,6 +108,7 @@ def assert_names_keys(text: str, keys: list[dict[str, Any]], others: list[dict[s
 # --- the password -------------------------------------------------------------------------
 
 
+@needs("accounts", "mail")
 async def test_a_password_reset_revokes_every_key_and_mails_which(
     app_client: AppClientFactory, tmp_path: Path
 ) -> None:
@@ -146,6 +149,7 @@ async def test_a_password_reset_revokes_every_key_and_mails_which(
     assert_names_keys(html, [backup], [bobs])
 
 
+@needs("mail")
 async def test_a_password_change_revokes_every_key_and_mails_which(
     app_client: AppClientFactory, tmp_path: Path
 ) -> None:
@@ -180,6 +184,7 @@ async def test_a_password_change_revokes_every_key_and_mails_which(
     assert_names_keys(text, [from_other, from_caller], [bobs, new])
 
 
+@needs("mail")
 async def test_a_password_change_without_keys_mails_nothing_more(
     app_client: AppClientFactory, tmp_path: Path
 ) -> None:
@@ -199,6 +204,7 @@ async def test_a_password_change_without_keys_mails_nothing_more(
         assert revocation_mails(await mails(client, folder)) == []
 
 
+@needs("mail")
 async def test_a_refused_password_change_keeps_the_keys(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
@@ -218,6 +224,7 @@ async def test_a_refused_password_change_keeps_the_keys(
 # --- sessions -----------------------------------------------------------------------------
 
 
+@needs("mail")
 async def test_reuse_detection_revokes_the_keys_created_from_that_session_only(
     app_client: AppClientFactory, tmp_path: Path
 ) -> None:
@@ -247,6 +254,7 @@ async def test_reuse_detection_revokes_the_keys_created_from_that_session_only(
     assert_names_keys(text, [minted], [kept])
 
 
+@needs("mail")
 async def test_reuse_of_a_session_without_keys_mails_nothing(
     client: httpx.AsyncClient, database_url: str
 ) -> None:

@@ -1,7 +1,6 @@
 """Sessions over HTTP: one login is one session (a refresh-token family) that its owner can
 list and end; a refresh token presented a second time ends its whole session (reuse
-detection); refresh tokens delivered in the body; changing the password; logins refused
-until the address is verified (REQUIRE_VERIFIED_EMAIL).
+detection); refresh tokens delivered in the body; changing the password.
 
 Every test runs against the real PostgreSQL database of the run; a second app instance on the
 same database stands in for a second server process.
@@ -808,34 +807,7 @@ async def test_changing_the_password_needs_a_signed_in_user(client: httpx.AsyncC
     assert (await login_response(client, "alice", PASSWORD)).status_code == 200
 
 
-# --- REQUIRE_VERIFIED_EMAIL -----------------------------------------------------------------
-
-
-async def test_required_verification_refuses_unverified_logins(
-    app_client: AppClientFactory, database_url: str
-) -> None:
-    async with app_client(REQUIRE_VERIFIED_EMAIL=True) as strict:
-        user = await register(strict, "alice")
-        assert user["email_verified"] is False
-
-        refused = await login_response(strict, "alice", PASSWORD)
-        detail = error_detail(refused, 403)
-        assert detail.startswith("Email address not verified"), detail
-        assert not set_cookies(refused)
-        # The right password is the only one that learns this: a wrong one is the usual 401.
-        assert_unauthorized(await login_response(strict, "alice", "wrong-password-1"))
-        assert_unauthorized(await login_response(strict, "nobody", PASSWORD))
-        assert await execute(database_url, "SELECT count(*) FROM auth_sessions") == 0
-
-        await execute(
-            database_url, "UPDATE users SET email_verified = true WHERE username = 'alice'"
-        )
-
-        tokens = await sign_in(strict, "alice")
-        me = await strict.get(ME, headers=bearer(tokens.access))
-        assert me.status_code == 200, me.text
-        assert me.json()["email_verified"] is True
-        await assert_session_works(strict, tokens)
+# --- unverified addresses -----------------------------------------------------------------
 
 
 async def test_verification_is_not_required_by_default(client: httpx.AsyncClient) -> None:

@@ -8,6 +8,13 @@ from conftest.py, which holds only fixtures):
   assertions on error responses;
 - `cache`: waiting out the cache's write fence, Redis clients;
 - `mail`: an app whose mail lands as .eml files in a folder, and reading them (links, parts);
+- `smtp`: a real SMTP server and a real worker that sends to it;
+- `features`: which optional features are installed, for tests that need one they do not
+  belong to (`needs`);
 - `processes`: commands run as processes of their own, free ports;
-- `deploy`: nginx (installed when missing) and the local nginx configuration filled in.
+- `worker`: `app worker` beside a Redis that comes and goes (its environment, healthcheck,
+  log lines);
+- `admin`: signing in to the admin panel, the headers of its origin check, `needs_admin`;
+- `deploy`: nginx (installed when missing) and the local nginx configuration filled in;
+- `features`: which optional features are installed (`needs`, `installed`).
 """

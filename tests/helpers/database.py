@@ -59,7 +59,7 @@ async def drop_database(url: str) -> None:
     await _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:
+def migrate(database_url: str, revision: str = "heads", *, down: bool = False) -> None:
     """Run Alembic exactly as `app migrate` does, against `database_url`. (Alembic's env runs
     an event loop of its own: from async code, call this in a thread.)"""
     from alembic import command
@@ -103,18 +103,21 @@ async def table_names(url: str) -> set[str]:
 # Not emptied but bumped, as every change of the grants does in production: the processes of
 # a run cache users' permissions under its value, and user ids restart with every test, so an
 # unchanged (or reset, then reached again) version would serve one test's grants to the users
-# of the next.
+# of the next. Only there when roles are installed.
 GRANTS_VERSION_TABLE = "grants_version"
 
 
 async def empty_tables(url: str) -> None:
     """Every table of the models emptied, identities restarted (what each test starts from);
-    the grants version moved on, which drops every process's cached permissions."""
+    the grants version, when there is one, moved on, which drops every process's cached
+    permissions."""
     names = ", ".join(
         f'"{table.name}"' for table in metadata.sorted_tables if table.name != GRANTS_VERSION_TABLE
     )
     async with engine_for(url) as engine, engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        if GRANTS_VERSION_TABLE not in metadata.tables:
+            return
         bumped = await conn.execute(
             text("UPDATE grants_version SET version = version + 1 WHERE id = 1")
         )

@@ -1,6 +1,6 @@
-"""nginx for the tests of the deployment files (tests/test_deploy_files.py) and for the test
-that runs a deployment (tests/test_multi_instance.py), and the local nginx configuration
-filled in; Prometheus for the metrics test (tests/test_metrics.py)."""
+"""nginx for the tests of the deployment files (tests/test_deploy_files.py) and for the tests
+that run it in front of `app serve` (tests/test_multi_instance.py, tests/metrics), with the
+local nginx configuration filled in; Prometheus for the metrics test (tests/metrics)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.processes import Process, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_LOCAL_TEMPLATE = ROOT / "deploy" / "nginx" / "local.conf.template"
@@ -67,7 +69,7 @@ def nginx_binary() -> str:
 
 @functools.cache
 def prometheus_binary() -> str:
-    """The Prometheus server (tests/test_metrics.py scrapes the app with it); installed from
+    """The Prometheus server (tests/metrics scrapes the app with it); installed from
     Debian's package when missing and running as root, as nginx is."""
     return debian_binary("prometheus", ("prometheus", "/usr/bin/prometheus"), "the metrics test")
 
@@ -84,3 +86,26 @@ def fill_local_template(listen_port: int, upstream_ports: list[int]) -> str:
             line = line.replace("@UPSTREAM_SERVERS@", servers)
         lines.append(line)
     return "".join(lines)
+
+
+def start_nginx(workdir: Path, upstream_ports: list[int]) -> tuple[Process, str]:
+    """nginx on deploy/nginx/local.conf.template in front of `upstream_ports`, as an ordinary
+    foreground process with its files in `workdir`/nginx; and the URL it answers on."""
+    prefix = workdir / "nginx"
+    prefix.mkdir()
+    listen = free_port()
+    (prefix / "nginx.conf").write_text(fill_local_template(listen, upstream_ports))
+    directives = "daemon off;"
+    if os.geteuid() == 0:
+        # As root, nginx workers would switch to `nobody`, who cannot enter pytest's private
+        # temporary directory where the proxy's temporary files live.
+        directives += " user root;"
+    argv = [nginx_binary(), "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "error.log"]
+    process = Process(
+        "nginx",
+        [*argv, "-g", directives],
+        cwd=workdir,
+        env=clean_env(),
+        other_logs=[prefix / "error.log"],
+    )
+    return process, f"http://127.0.0.1:{listen}"

@@ -1,20 +1,23 @@
-"""Tests that exercise one feature together with another: `requires("posts")` skips them when
-that optional feature has been removed (its package deleted), so the rest of the suite still
-runs on a stripped-down app. A feature's own tests live in its own tests package instead, and
-go with it."""
+"""Which optional features are installed (listed in app/domains.py). A feature's tests
+package goes with it; a test elsewhere that also needs another optional feature says so with
+`needs`, and is skipped once that feature is removed; the whole-stack tests (several
+processes, the compose stack) leave out the steps of a removed feature with `installed`.
+
+    @needs("accounts")
+    async def test_a_password_reset_revokes_every_key(...): ...
+"""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-
-def installed(feature: str) -> bool:
-    """Whether the optional feature's package (`app.<feature>`) is there."""
-    return importlib.util.find_spec(f"app.{feature}") is not None
+from app.domains import DOMAINS
 
 
-def requires(*features: str) -> pytest.MarkDecorator:
-    missing = [feature for feature in features if not installed(feature)]
-    return pytest.mark.skipif(bool(missing), reason=f"needs the removed {', '.join(missing)}")
+def installed(name: str) -> bool:
+    return any(domain.name == name for domain in DOMAINS)
+
+
+def needs(*names: str) -> pytest.MarkDecorator:
+    missing = [name for name in names if not installed(name)]
+    return pytest.mark.skipif(bool(missing), reason=f"needs the {', '.join(missing)} feature")

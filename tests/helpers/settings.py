@@ -9,7 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.core.config import Settings
+from app.core.config import Settings, load_settings
+from app.domains import feature_settings
 from tests.helpers.processes import clean_env, free_port
 
 
@@ -46,6 +47,14 @@ UNREACHABLE_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
 def unreachable_redis_url() -> str:
     """A Redis URL on a port nothing listens on: Redis that is down."""
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def load_with_features(**values: Any) -> Settings:
+    """The settings as a process reads them at start-up: the core ones, then every installed
+    feature's, each read and checked (a `ConfigError` when they refuse)."""
+    settings = load_settings(**values)
+    settings.load_features(feature_settings())
+    return settings
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -1,8 +1,8 @@
 """A real SMTP server for the tests: aiosmtpd, as a process of its own, storing every message
-it accepts in a Maildir that the test reads.
+it accepts in a Maildir that the test reads; and a real `app worker` that sends to it.
 
-    with SmtpServer(tmp_path) as smtp:
-        ...  # the app sends to 127.0.0.1:smtp.port
+    with SmtpServer(tmp_path) as smtp, smtp_worker(tmp_path, database_url, smtp.port):
+        ...  # the app enqueues, the worker sends to 127.0.0.1:smtp.port
         message = smtp.wait_for("ada@example.com")
 """
 
@@ -15,12 +15,36 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-from tests.helpers.processes import Process, clean_env, free_port
+from tests.helpers.processes import APP, Process, clean_env, free_port
+from tests.helpers.settings import app_env
 
 LINK = re.compile(r"https?://\S+\?token=[A-Za-z0-9_\-]+")
+
+
+@contextmanager
+def smtp_worker(
+    workdir: Path, database_url: str, smtp_port: int, **settings: Any
+) -> Iterator[Process]:
+    """A real `app worker` that sends mail to 127.0.0.1:`smtp_port` over plain SMTP."""
+    env = app_env(
+        database_url,
+        MAIL_BACKEND="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp_port,
+        SMTP_SECURITY="none",
+        SMTP_TIMEOUT_SECONDS=5,
+        LOG_LEVEL="INFO",
+        **settings,
+    )
+    with Process("worker", [APP, "worker"], cwd=workdir, env=env) as process:
+        process.wait_for_log("Starting worker")
+        yield process
 
 
 class SmtpServer:

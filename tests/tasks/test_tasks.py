@@ -20,7 +20,7 @@ from arq.connections import ArqRedis
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from app.core.config import Settings
+from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import SessionDep, utcnow
 from app.core.errors import Conflict
 from app.core.queue import (
@@ -34,8 +34,10 @@ from app.core.queue import (
 from app.core.queue.arq_backend import QUEUE_NAME
 from app.core.queue.local import LocalQueue
 from app.core.state import Resources, resources_of
+from app.domains import feature_settings
+from app.tasks.settings import TaskSettings
 from tests.helpers.database import engine_for, execute, query
-from tests.helpers.http import AppClientFactory, Headers, sign_up
+from tests.helpers.http import AppClientFactory, Headers, error_detail, sign_up, user_body
 from tests.helpers.postgres import private_postgres
 from tests.helpers.processes import APP, Process
 from tests.helpers.settings import (
@@ -158,6 +160,28 @@ async def test_task_input_is_bounded(client: httpx.AsyncClient) -> None:
         response = await client.get(f"{TASK}/{bad_id}")
         assert response.status_code == 422, (bad_id, response.text)
     assert (await client.get(f"{TASK}/unknownbutvalid")).json() == {"detail": "Task not found"}
+
+
+async def test_the_feature_brings_its_paths_its_reserved_word_and_its_setting(
+    client: httpx.AsyncClient,
+) -> None:
+    """What deleting src/app/tasks/ takes away: its paths, the word `tasks` as a username
+    the API refuses, and SAMPLE_TASK_SLEEP_SECONDS (read only through the feature)."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {TASK, f"{TASK}/{{task_id}}"} <= set(paths)
+    refused = await client.post("/api/v1/user", json=user_body("tasks"))
+    message = "This username is reserved: it is a path of the API"
+    assert error_detail(refused, 422) == [
+        {"loc": ["body", "username"], "msg": message, "type": "value_error"}
+    ]
+
+    assert "SAMPLE_TASK_SLEEP_SECONDS" not in Settings.model_fields
+    settings = load_settings(_env_file=None, SAMPLE_TASK_SLEEP_SECONDS="0.5")
+    assert settings.feature(TaskSettings).SAMPLE_TASK_SLEEP_SECONDS == 0.5
+    with pytest.raises(ConfigError, match="SAMPLE_TASK_SLEEP_SECONDS"):
+        load_settings(_env_file=None, SAMPLE_TASK_SLEEP_SECONDS="-1").load_features(
+            feature_settings()
+        )
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """The worker of `app worker` (app/worker.py) in this process, on a redis-server of the test's
 own that it stops and starts: started before its Redis it waits, then runs what was queued;
 Redis lost, it removes its heartbeat and takes no jobs; Redis back, it takes them again. Jobs go
-in and are read back over HTTP. (tests/test_worker_faults.py runs the same story with the
+in and are read back over HTTP. (test_worker_redis_outages.py runs the same story with the
 installed `app worker` as a process.)"""
 
 from __future__ import annotations

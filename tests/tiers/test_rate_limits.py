@@ -1,7 +1,8 @@
 """Per-path rate limits (tiers/limits.py, the limit source of the routes marked
 `RATE_LIMITED`): the default limit, per client IP for anonymous callers, a tier's limit for a
 path, its changes applied at once on every instance, and atomic counting shared by every
-instance; posting and enqueuing a task are limited."""
+instance; posting and enqueuing a task are limited. Posts and tasks are the routes limited
+here: a test needs the one it limits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from app.core.queue.arq_backend import QUEUE_NAME
+from tests.helpers.features import needs
 from tests.helpers.http import API, AppClientFactory, Headers, client_for, error_detail, sign_up
 from tests.helpers.settings import TEST_REDIS_URL
 
@@ -44,6 +46,7 @@ async def post_count(client: httpx.AsyncClient, username: str) -> int:
     return total
 
 
+@needs("posts")
 async def test_a_user_without_a_tier_gets_the_default_limit(app_client: AppClientFactory) -> None:
     async with app_client(DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as client:
         headers = await sign_up(client, "bob")
@@ -65,6 +68,7 @@ async def test_a_user_without_a_tier_gets_the_default_limit(app_client: AppClien
         assert response.headers["X-RateLimit-Remaining"] == "2"
 
 
+@needs("posts")
 async def test_anonymous_callers_are_limited_per_client_ip(app_client: AppClientFactory) -> None:
     async with (
         app_client(DEFAULT_RATE_LIMIT_LIMIT=3, DEFAULT_RATE_LIMIT_PERIOD=60) as base,
@@ -89,6 +93,7 @@ async def test_anonymous_callers_are_limited_per_client_ip(app_client: AppClient
         assert response.headers["X-RateLimit-Remaining"] == "2"
 
 
+@needs("posts")
 @pytest.mark.parametrize(
     "path",
     ["api/v1/{username}/post", "api/v1/carol/post", "/api/v1/{username}/post/"],
@@ -132,6 +137,7 @@ async def test_a_tiered_user_gets_the_tier_limit_for_the_path(
         assert await post_count(client, "dave") == 3
 
 
+@needs("posts")
 async def test_a_changed_tier_limit_applies_at_once_on_every_instance(
     app_client: AppClientFactory, superuser_headers: Headers
 ) -> None:
@@ -170,6 +176,7 @@ async def test_a_changed_tier_limit_applies_at_once_on_every_instance(
         assert_limited(await post(ca, "carol", headers), limit=2, period=60)
 
 
+@needs("posts")
 async def test_retry_after_is_long_enough_and_no_longer(app_client: AppClientFactory) -> None:
     async with app_client(DEFAULT_RATE_LIMIT_LIMIT=2, DEFAULT_RATE_LIMIT_PERIOD=2) as client:
         headers = await sign_up(client, "bob")
@@ -182,6 +189,7 @@ async def test_retry_after_is_long_enough_and_no_longer(app_client: AppClientFac
         assert response.status_code == 201, response.text
 
 
+@needs("posts")
 async def test_counting_is_atomic_and_shared_by_every_instance(
     app_client: AppClientFactory,
 ) -> None:
@@ -198,6 +206,7 @@ async def test_counting_is_atomic_and_shared_by_every_instance(
         assert_limited(await post(cb, "bob", headers), limit=limit, period=3600)
 
 
+@needs("posts")
 async def test_post_creation_is_rate_limited(app_client: AppClientFactory) -> None:
     async with (
         app_client(DEFAULT_RATE_LIMIT_LIMIT=2) as base,
@@ -210,6 +219,7 @@ async def test_post_creation_is_rate_limited(app_client: AppClientFactory) -> No
         assert await post_count(api, "alice") == 2
 
 
+@needs("tasks")
 async def test_the_task_endpoint_is_rate_limited(app_client: AppClientFactory) -> None:
     async with app_client(DEFAULT_RATE_LIMIT_LIMIT=2) as client:
         assert (await client.post(TASK, params={"message": "a"})).status_code == 201
@@ -224,6 +234,7 @@ async def test_the_task_endpoint_is_rate_limited(app_client: AppClientFactory) -
             await redis.aclose()
 
 
+@needs("posts", "tasks")
 async def test_the_limited_routes_document_the_429(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     for path, method in ((f"{API}/{{username}}/post", "post"), (f"{API}/tasks/task", "post")):

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from app.cli import main
 from tests.helpers.database import engine_for, query
+from tests.helpers.features import needs
 from tests.helpers.http import (
     API,
     SUPERUSER,
@@ -470,6 +471,7 @@ async def test_bad_paths_are_422(
         pytest.param({"name": ""}, id="name-empty"),
         pytest.param({"name": "   "}, id="name-blank"),
         pytest.param({"name": "x" * 256}, id="name-256"),
+        pytest.param({"name": "n\x00"}, id="name-nul"),
         pytest.param({"tier_id": 1}, id="extra-field"),
     ],
 )
@@ -1082,6 +1084,7 @@ async def post_count(c: httpx.AsyncClient, username: str) -> int:
     return count
 
 
+@needs("posts")
 async def test_limit_change_applies_at_once(
     app_client: AppClientFactory, superuser_headers: Headers
 ) -> None:
@@ -1119,6 +1122,7 @@ async def test_limit_change_applies_at_once(
         assert await post_count(c, "alice") == 5
 
 
+@needs("posts")
 async def test_limit_change_through_another_app_instance_applies_at_once(
     client: httpx.AsyncClient, app_client: AppClientFactory, superuser_headers: Headers
 ) -> None:
@@ -1143,6 +1147,7 @@ async def test_limit_change_through_another_app_instance_applies_at_once(
         await assert_posted(c, "alice", alice, 100)
 
 
+@needs("posts")
 async def test_user_tier_change_applies_on_the_next_request(
     app_client: AppClientFactory, superuser_headers: Headers
 ) -> None:
@@ -1165,6 +1170,7 @@ async def test_user_tier_change_applies_on_the_next_request(
         await assert_limited(c, "alice", alice, 2, 3600)
 
 
+@needs("posts")
 async def test_deleting_the_rule_restores_the_default_at_once(
     app_client: AppClientFactory, superuser_headers: Headers
 ) -> None:
@@ -1181,6 +1187,7 @@ async def test_deleting_the_rule_restores_the_default_at_once(
         await assert_posted(c, "alice", alice, 100)
 
 
+@needs("posts")
 async def test_a_rule_for_the_concrete_path_wins_over_the_template(
     app_client: AppClientFactory, superuser_headers: Headers
 ) -> None:

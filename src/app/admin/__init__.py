@@ -1,2 +1,3 @@
-"""The admin panel at /admin (SQLAdmin): the app's users, posts, tiers and rate limits, roles
-and API keys, for holders of `admin.access`. `app.admin.setup.install_admin` mounts it."""
+"""The admin panel at /admin (SQLAdmin), for holders of `admin.access`: its sign-in, its origin
+check, and the views every installed domain declares (`Domain(admin_views=...)`: users,
+posts, tiers and rate limits, roles, API keys). `app.admin.setup.install_admin` mounts it."""

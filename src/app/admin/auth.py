@@ -24,15 +24,16 @@ from starlette.responses import RedirectResponse, Response
 
 from app.admin.permissions import ACCESS
 from app.auth import service
-from app.auth.dependencies import Caller, client_of, session_caller, start_login_attempt
+from app.auth.dependencies import client_of, session_caller, start_login_attempt
 from app.auth.repository import SessionRepository
+from app.core.admin import AdminContext, enter_admin
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
 from app.core.errors import Forbidden, Unauthorized
 from app.core.rate_limit import TooManyRequests
 from app.core.security import new_jti
-from app.core.state import Resources, resources_of
-from app.roles.repository import held_permissions
+from app.core.state import resources_of
+from app.users.verification import EMAIL_VERIFICATION
 
 BASE_URL = "/admin"
 COOKIE = "admin_session"
@@ -41,22 +42,6 @@ IDLE_TIMEOUT = timedelta(hours=2)
 LIFETIME = timedelta(hours=12)
 
 NOT_ALLOWED = "This account may not use the admin panel: it needs the admin.access permission"
-_CONTEXT = "admin_context"
-
-
-@dataclass(frozen=True, slots=True)
-class AdminContext:
-    """The request's signed-in admin and the app's resources (set by `authenticate`)."""
-
-    resources: Resources
-    caller: Caller
-
-
-def context_of(request: Request) -> AdminContext:
-    found = getattr(request.state, _CONTEXT, None)
-    if not isinstance(found, AdminContext):
-        raise RuntimeError("admin views run after AdminAuth.authenticate")
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +98,10 @@ class AdminAuth(AuthenticationBackend):
                     request, session, resources.rate_limiter, settings, login
                 )
                 user = await attempt.check_password(resources.hasher, password)
-                if settings.REQUIRE_VERIFIED_EMAIL and not user.email_verified:
-                    raise Forbidden(service.UNVERIFIED)
-                held = await held_permissions(resources.engine, user.id, user.is_superuser)
+                verification = resources.extensions.get(EMAIL_VERIFICATION)
+                if verification is not None:
+                    verification.check_sign_in(user)
+                held = await resources.identity.held(resources.engine, user)
                 if ACCESS.name not in held:
                     raise Forbidden(NOT_ALLOWED)
                 ends = utcnow() + LIFETIME
@@ -162,5 +148,8 @@ class AdminAuth(AuthenticationBackend):
         if caller is None or not await caller.can(ACCESS.name):
             request.session.clear()
             return False
-        setattr(request.state, _CONTEXT, AdminContext(resources, caller))
+        user = caller.user
+        enter_admin(
+            request, AdminContext(resources, user.id, user.is_superuser, caller.permissions)
+        )
         return True

@@ -2,5 +2,5 @@ from app.core.permissions import Permission
 
 ACCESS = Permission(
     "admin.access",
-    "Sign in to the admin panel (/admin) and manage users, posts, tiers, roles and API keys",
+    "Sign in to the admin panel (/admin) and manage what its views show (users, posts, ...)",
 )

@@ -1,4 +1,5 @@
-"""Mounting the admin panel: `install_admin(app, settings)` in the app factory."""
+"""Mounting the admin panel: `install_admin(app, settings)` in the app factory, with every
+installed domain's views (`Domain(admin_views=...)`, built on core/admin.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from starlette.responses import RedirectResponse, Response
 
 from app.admin.auth import BASE_URL, AdminAuth
 from app.admin.guard import AdminGuard
-from app.admin.views import VIEWS
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.state import resources_of
+from app.domains import admin_views
 
 # Our login page (it takes a username or an email); SQLAdmin's own templates for the rest.
 TEMPLATES = Path(__file__).parent / "templates"
@@ -90,7 +91,7 @@ def install_admin(app: FastAPI, settings: Settings) -> None:
     if not settings.admin_panel_enabled:
         return
     admin = AppAdmin(app, settings)
-    for view in VIEWS:
+    for view in admin_views():
         # SQLAdmin keeps its admin and session maker on the view class: a class of this
         # app's own, so that two apps in one process (the tests) keep theirs.
         admin.add_view(cast(type[ModelView], type(view.__name__, (view,), {})))

@@ -8,9 +8,14 @@ A key outlives the session it was made from, so:
 Ending a session otherwise (logout, `DELETE /user/me/sessions/{id}`) revokes nothing: it
 says nothing about theft, and a user who signs out keeps the keys their scripts run on.
 
+Deleting an account (users' `UserDeleted`) revokes every key of it, without a mail: a
+deleted account's keys already stop working, and this way restoring it brings none back,
+as none of its sessions come back.
+
 The keys are revoked in the transaction that changed the password or ended the session, and
-the owner is mailed (through the outbox, in that same transaction) the names and prefixes of
-the keys that were revoked, when there were any.
+the owner is mailed (a `Mail` published in that same transaction: core/messages.py) the names
+and prefixes of the keys that were revoked, when there were any. Without the mail feature
+installed, nothing is sent.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from pathlib import Path
 from app.api_keys.models import ApiKey
 from app.api_keys.repository import KEY_PREFIX, ApiKeyRepository
 from app.auth.events import PasswordChanged, SessionReused
-from app.core.events import EventContext, Handler
-from app.core.mail import Templates, queue_mail
+from app.core.events import EventContext, Handler, publish
+from app.core.messages import Templates
+from app.users.events import UserDeleted
 from app.users.models import User
 
 TEMPLATES = Templates(Path(__file__).parent / "templates")
@@ -67,7 +73,7 @@ async def _tell_owner(
         keys="\n".join(key_line(key) for key in keys),
         advice=advice,
     )
-    queue_mail(context.session, context.resources.queue, mail)
+    await publish(context.session, context.resources, mail)
 
 
 async def revoke_on_password_change(context: EventContext, event: PasswordChanged) -> None:
@@ -81,7 +87,12 @@ async def revoke_on_session_reuse(context: EventContext, event: SessionReused) -
     await _tell_owner(context, event.user_id, keys, _REUSED)
 
 
+async def revoke_on_deletion(context: EventContext, event: UserDeleted) -> None:
+    await ApiKeyRepository(context.session).revoke_all(event.user_id)
+
+
 HANDLERS = (
     Handler(PasswordChanged, revoke_on_password_change),
     Handler(SessionReused, revoke_on_session_reuse),
+    Handler(UserDeleted, revoke_on_deletion),
 )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, select, update
@@ -9,10 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.api_keys.models import ApiKey
 from app.core.db import utcnow
-from app.core.query import Query
-from app.roles.repository import GRANTS_VERSION
 from app.users.models import User
-from app.users.repository import LIVE, PRIVATE_COLUMNS, caller_columns
+from app.users.repository import LIVE, PRIVATE_COLUMNS
 
 KEY_PREFIX = "ak_"
 _PREFIX_LENGTH = 12
@@ -23,23 +22,19 @@ MAX_KEYS_PER_USER = 100
 TOUCH_EVERY = timedelta(minutes=1)
 
 # The check of a request with an API key: the key (not revoked) and its owner (not deleted),
-# with the grants version and the features' caller columns, in one statement outside any
-# transaction.
-KEY_OWNER = Query(
-    lambda: (
-        select(
-            *PRIVATE_COLUMNS,
-            ApiKey.id.label("key_id"),
-            ApiKey.secret_hash.label("key_secret_hash"),
-            ApiKey.permissions.label("key_permissions"),
-            ApiKey.expires_at.label("key_expires_at"),
-            ApiKey.last_used_at.label("key_last_used_at"),
-            GRANTS_VERSION,
-            *caller_columns(),
-        )
-        .join(ApiKey, ApiKey.user_id == User.id)
-        .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None), LIVE)
+# in one statement outside any transaction, to which the kit adds the permission source's
+# grants version (core/identity.py).
+KEY_OWNER = (
+    select(
+        *PRIVATE_COLUMNS,
+        ApiKey.id.label("key_id"),
+        ApiKey.secret_hash.label("key_secret_hash"),
+        ApiKey.permissions.label("key_permissions"),
+        ApiKey.expires_at.label("key_expires_at"),
+        ApiKey.last_used_at.label("key_last_used_at"),
     )
+    .join(ApiKey, ApiKey.user_id == User.id)
+    .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None), LIVE)
 )
 
 
@@ -112,6 +107,18 @@ class ApiKeyRepository:
             .execution_options(synchronize_session=False)
         )
         return sorted(rows.all(), key=lambda key: key.id)
+
+    async def revoke_ids(self, key_ids: Sequence[int]) -> int:
+        """Revoke the live keys among `key_ids`, whoever owns them; returns how many."""
+        if not key_ids:
+            return 0
+        result = await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .returning(ApiKey.id)
+        )
+        return len(result.all())
 
     async def revoke(self, user_id: int, key_id: int) -> bool:
         result = await self.session.execute(

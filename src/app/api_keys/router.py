@@ -4,10 +4,11 @@ from fastapi import APIRouter, status
 
 from app.api_keys import service
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from app.auth.dependencies import CurrentCaller, CurrentSessionId, SessionUser
+from app.auth.dependencies import CurrentSessionId
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.params import ResourceId
+from app.users.dependencies import CurrentCaller, SessionUser
 
 router = APIRouter(tags=["api keys"])
 
@@ -28,8 +29,8 @@ async def create_api_key(
     """Create an API key. `key` is in this answer only: store it now. Send it as
     `Authorization: Bearer <key>` or `X-API-Key: <key>`; it acts as you on your own
     resources, with at most the `permissions` given here (each one yours). Changing or
-    resetting your password revokes every key; reuse detection ending the session a key was
-    created from revokes that key."""
+    resetting your password, or deleting your account, revokes every key; reuse detection
+    ending the session a key was created from revokes that key."""
     held = await caller.permissions()
     return await service.create_key(session, user.id, held, data, session_id=current)
 

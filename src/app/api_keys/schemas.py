@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from app.core.params import NoNul, stored_text
-from app.roles.schemas import PermissionNames
+from app.core.permissions import PermissionNames
 
 KeyName = Annotated[
     str,

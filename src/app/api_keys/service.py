@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from app.api_keys.repository import MAX_KEYS_PER_USER, ApiKeyRepository, new_key
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.roles.service import check_declared, check_held
+from app.core.permissions import check_declared, check_held
 from app.users.models import User
 
 KEY_NOT_FOUND = "API key not found"
@@ -65,3 +66,9 @@ async def list_keys(session: AsyncSession, user_id: int) -> list[ApiKeyRead]:
 async def revoke_key(session: AsyncSession, user_id: int, key_id: int) -> None:
     if not await ApiKeyRepository(session).revoke(user_id, key_id):
         raise NotFound(KEY_NOT_FOUND)
+
+
+async def revoke_keys(session: AsyncSession, key_ids: Sequence[int]) -> int:
+    """Revoke any user's keys (an operator's tool: the admin panel); returns how many were
+    live."""
+    return await ApiKeyRepository(session).revoke_ids(key_ids)

@@ -1,243 +1,69 @@
+"""auth's part of the request's caller: the access token of a signed-in session, as an
+`Authenticator` (core/identity.py); and the dependencies of signing in."""
+
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api_keys.repository import KEY_OWNER, KEY_PREFIX, hash_secret, split_key, touch
 from app.auth import service
 from app.auth.repository import TOKEN_USER
-from app.core import permissions
 from app.core.config import Settings, SettingsDep
-from app.core.db import SessionDep, utcnow
-from app.core.errors import DATABASE_UNAVAILABLE, Forbidden, Unauthorized
-from app.core.openapi import document_alternative_scheme, documents
+from app.core.db import SessionDep
+from app.core.errors import Unauthorized
+from app.core.identity import INVALID_CREDENTIALS, Authenticator
+from app.core.query import Query
 from app.core.rate_limit import Limit, RateLimiter, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenType
-from app.core.state import Resources, get_resources
-from app.roles.repository import as_names, load_permissions
+from app.core.state import Resources
+from app.users.dependencies import Caller, SessionCaller, SessionUser
 from app.users.models import User
 from app.users.schemas import UserReadPrivate
 
+# The access token, as the document shows it: `POST /login` hands it out. Read by the kit
+# (core/identity.py) with every other kind of credential; `POST /logout` reads it itself.
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/login", auto_error=False)
 
-INVALID_CREDENTIALS = "Invalid or expired credentials"
-_NO_KEY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
-
-class Caller:
-    """Who makes the request: a user, signed in with a token or with one of their API keys.
-
-    Its permissions are read only when a check needs them: from the process's cache under the
-    grants version the token check read (no query of its own when it matches), or, for a
-    superuser, every declared permission. A key's are the key's own among its owner's.
-    `row` is what the credentials check read, the features' caller columns among it
-    (`Domain(caller_columns=...)`), by label."""
-
-    __slots__ = (
-        "_key_permissions",
-        "_permissions",
-        "_resources",
-        "_version",
-        "api_key_id",
-        "row",
-        "user",
-    )
-
-    def __init__(
-        self,
-        user: UserReadPrivate,
-        version: int,
-        resources: Resources,
-        api_key_id: int | None = None,
-        key_permissions: frozenset[str] | None = None,
-        row: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.user = user
-        self.row: Mapping[str, Any] = row or {}
-        self.api_key_id = api_key_id
-        self._version = version
-        self._resources = resources
-        self._key_permissions = key_permissions
-        self._permissions: frozenset[str] | None = None
-
-    async def permissions(self) -> frozenset[str]:
-        if self._permissions is None:
-            if self.user.is_superuser:
-                held = permissions.all_names()
-            else:
-                engine = self._resources.engine
-                held = await self._resources.permissions.get(
-                    self.user.id, self._version, partial(load_permissions, engine)
-                )
-            if self._key_permissions is not None:
-                held = held & self._key_permissions
-            self._permissions = held
-        return self._permissions
-
-    async def can(self, *names: str) -> bool:
-        held = await self.permissions()
-        return all(name in held for name in names)
-
-
-async def _key_caller(resources: Resources, key: str) -> Caller:
-    parts = split_key(key)
-    if parts is None:
-        raise Unauthorized(INVALID_CREDENTIALS)
-    prefix, secret = parts
-    row = await KEY_OWNER.one(resources.engine, prefix=prefix)
-    # The hash is compared in constant time even when no key has the prefix.
-    stored = row["key_secret_hash"] if row is not None else _NO_KEY_HASH
-    matches = hmac.compare_digest(hash_secret(secret), stored)
-    if row is None or not matches:
-        raise Unauthorized(INVALID_CREDENTIALS)
-    expires_at = row["key_expires_at"]
-    if expires_at is not None and expires_at <= utcnow():
-        raise Unauthorized(INVALID_CREDENTIALS)
-    data = dict(row)
-    await touch(resources.engine, data["key_id"], data["key_last_used_at"])
-    return Caller(
-        UserReadPrivate.model_validate(data),
-        data["grants_version"],
-        resources,
-        api_key_id=data["key_id"],
-        key_permissions=frozenset(as_names(data["key_permissions"])),
-        row=data,
-    )
-
-
-async def session_caller(resources: Resources, user_id: int, session_id: int) -> Caller | None:
-    """The caller signed in with this session, if the user is active and the session live:
-    one statement outside any transaction (the tokens' check, and the admin panel's)."""
-    row = await TOKEN_USER.one(resources.engine, user_id=user_id, session_id=session_id)
+async def _session_caller(
+    resources: Resources, query: Query, user_id: int, session_id: int
+) -> Caller | None:
+    row = await query.one(resources.engine, user_id=user_id, session_id=session_id)
     if row is None:
         return None
-    data = dict(row)
-    return Caller(UserReadPrivate.model_validate(data), data["grants_version"], resources, row=data)
+    return Caller(UserReadPrivate.model_validate(dict(row)), resources, row, session_id=session_id)
 
 
-# Credentials are checked against the database: unreachable, it is a 503.
-@documents(503, DATABASE_UNAVAILABLE)
-async def get_optional_caller(
-    request: Request, token: Annotated[str | None, Depends(bearer)]
-) -> Caller | None:
-    """The caller, or None for an anonymous request. A bad token or key is still a 401.
-
-    A token's check (signature and expiry here, then the user active and the token's session
-    not ended) is one statement outside any transaction: one round trip; so is a key's. It is
-    not remembered between requests, so a logout, a revoked key or a deleted account applies
-    at once in every process. API keys come as `Authorization: Bearer ak_...` or in
-    `X-API-Key`."""
-    if token is None:
-        token = request.headers.get("x-api-key")
-        if token is None:
-            return None
-        if not token.startswith(KEY_PREFIX):
-            raise Unauthorized(INVALID_CREDENTIALS)
-    # The resources straight from the request, not as sub-dependencies: this runs on every
-    # signed-in request, and each dependency FastAPI resolves costs it.
-    resources = get_resources(request)
-    if token.startswith(KEY_PREFIX):
-        return await _key_caller(resources, token)
+async def token_caller(resources: Resources, token: str, query: Query) -> Caller:
+    """The caller of an access token: its signature and expiry checked here, then the user
+    active and the token's session not ended, in one statement outside any transaction."""
     try:
         claims = resources.token_codec.decode(token, TokenType.ACCESS)
     except InvalidToken:
         raise Unauthorized(INVALID_CREDENTIALS) from None
-    caller = await session_caller(resources, claims.subject, claims.session_id)
+    caller = await _session_caller(resources, query, claims.subject, claims.session_id)
     if caller is None:
         raise Unauthorized(INVALID_CREDENTIALS)
     return caller
 
 
-OptionalCaller = Annotated[Caller | None, Depends(get_optional_caller)]
+TOKENS = Authenticator(scheme=bearer, statement=TOKEN_USER, check=token_caller)
 
 
-async def get_current_caller(caller: OptionalCaller) -> Caller:
-    if caller is None:
-        raise Unauthorized()
-    return caller
+async def session_caller(resources: Resources, user_id: int, session_id: int) -> Caller | None:
+    """The caller signed in with this session, if the user is active and the session live:
+    the token check's statement (the admin panel's sign-in cookie holds the two ids)."""
+    return await _session_caller(resources, resources.identity.query(TOKENS), user_id, session_id)
 
 
-CurrentCaller = Annotated[Caller, Depends(get_current_caller)]
-
-
-async def get_optional_user(caller: OptionalCaller) -> UserReadPrivate | None:
-    return caller.user if caller is not None else None
-
-
-async def get_current_user(caller: CurrentCaller) -> UserReadPrivate:
-    return caller.user
-
-
-KEYS_REFUSED = "API keys cannot manage the account; sign in to do this"
-
-
-@documents(403, KEYS_REFUSED)
-async def get_session_user(caller: CurrentCaller) -> UserReadPrivate:
-    """The signed-in user, refusing API keys: the account and its credentials (keys,
-    password, sessions, email, deletion) are managed from a signed-in session only."""
-    if caller.api_key_id is not None:
-        raise Forbidden(KEYS_REFUSED)
-    return caller.user
-
-
-# API keys are read by get_optional_caller (from `X-API-Key`, or as a bearer token);
-# the document lists them on every operation that takes credentials, but the account's own.
-document_alternative_scheme(
-    APIKeyHeader(
-        name="X-API-Key",
-        scheme_name="APIKey",
-        description="An API key (`ak_...`), also accepted as `Authorization: Bearer ak_...`. "
-        "It acts as its owner with at most its own permissions, and is refused (403) by the "
-        "operations that manage the account: keys, password, sessions, email, deletion.",
-    ),
-    refused_by=get_session_user,
-    required_by=get_current_caller,
-)
-
-
-def require_permissions(*names: str) -> Callable[[Caller], Awaitable[Caller]]:
-    """A dependency that refuses (403) a caller without every one of these permissions:
-
-        @router.delete("/x", dependencies=[Depends(require_permissions("posts.delete_any"))])
-        async def handler(caller: Annotated[Caller, Depends(require_permissions("x.y"))]): ...
-
-    Names must be declared by a domain (checked at start-up)."""
-    permissions.note_required(names)
-
-    async def check(caller: CurrentCaller) -> Caller:
-        held = await caller.permissions()
-        missing = [name for name in names if name not in held]
-        if missing:
-            raise Forbidden(f"Permission required: {', '.join(missing)}")
-        return caller
-
-    return documents(403, f"Permission required: {', '.join(names)}")(check)
-
-
-# The signed-in user as the API shows them to themselves (UserReadPrivate): what handlers
-# compare and present. A handler that changes the account loads it in its own session.
-OptionalUser = Annotated[UserReadPrivate | None, Depends(get_optional_user)]
-CurrentUser = Annotated[UserReadPrivate, Depends(get_current_user)]
-SessionUser = Annotated[UserReadPrivate, Depends(get_session_user)]
-
-
-async def get_current_session_id(
-    request: Request,
-    user: SessionUser,
-    token: Annotated[str | None, Depends(bearer)],
-) -> int:
+async def get_current_session_id(caller: SessionCaller) -> int:
     """The id of the caller's session (the one its access token belongs to)."""
-    if token is None:  # get_current_user refused such a request already
+    if caller.session_id is None:  # get_session_caller refused such a request already
         raise Unauthorized()
-    # Decoded already by get_optional_user: this is a lookup in the codec's memory.
-    return get_resources(request).token_codec.decode(token, TokenType.ACCESS).session_id
+    return caller.session_id
 
 
 CurrentSessionId = Annotated[int, Depends(get_current_session_id)]
@@ -314,16 +140,3 @@ async def get_password_check(
 
 
 PasswordCheckDep = Annotated[service.LoginAttempt, Depends(get_password_check)]
-
-
-async def limit_mail_requests(
-    request: Request, email: str, limiter: RateLimiterDep, settings: SettingsDep
-) -> None:
-    """Mail asked for by address: counted per client IP and per address, whether or not an
-    account has the address (so that a 429 tells nothing either)."""
-    per_ip = Limit(settings.MAIL_RATE_LIMIT_LIMIT, settings.MAIL_RATE_LIMIT_PERIOD)
-    await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "mail"))
-    per_address = Limit(
-        settings.MAIL_ADDRESS_RATE_LIMIT_LIMIT, settings.MAIL_ADDRESS_RATE_LIMIT_PERIOD
-    )
-    await enforce(request, await limiter.hit(per_address, f"address:{email}", "mail"))

@@ -1,5 +1,9 @@
-from app.auth.account import purge_auth_records, resend_verification, start_password_reset
-from app.auth.models import AuthSession, LinkToken
+from pathlib import Path
+
+from app.auth.account import purge_auth_records
+from app.auth.dependencies import TOKENS
+from app.auth.events import HANDLERS
+from app.auth.models import AuthSession
 from app.auth.router import router
 from app.core.domain import Domain
 from app.core.queue import CronJob
@@ -7,7 +11,9 @@ from app.core.queue import CronJob
 domain = Domain(
     name="auth",
     router=router,
-    models=(AuthSession, LinkToken),
-    jobs=(resend_verification, start_password_reset),
+    models=(AuthSession,),
     cron_jobs=(CronJob(purge_auth_records, name="purge_auth_records_daily", hour=3, minute=30),),
+    migrations=Path(__file__).with_name("migrations"),
+    handlers=HANDLERS,
+    authenticators=(TOKENS,),
 )

@@ -1,11 +1,14 @@
 """What auth publishes (core/events.py): handlers run inside the transaction that made the
-change, so what they do commits with it or not at all."""
+change, so what they do commits with it or not at all. And how auth reacts to users' events:
+a deleted account's sessions end, so that restoring it brings none of them back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.core.events import Event
+from app.auth.repository import SessionRepository
+from app.core.events import Event, EventContext, Handler
+from app.users.events import UserDeleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +28,12 @@ class SessionReused(Event):
 
     user_id: int
     session_id: int
+
+
+async def end_sessions(context: EventContext, event: UserDeleted) -> None:
+    """Every session of a deleted account ends, in the deletion's transaction, whoever
+    deleted it (its owner through the API, or an admin)."""
+    await SessionRepository(context.session).revoke_all(event.user_id)
+
+
+HANDLERS = (Handler(UserDeleted, end_sessions),)

@@ -1,36 +1,41 @@
 """Per-path rate limits: a route asks for them with `dependencies=[RATE_LIMITED]`, and the
-installed limit source (a feature's `Domain(rate_limit_source=...)`: tiers/) counts the
-request against the limit it chooses for the caller. Without a source such routes are not
-limited. The login and mail limits (auth/dependencies.py) are auth's own and always apply.
+installed limit source, a feature's extension (core/extensions.py) of `LIMIT_SOURCE` (tiers:
+the caller's tier decides), counts the request against the limit it chooses for the caller.
+Without a source such routes are not limited. The login limits (auth/dependencies.py) and the
+account mails' (accounts/) are their own and always apply.
 
     @router.post("/{username}/post", dependencies=[RATE_LIMITED])
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Protocol
 
 from fastapi import Depends, Request
 
-from app.auth.dependencies import OptionalCaller
-from app.core.rate_limit import enforce
+from app.core.extensions import Key
+from app.core.rate_limit import Verdict, enforce
 from app.core.state import get_resources
+from app.users.dependencies import Caller, OptionalCaller
 
-_ANONYMOUS: Mapping[str, Any] = {}
+
+class LimitSource(Protocol):
+    async def __call__(self, request: Request, caller: Caller | None) -> Verdict | None:
+        """Count the request with the limit chosen for `caller` (None: anonymous), from what
+        their credential's check read (`Caller.row`: the caller columns); the verdict goes to
+        `enforce`, None lets the request through."""
+        ...
+
+
+LIMIT_SOURCE: Key[LimitSource] = Key("per-path rate limits")
 
 
 async def rate_limited(request: Request, caller: OptionalCaller) -> None:
     """Count the request with the limit source's limit for the caller; 429 once it is spent.
     The caller is the one the route authenticates anyway: no query or dependency of its own."""
-    source = get_resources(request).rate_limit_source
-    if source is None:
-        return
-    if caller is None:
-        verdict = await source(request, None, _ANONYMOUS)
-    else:
-        verdict = await source(request, caller.user.id, caller.row)
-    await enforce(request, verdict)
+    source = get_resources(request).extensions.get(LIMIT_SOURCE)
+    if source is not None:
+        await enforce(request, await source(request, caller))
 
 
 RATE_LIMITED = Depends(rate_limited)

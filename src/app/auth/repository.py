@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -9,27 +7,23 @@ from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.auth.models import AuthSession, LinkToken
+from app.auth.models import AuthSession
 from app.core.db import utcnow
-from app.core.query import Query
 from app.core.security import TokenClaims
-from app.roles.repository import GRANTS_VERSION
 from app.users.models import User
-from app.users.repository import LIVE, PRIVATE_COLUMNS, caller_columns
+from app.users.repository import LIVE, PRIVATE_COLUMNS
 
 # The token check of every authenticated request: the token's user, if active and the token's
-# session is not revoked, with the grants version (roles/repository.py) and the features'
-# caller columns; one statement, no transaction (core/query.py).
-TOKEN_USER = Query(
-    lambda: select(*PRIVATE_COLUMNS, GRANTS_VERSION, *caller_columns()).where(
-        User.id == bindparam("user_id"),
-        LIVE,
-        exists().where(
-            AuthSession.id == bindparam("session_id"),
-            AuthSession.user_id == User.id,
-            AuthSession.revoked_at.is_(None),
-        ),
-    )
+# session is not revoked; one statement, no transaction, to which the kit adds the permission
+# source's grants version (core/identity.py).
+TOKEN_USER = select(*PRIVATE_COLUMNS).where(
+    User.id == bindparam("user_id"),
+    LIVE,
+    exists().where(
+        AuthSession.id == bindparam("session_id"),
+        AuthSession.user_id == User.id,
+        AuthSession.revoked_at.is_(None),
+    ),
 )
 # A user holds at most this many live sessions; a new login ends the oldest beyond it.
 MAX_SESSIONS_PER_USER = 100
@@ -181,72 +175,5 @@ class SessionRepository:
             delete(AuthSession)
             .where(or_(AuthSession.revoked_at < cutoff, AuthSession.expires_at < cutoff))
             .returning(AuthSession.id)
-        )
-        return len(result.all())
-
-
-def hash_link_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class LinkTokenRepository:
-    """Tokens of verification and reset links: only their hashes are stored."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def issue(self, user_id: int, purpose: str, email: str, ttl: timedelta) -> str:
-        """A new token for the link (256 random bits); its earlier unused ones of the same
-        purpose stop working, so only the newest link works."""
-        await self.retire(user_id, purpose)
-        token = secrets.token_urlsafe(32)
-        self.session.add(
-            LinkToken(
-                user_id=user_id,
-                purpose=purpose,
-                token_hash=hash_link_token(token),
-                email=email,
-                expires_at=utcnow() + ttl,
-            )
-        )
-        await self.session.flush()
-        return token
-
-    async def spend(self, token: str, purpose: str) -> tuple[int, str] | None:
-        """Mark the token used: (user id, address) when it was unused, unexpired and for this
-        purpose; None otherwise. Of two concurrent uses, exactly one succeeds."""
-        now = utcnow()
-        row = (
-            await self.session.execute(
-                update(LinkToken)
-                .where(
-                    LinkToken.token_hash == hash_link_token(token),
-                    LinkToken.purpose == purpose,
-                    LinkToken.used_at.is_(None),
-                    LinkToken.expires_at > now,
-                )
-                .values(used_at=now)
-                .returning(LinkToken.user_id, LinkToken.email)
-            )
-        ).first()
-        return None if row is None else (row.user_id, row.email)
-
-    async def retire(self, user_id: int, purpose: str) -> None:
-        await self.session.execute(
-            update(LinkToken)
-            .where(
-                LinkToken.user_id == user_id,
-                LinkToken.purpose == purpose,
-                LinkToken.used_at.is_(None),
-            )
-            .values(used_at=utcnow())
-        )
-
-    async def purge(self) -> int:
-        cutoff = utcnow() - KEEP_ENDED
-        result = await self.session.execute(
-            delete(LinkToken)
-            .where(or_(LinkToken.used_at < cutoff, LinkToken.expires_at < cutoff))
-            .returning(LinkToken.id)
         )
         return len(result.all())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Cookie, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Cookie, Depends, Query, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import account, service
@@ -11,37 +11,30 @@ from app.auth.dependencies import (
     CurrentSessionId,
     LoginAttemptDep,
     PasswordCheckDep,
-    SessionUser,
     bearer,
-    limit_mail_requests,
 )
 from app.auth.schemas import (
-    EmailRequest,
     Message,
     PasswordChange,
-    PasswordResetConfirm,
     RefreshRequest,
     SessionRead,
     Token,
-    TokenRequest,
 )
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
-    Conflict,
     Forbidden,
     NotFound,
-    ServiceUnavailable,
     Unauthorized,
     error_responses,
 )
-from app.core.metrics import counts_logins
+from app.core.observe import reports_logins
 from app.core.params import ResourceId
-from app.core.queue import CRON_OWNER, QueueDep, new_job_id
-from app.core.rate_limit import RateLimiterDep, TooManyRequests
+from app.core.rate_limit import TooManyRequests
 from app.core.security import HasherDep, TokenCodecDep, TokenType
 from app.core.state import ResourcesDep
+from app.users.dependencies import EmailVerificationDep, SessionUser
 
 router = APIRouter(tags=["auth"])
 
@@ -84,7 +77,7 @@ def _deliver(
     response_model_exclude_none=True,
     responses=error_responses(Unauthorized, Forbidden, TooManyRequests),
 )
-@counts_logins
+@reports_logins
 async def login(
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -94,6 +87,7 @@ async def login(
     codec: TokenCodecDep,
     settings: SettingsDep,
     client: ClientDep,
+    verification: EmailVerificationDep,
     token_delivery: Annotated[
         TokenDelivery,
         Query(
@@ -111,7 +105,7 @@ async def login(
         attempt,
         form.password,
         client,
-        require_verified_email=settings.REQUIRE_VERIFIED_EMAIL,
+        verification=verification,
     )
     return _deliver(response, settings, codec, pair, token_delivery)
 
@@ -224,95 +218,3 @@ async def change_password(
         session, resources, attempt, data.current_password, data.new_password, current
     )
     return Message(message=f"Password changed; {ended} other session(s) ended")
-
-
-# --- email verification and password reset -----------------------------------------------
-
-
-def _feature(enabled: bool, name: str) -> None:
-    if not enabled:
-        raise NotFound(f"{name} is turned off on this server")
-
-
-@router.post(
-    "/verify-email",
-    response_model=Message,
-    responses=error_responses(BadRequest, NotFound, Conflict),
-)
-async def verify_email(data: TokenRequest, session: SessionDep, settings: SettingsDep) -> Message:
-    """Confirm an address with the token of its verification link."""
-    _feature(settings.EMAIL_VERIFICATION_ENABLED, "Email verification")
-    user = await account.verify_email(session, data.token)
-    return Message(message=f"{user.email} is verified")
-
-
-async def _mail_by_address(
-    request: Request,
-    email: str,
-    limiter: RateLimiterDep,
-    settings: Settings,
-    queue: QueueDep,
-    function: str,
-) -> None:
-    """What a request for mail by address does, whether or not an account has the address:
-    count it against the per-IP and per-address limits, and enqueue the job that looks the
-    address up."""
-    await limit_mail_requests(request, email, limiter, settings)
-    try:
-        await queue.enqueue(function, email, job_id=new_job_id(), owner=CRON_OWNER)
-    except ServiceUnavailable:
-        raise ServiceUnavailable("Mail cannot be sent right now, try again shortly") from None
-
-
-@router.post(
-    "/verify-email/resend",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=Message,
-    responses=error_responses(NotFound, TooManyRequests, ServiceUnavailable),
-)
-async def resend_verification(
-    request: Request,
-    data: EmailRequest,
-    limiter: RateLimiterDep,
-    settings: SettingsDep,
-    queue: QueueDep,
-) -> Message:
-    """Send a new verification link to an address that waits for one. The answer is the
-    same whether or not it does."""
-    _feature(settings.EMAIL_VERIFICATION_ENABLED, "Email verification")
-    await _mail_by_address(request, data.email, limiter, settings, queue, "resend_verification")
-    return Message(message="If the address waits for verification, a new link is on its way")
-
-
-@router.post(
-    "/password-reset",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=Message,
-    responses=error_responses(NotFound, TooManyRequests, ServiceUnavailable),
-)
-async def request_password_reset(
-    request: Request,
-    data: EmailRequest,
-    limiter: RateLimiterDep,
-    settings: SettingsDep,
-    queue: QueueDep,
-) -> Message:
-    """Mail a password-reset link to the account with this address. The answer, and its
-    timing, are the same whether or not such an account exists."""
-    _feature(settings.PASSWORD_RESET_ENABLED, "Password reset")
-    await _mail_by_address(request, data.email, limiter, settings, queue, "start_password_reset")
-    return Message(message="If an account has this address, a reset link is on its way")
-
-
-@router.post(
-    "/password-reset/confirm",
-    response_model=Message,
-    responses=error_responses(BadRequest, NotFound),
-)
-async def confirm_password_reset(
-    data: PasswordResetConfirm, session: SessionDep, resources: ResourcesDep
-) -> Message:
-    """Set a new password with the token of a reset link; every session of the account ends."""
-    _feature(resources.settings.PASSWORD_RESET_ENABLED, "Password reset")
-    await account.confirm_password_reset(session, resources, data.token, data.new_password)
-    return Message(message="Password changed; sign in with the new one")

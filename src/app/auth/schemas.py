@@ -5,10 +5,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.users.schemas import Email, Password
+from app.users.schemas import Password
 
-# What a token in a link or a body can be at most (ours are 43 and about 300 characters).
-LinkTokenText = Annotated[str, Field(min_length=1, max_length=128)]
+# What a refresh token in a body can be at most (ours are about 300 characters).
 RefreshTokenText = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
@@ -31,25 +30,6 @@ class RefreshRequest(BaseModel):
 
 class Message(BaseModel):
     message: str
-
-
-class EmailRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: Email
-
-
-class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    token: LinkTokenText
-
-
-class PasswordResetConfirm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    token: LinkTokenText
-    new_password: Password
 
 
 class PasswordChange(BaseModel):

@@ -12,7 +12,7 @@ from app.auth.events import SessionReused
 from app.auth.models import AuthSession
 from app.auth.repository import SessionRepository
 from app.core.db import commit_now
-from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.errors import NotFound, Unauthorized
 from app.core.events import publish
 from app.core.rate_limit import Limit, RateLimiter
 from app.core.security import (
@@ -28,16 +28,13 @@ from app.core.state import Resources
 from app.users.models import User
 from app.users.repository import UserRepository
 from app.users.schemas import MAX_PASSWORD_LENGTH
+from app.users.verification import EmailVerification
 
 logger = logging.getLogger("app.auth")
 
 MAX_LOGIN_LENGTH = 320
 BAD_LOGIN = "Incorrect username or password"
 BAD_REFRESH = "Invalid or expired refresh token"
-UNVERIFIED = (
-    "Email address not verified: follow the link sent to it, or ask for a new one with "
-    "POST /api/v1/verify-email/resend"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +106,13 @@ async def login(
     password: str,
     client: Client,
     *,
-    require_verified_email: bool = False,
+    verification: EmailVerification | None = None,
 ) -> TokenPair:
-    """Check the password, then start a session: a new refresh-token family."""
+    """Check the password, then start a session: a new refresh-token family. With
+    `verification`, an account it refuses (an unverified address, when required) is a 403."""
     user = await attempt.check_password(hasher, password)
-    if require_verified_email and not user.email_verified:
-        raise Forbidden(UNVERIFIED)
+    if verification is not None:
+        verification.check_sign_in(user)
     jti = new_jti()
     expires_at = datetime.now(UTC) + codec.ttl(TokenType.REFRESH)
     session_id = await SessionRepository(session).start(

@@ -157,8 +157,8 @@ class Settings(BaseSettings):
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The host names clients reach the API by (comma-separated; `*.example.com` matches its
     # subdomains, `*` any host). Outside local it must be set: a request whose Host is not on
-    # it gets a 400 (GET /health and /metrics excepted: probes and scrapers use internal names).
-    # In local every host is accepted.
+    # it gets a 400 (GET /health and a collector's scrape path, such as /metrics, excepted:
+    # probes and scrapers use internal names). In local every host is accepted.
     ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # jobs: the worker (`app worker`) and the embedded in-process runner
@@ -171,42 +171,8 @@ class Settings(BaseSettings):
     # A file `app worker` touches (every 5 s at most) while its polls of the queue succeed,
     # and removes while Redis is unreachable, for a container healthcheck to read; empty: none
     WORKER_HEARTBEAT_FILE: Path | None = None
-    # The example jobs: how long `sample_background_task` sleeps; when deleted posts are purged
-    SAMPLE_TASK_SLEEP_SECONDS: float = Field(default=5.0, ge=0, le=3600)
+    # The example job of posts: when deleted posts are purged
     PURGE_DELETED_POSTS_AFTER_DAYS: int = Field(default=30, ge=1)
-
-    # account lifecycle: mail and the links it carries
-    # Where users open the links of account mails (your frontend); each link is
-    # PUBLIC_BASE_URL + its path + ?token=...
-    PUBLIC_BASE_URL: str = "http://localhost:8000"
-    VERIFY_EMAIL_PATH: str = "/verify-email"
-    PASSWORD_RESET_PATH: str = "/reset-password"  # noqa: S105
-    # Features that send mail; outside local they need SMTP_HOST (or turning off)
-    EMAIL_VERIFICATION_ENABLED: bool = True
-    PASSWORD_RESET_ENABLED: bool = True
-    # Refuse logins of accounts whose address is not verified yet
-    REQUIRE_VERIFIED_EMAIL: bool = False
-    EMAIL_VERIFICATION_EXPIRE_HOURS: int = Field(default=48, ge=1, le=30 * 24)
-    PASSWORD_RESET_EXPIRE_MINUTES: int = Field(default=30, ge=5, le=24 * 60)
-    # Mails asked for (verification resends, resets), per client IP and per address
-    MAIL_RATE_LIMIT_LIMIT: int = Field(default=10, ge=1)
-    MAIL_RATE_LIMIT_PERIOD: int = Field(default=3600, ge=1)
-    MAIL_ADDRESS_RATE_LIMIT_LIMIT: int = Field(default=3, ge=1)
-    MAIL_ADDRESS_RATE_LIMIT_PERIOD: int = Field(default=3600, ge=1)
-    # smtp: send with SMTP_*; console: log each message (links included) for a developer;
-    # file: write each message as an .eml file into MAIL_FILE_DIR. Default: smtp when
-    # SMTP_HOST is set, else console.
-    MAIL_BACKEND: Literal["smtp", "console", "file"] | None = None
-    MAIL_FROM: str = "API starter <no-reply@localhost>"
-    MAIL_FILE_DIR: Path = Path("mail")
-    SMTP_HOST: str | None = None
-    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
-    # starttls: upgrade a plain connection (port 587); tls: TLS from the start (port 465);
-    # none: plain text (a local relay or a test server only)
-    SMTP_SECURITY: Literal["starttls", "tls", "none"] = "starttls"
-    SMTP_USER: str | None = None
-    SMTP_PASSWORD: SecretStr | None = None
-    SMTP_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=300)
 
     # first admin
     ADMIN_NAME: str = "Admin"
@@ -250,17 +216,6 @@ class Settings(BaseSettings):
     # text: one readable line per record; json: one JSON object per line
     LOG_FORMAT: Literal["text", "json"] = "text"
 
-    # metrics (Prometheus): GET /metrics, and the worker's own endpoint
-    METRICS_ENABLED: bool = True
-    # Where the `app serve` processes write their values (emptied at start); empty: a
-    # directory of its own under the temporary directory, removed at exit
-    METRICS_DIR: Path | None = None
-    # A bearer token scrapes must bring; without one, /metrics answers 404 in production
-    METRICS_TOKEN: SecretStr | None = None
-    # `app worker`'s metrics endpoint (0: none)
-    WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
-    WORKER_METRICS_HOST: str = "127.0.0.1"
-
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
@@ -292,31 +247,6 @@ class Settings(BaseSettings):
                     "or *), without a scheme or port"
                 )
         return value
-
-    @field_validator("PUBLIC_BASE_URL")
-    @classmethod
-    def _valid_base_url(cls, value: str) -> str:
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError("must be an http(s) URL such as https://app.example.com")
-        return value.rstrip("/")
-
-    @field_validator("VERIFY_EMAIL_PATH", "PASSWORD_RESET_PATH")
-    @classmethod
-    def _valid_link_path(cls, value: str) -> str:
-        if not re.fullmatch(r"/[A-Za-z0-9_\-./~]*", value):
-            raise ValueError("must be a URL path starting with /")
-        return value
-
-    @property
-    def mail_backend(self) -> Literal["smtp", "console", "file"]:
-        if self.MAIL_BACKEND is not None:
-            return self.MAIL_BACKEND
-        return "smtp" if self.SMTP_HOST else "console"
-
-    @property
-    def sends_mail(self) -> bool:
-        """Whether a feature that mails users is on."""
-        return self.EMAIL_VERIFICATION_ENABLED or self.PASSWORD_RESET_ENABLED
 
     @property
     def is_local(self) -> bool:
@@ -399,12 +329,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
-        if self.REQUIRE_VERIFIED_EMAIL and not self.EMAIL_VERIFICATION_ENABLED:
-            raise ValueError(
-                "REQUIRE_VERIFIED_EMAIL needs EMAIL_VERIFICATION_ENABLED (nobody could log in)"
-            )
-        if self.MAIL_BACKEND == "smtp" and not self.SMTP_HOST:
-            raise ValueError("MAIL_BACKEND=smtp needs SMTP_HOST")
         if self.is_local:
             return self
         problems = []
@@ -426,16 +350,6 @@ class Settings(BaseSettings):
             problems.append(
                 "the in-process cache, queue and rate limits are for local use (set REDIS_URL)"
             )
-        # (REQUIRE_VERIFIED_EMAIL needs verification on: checked above, so sends_mail covers it.)
-        if self.sends_mail:
-            if self.mail_backend != "smtp" or not self.SMTP_HOST:
-                problems.append(
-                    "email verification and password reset send mail: set SMTP_HOST (and "
-                    "SMTP_*), or turn them off with EMAIL_VERIFICATION_ENABLED=false and "
-                    "PASSWORD_RESET_ENABLED=false"
-                )
-            if "PUBLIC_BASE_URL" not in self.model_fields_set:
-                problems.append("the links in account mails need PUBLIC_BASE_URL")
         if problems:
             raise ValueError(
                 f"ENVIRONMENT={self.ENVIRONMENT.value} refuses: " + "; ".join(problems)

@@ -1,24 +1,33 @@
 """What a domain contributes to the app. Each domain package declares one `Domain` in its
 `domain.py`; `app.domains.DOMAINS` lists them, and the API router, the model registry, the
-worker, the embedded job runner and the user-page invalidations are all built from that list.
+worker, the embedded job runner, the event reactions and the admin panel's views are all
+built from that list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
+from sqladmin import ModelView
 from sqlalchemy.sql.elements import Label
 
-from app.core.cache.decorator import check_pattern, placeholders
 from app.core.commands import Command
-from app.core.config import FeatureSettings
+from app.core.config import FeatureSettings, Settings
 from app.core.db import Base
-from app.core.events import Handler
+from app.core.events import Reaction
+from app.core.extensions import Extension
+from app.core.identity import Authenticator, PermissionSource
+from app.core.observe import Collector
 from app.core.permissions import Permission
 from app.core.queue.jobs import CronJob, JobFunction
-from app.core.rate_limit import LimitSource
+
+if TYPE_CHECKING:
+    from app.core.state import Resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,25 +40,52 @@ class Domain:
             models=(Note,),
             jobs=(purge_old_notes,),
             cron_jobs=(CronJob(purge_old_notes, name="purge_old_notes_daily", hour=4, minute=0),),
-            user_cache_patterns=("{username}_notes:*",),
             permissions=(Permission("notes.delete_any", "Delete any user's note"),),
-            handlers=(Handler(PasswordChanged, revoke_note_links),),
+            handlers=(
+                Handler(PasswordChanged, revoke_note_links),
+                *forget_pages("{username}_notes:*", on=(UserDeleted, UserRenamed)),
+            ),
+            admin_views=(NoteAdmin,),
             settings=NoteSettings,
             commands=(Command("create-note", "create a note", create_note),),
+            migrations=Path(__file__).with_name("migrations"),
+            collectors=(note_counters,),
+            on_app=install_note_feed,
+            lifespan=watch_note_queue,
+            on_serve=note_spool,
+            on_worker=serve_note_stats,
+            extensions=(Extension(NOTE_INDEX, open_note_index),),
+            authenticators=(NOTE_TOKENS,),
+            permission_source=PermissionSource(load_grants, GRANTS_VERSION),
             caller_columns=(NOTE_QUOTA,),
-            rate_limit_source=note_limits,
         )
 
-    `user_cache_patterns` are the cache patterns (filled with `{username}`) of the pages that
-    belong to one user: deleting or renaming that user invalidates them. `permissions` are
-    the ones its routes check (`require_permissions`), listed by `GET /permissions`.
-    `handlers` react to other domains' events, inside the publisher's transaction
-    (core/events.py). `settings` is the feature's own settings class (core/config.py
-    `FeatureSettings`), read at start-up; `commands` are its `app` subcommands
-    (core/commands.py). `caller_columns` are read with the signed-in user by the statement
-    that checks their credentials (labelled scalar expressions correlated on `users.id`; see
-    users/repository.py). `rate_limit_source` limits the routes that ask for per-path limits
-    (core/rate_limit.py `LimitSource`); one domain at most declares one.
+    `permissions` are the ones its routes check (`require_permissions`), listed by
+    `GET /permissions`. `handlers` react to other domains' events (core/events.py): inside
+    the publisher's transaction (`Handler`) or after its commit (`OnCommit`, and the
+    `forget_pages` that forget this domain's cached pages). `admin_views` are its admin
+    panel views (core/admin.py), shown when the panel is installed. `settings` is the
+    feature's own settings class (core/config.py `FeatureSettings`), read at start-up;
+    `commands` are its `app` subcommands (core/commands.py). `authenticators` are the kinds
+    of credentials it issues, and `permission_source` says what users hold (at most one
+    domain has one): both plug into the request's caller (core/identity.py), and so do
+    `caller_columns`, what the feature reads with the caller in the credential check's one
+    statement (labelled scalar expressions correlated on `users.id`; `Caller.row`). `migrations`
+    is the folder of its Alembic revisions: the branch that creates its tables, labelled
+    with its name, `depends_on` the branches whose tables it refers to (`users`, ...).
+    Alembic reads the folders of the installed domains only, so a fresh database gets no
+    table of a removed one.
+
+    The rest reach the processes that serve, and do nothing when the feature's settings turn
+    it off:
+    `collectors` make what observes the platform (core/observe.py `Collector`: hooks and the
+    request observer), installed when an app or a worker starts (None: not now);
+    `on_app` installs what the feature serves beside the API router (a path at the root);
+    `lifespan` runs while a serving process's resources are open (the app's and the worker's);
+    `on_serve` wraps `app serve` in its parent process, before the server processes start;
+    `on_worker` wraps `app worker`'s run, before the worker is made;
+    `extensions` fill other packages' extension points, built with each process's resources
+    (core/extensions.py).
     """
 
     name: str
@@ -57,18 +93,18 @@ class Domain:
     models: tuple[type[Base], ...] = ()
     jobs: tuple[JobFunction, ...] = ()
     cron_jobs: tuple[CronJob, ...] = ()
-    user_cache_patterns: tuple[str, ...] = ()
     permissions: tuple[Permission, ...] = ()
-    handlers: tuple[Handler[Any], ...] = ()
+    handlers: tuple[Reaction, ...] = ()
+    admin_views: tuple[type[ModelView], ...] = ()
     settings: type[FeatureSettings] | None = None
     commands: tuple[Command, ...] = ()
+    migrations: Path | None = None
+    collectors: tuple[Callable[[Settings], Collector | None], ...] = ()
+    on_app: Callable[[FastAPI, Settings], None] | None = None
+    lifespan: Callable[[Resources], AbstractAsyncContextManager[None]] | None = None
+    on_serve: Callable[[Settings], AbstractContextManager[None]] | None = None
+    on_worker: Callable[[Settings], AbstractContextManager[None]] | None = None
+    extensions: tuple[Extension[Any], ...] = ()
+    authenticators: tuple[Authenticator, ...] = ()
+    permission_source: PermissionSource | None = None
     caller_columns: tuple[Label[Any], ...] = ()
-    rate_limit_source: LimitSource | None = None
-
-    def __post_init__(self) -> None:
-        for pattern in self.user_cache_patterns:
-            check_pattern(pattern)
-            if placeholders(pattern) != {"username"}:
-                raise ValueError(
-                    f"{self.name}: user cache pattern {pattern!r} must use {{username}} only"
-                )

@@ -1,11 +1,24 @@
 """Events: how one domain reacts to what another did without either importing the other's
-insides. The domain that acts publishes a typed event; a domain that cares declares a handler
-in its `Domain(handlers=...)`; `app.domains` collects them into the process's `Events`.
+insides. The domain that acts publishes a typed event (a dataclass in its own `events.py`);
+a domain that cares declares its reactions in its `Domain(handlers=...)`; `app.domains`
+collects them into the process's `Events`. The publisher never names a subscriber.
 
-Handlers run inside the publisher's transaction, in the order of the domains: what they write
-commits or rolls back with the change that caused it, and a handler that fails fails the
-publisher's request. A reaction that must wait for the commit (a cache invalidation, a job)
-registers it from the handler with `after_commit`, as any other code does.
+A reaction is one of two kinds:
+
+- `Handler`: runs at once, inside the publisher's transaction, in the order of the domains.
+  What it writes commits or rolls back with the change that caused it, and a handler that
+  fails fails the publisher's request (API keys are revoked in the transaction that changes
+  the password: never one without the other).
+- `OnCommit`: runs once that transaction has committed, never if it rolls back, before the
+  request's response is sent, in this process. For what must not run on a change that did
+  not happen but must be done before the writer hears back: forgetting cached pages
+  (`app.core.cache.forget_pages` makes these), so nothing is stale once a write has returned.
+  A failure is logged (an `AppError` is answered) and the change stays.
+
+A durable reaction, one that must not be lost (a mail, a call to another system), is a
+`Handler` that writes it down in the transaction (the mail outbox's `queue_mail`) or
+enqueues a job with `enqueue_after_commit`: the job queue runs it, with retries, after the
+commit, never in the request.
 
     @dataclass(frozen=True, slots=True)
     class PasswordChanged(Event):
@@ -13,24 +26,34 @@ registers it from the handler with `after_commit`, as any other code does.
 
     await publish(session, resources, PasswordChanged(user.id))   # the publisher
 
-    domain = Domain(name="keys", handlers=(Handler(PasswordChanged, revoke_keys),))
+    domain = Domain(
+        name="keys",
+        handlers=(
+            Handler(PasswordChanged, revoke_keys),                # in the transaction
+            OnCommit(UserRenamed, forget_key_pages),              # after the commit
+            *forget_pages("{username}_keys:*", on=(UserDeleted, UserRenamed)),
+        ),
+    )
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import after_commit
+
 if TYPE_CHECKING:
     from app.core.state import Resources
 
 
 class Event:
-    """The base of every event: a frozen dataclass that says what happened, with ids rather
-    than rows."""
+    """The base of every event: a frozen dataclass that says what happened, with ids (and the
+    names that cached pages are filed under) rather than rows."""
 
     __slots__ = ()
 
@@ -40,7 +63,7 @@ E = TypeVar("E", bound=Event)
 
 @dataclass(frozen=True, slots=True)
 class EventContext:
-    """What a handler works in: the publisher's session (and so its transaction) and the
+    """What a `Handler` works in: the publisher's session (and so its transaction) and the
     process's resources (settings, queue, cache, ...)."""
 
     session: AsyncSession
@@ -49,34 +72,66 @@ class EventContext:
 
 @dataclass(frozen=True, slots=True)
 class Handler(Generic[E]):
-    """`handle` runs for each published event of exactly the type `event`."""
+    """`handle` runs for each published event of exactly the type `event`, inside the
+    publisher's transaction."""
 
     event: type[E]
     handle: Callable[[EventContext, E], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class OnCommit(Generic[E]):
+    """`handle` runs for each published event of exactly the type `event`, once the
+    publisher's transaction has committed (never if it rolls back), before the response."""
+
+    event: type[E]
+    handle: Callable[[Resources, E], Awaitable[None]]
+
+
+Reaction = Handler[Any] | OnCommit[Any]
+
+
 class Events:
-    """Every domain's handlers, by the type of event they handle."""
+    """Every domain's reactions, by the type of event they react to."""
 
-    __slots__ = ("_handlers",)
+    __slots__ = ("_handlers", "_on_commit")
 
-    def __init__(self, handlers: Iterable[Handler[Any]] = ()) -> None:
-        by_type: dict[type[Event], list[Handler[Any]]] = {}
-        for handler in handlers:
-            by_type.setdefault(handler.event, []).append(handler)
-        self._handlers = {event: tuple(found) for event, found in by_type.items()}
+    def __init__(self, reactions: Iterable[Reaction] = ()) -> None:
+        handlers: dict[type[Event], list[Handler[Any]]] = {}
+        on_commit: dict[type[Event], list[OnCommit[Any]]] = {}
+        for reaction in reactions:
+            if isinstance(reaction, Handler):
+                handlers.setdefault(reaction.event, []).append(reaction)
+            else:
+                on_commit.setdefault(reaction.event, []).append(reaction)
+        self._handlers = {event: tuple(found) for event, found in handlers.items()}
+        self._on_commit = {event: tuple(found) for event, found in on_commit.items()}
 
     def handlers_of(self, event: type[Event]) -> tuple[Handler[Any], ...]:
+        """The reactions to `event` that run inside the publisher's transaction."""
         return self._handlers.get(event, ())
+
+    def on_commit_of(self, event: type[Event]) -> tuple[OnCommit[Any], ...]:
+        """The reactions to `event` that run after the publisher's commit."""
+        return self._on_commit.get(event, ())
+
+    def reacts_to(self, reaction: Reaction) -> bool:
+        if isinstance(reaction, Handler):
+            return reaction in self.handlers_of(reaction.event)
+        return reaction in self.on_commit_of(reaction.event)
 
 
 async def publish(session: AsyncSession, resources: Resources, event: Event) -> None:
-    """Run every handler of `event` now, in `session`'s transaction.
+    """Run every `Handler` of `event` now, in `session`'s transaction (opened by
+    `transaction()`), and register every `OnCommit` reaction to run after its commit.
 
     await publish(session, resources, PasswordChanged(user.id))
     """
-    handlers = resources.events.handlers_of(type(event))
+    kind = type(event)
+    handlers = resources.events.handlers_of(kind)
     if handlers:
         context = EventContext(session, resources)
         for handler in handlers:
             await handler.handle(context, event)
+    for reaction in resources.events.on_commit_of(kind):
+        after_commit(session, functools.partial(reaction.handle, resources, event))

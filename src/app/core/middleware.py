@@ -12,7 +12,8 @@ over its headers and one wrapper of `send`:
 - cache hits answered before routing (core/cache/early.py);
 - the rate limiter's X-RateLimit-* headers, and client-side caching (Cache-Control, ETag and
   304 answers to If-None-Match);
-- the request metrics (core/metrics.py): count and duration by route template and status;
+- every answered request reported to the request observer (core/observe.py), when a
+  collector installed one: the metrics' count and duration by route template and status;
 - the answer to an error nothing else handled (a 503 when the database is unavailable, else a
   500; core/errors.py `unhandled_error`): logged once, with the request id, and never raised
   to the server, which would log it again and close the client's connection.
@@ -38,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.cache.early import EarlyRoute, early_hit
 from app.core.errors import unhandled_error
 from app.core.logging import request_id_var
-from app.core.metrics import RequestMetrics
+from app.core.observe import RequestObserver
 
 access_logger = logging.getLogger("app.access")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -95,8 +96,8 @@ class EdgeConfig:
     # Paths admitted without waiting (liveness checks must answer under load).
     unqueued_paths: frozenset[str] = frozenset({"/health"})
     max_etag_buffer: int = 4 * 1024 * 1024
-    # None: no request metrics (METRICS_ENABLED=false)
-    metrics: RequestMetrics | None = None
+    # None: nobody observes requests (no collector installed one)
+    observer: RequestObserver | None = None
     # None: any Host (local); else the hosts a request may name (`*.example.com` included)
     allowed_hosts: HostCheck | None = None
 
@@ -114,10 +115,9 @@ class EdgeConfig:
 class HostCheck:
     """Whether a Host header names one of the allowed hosts (its port aside)."""
 
-    # Liveness probes and scrapers reach the server by internal names.
-    exempt_paths = frozenset({"/health", "/metrics"})
-
-    def __init__(self, hosts: Iterable[str]) -> None:
+    def __init__(self, hosts: Iterable[str], exempt_paths: Iterable[str] = ("/health",)) -> None:
+        # Liveness probes and scrapers reach the server by internal names.
+        self.exempt_paths = frozenset(exempt_paths)
         self._exact = frozenset(h for h in hosts if not h.startswith("*."))
         self._suffixes = tuple(h[1:] for h in hosts if h.startswith("*."))
 
@@ -211,11 +211,11 @@ class EdgeMiddleware:
                 length = value
         request_id = given.decode() if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        metrics = self.config.metrics
-        if metrics is not None and scope["path"] in metrics.unmeasured:
-            metrics = None
-        if metrics is not None:
-            metrics.in_flight += 1
+        observer = self.config.observer
+        if observer is not None and scope["path"] in observer.unmeasured:
+            observer = None
+        if observer is not None:
+            observer.in_flight += 1
         started = time.perf_counter()
         exchange = _Exchange(self, scope, send, request_id.encode(), authorization, if_none_match)
         try:
@@ -224,10 +224,10 @@ class EdgeMiddleware:
             await _answer_unhandled(exc, scope, exchange)
         finally:
             elapsed = time.perf_counter() - started
-            if metrics is not None:
-                metrics.in_flight -= 1
+            if observer is not None:
+                observer.in_flight -= 1
                 # After the app returned: Starlette has put the matched route in the scope.
-                metrics.observe(scope, exchange.template, exchange.status, elapsed)
+                observer.observe(scope, exchange.template, exchange.status, elapsed)
             duration_ms = round(elapsed * 1000, 1)
             client = scope.get("client")
             address = client[0] if client else None

@@ -26,19 +26,30 @@ _DEPENDENCY_ERRORS: dict[Callable[..., Any], dict[int, str]] = {
     get_engine: {503: DATABASE_UNAVAILABLE},
     get_rate_limiter: {429: "Rate limit exceeded"},
 }
-# Credentials accepted wherever a signed-in caller is, read by the auth dependency itself (no
-# security dependency of their own, which every request would pay for).
-_ALTERNATIVE_SCHEMES: list[AlternativeScheme] = []
 
 
 @dataclass(frozen=True, slots=True)
-class AlternativeScheme:
-    scheme: SecurityBase
-    # The dependency that turns this kind of credential away
-    refused_by: Callable[..., Any]
-    # The dependency that refuses anonymous requests: an operation without it takes any
-    # credentials it is given, and none
+class Credentials:
+    """How operations take credentials, for the document (core/identity.py `document`).
+
+    Documented from the dependencies an operation uses rather than by FastAPI from security
+    dependencies: one dependency reads every kind of credential (a security dependency per
+    kind would cost every request).
+    """
+
+    # Reads them: an operation that uses it takes credentials
+    read_by: Callable[..., Any]
+    # Refuses anonymous requests: an operation without it takes none too
     required_by: Callable[..., Any]
+    # Takes only a signed-in session's
+    session_only: Callable[..., Any]
+    # Each kind, with the detail of the 403 with which `session_only` refuses it (None: it
+    # takes it)
+    schemes: tuple[tuple[SecurityBase, str | None], ...]
+
+    def refusals(self) -> str | None:
+        found = [refusal for _, refusal in self.schemes if refusal is not None]
+        return "; ".join(found) or None
 
 
 Call = TypeVar("Call", bound=Callable[..., Any])
@@ -48,8 +59,8 @@ def documents(status: int, description: str) -> Callable[[Call], Call]:
     """Mark a dependency that may end any request it serves with `status`: every operation
     that uses it documents the error (a route's own `responses=` entry still wins).
 
-        @documents(403, "API keys cannot manage the account; sign in to do this")
-        async def get_session_user(caller: CurrentCaller) -> UserReadPrivate: ...
+        @documents(503, DATABASE_UNAVAILABLE)
+        async def get_optional_caller(request: Request) -> Caller[Any] | None: ...
     """
 
     def mark(call: Call) -> Call:
@@ -57,15 +68,6 @@ def documents(status: int, description: str) -> Callable[[Call], Call]:
         return call
 
     return mark
-
-
-def document_alternative_scheme(
-    scheme: SecurityBase, *, refused_by: Callable[..., Any], required_by: Callable[..., Any]
-) -> None:
-    """List `scheme` beside the bearer token on every operation that takes credentials, but
-    those that use `refused_by`; and mark those without `required_by` as open to anonymous
-    callers too (an empty security requirement)."""
-    _ALTERNATIVE_SCHEMES.append(AlternativeScheme(scheme, refused_by, required_by))
 
 
 def _calls(dependant: Dependant | None) -> Iterator[Callable[..., Any]]:
@@ -77,7 +79,12 @@ def _calls(dependant: Dependant | None) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-def _shared_errors(route: Any, operation: dict[str, Any]) -> dict[int, str]:
+def _shared_errors(
+    route: Any,
+    operation: dict[str, Any],
+    calls: set[Callable[..., Any]],
+    credentials: Credentials | None,
+) -> dict[int, str]:
     errors: dict[int, str] = {}
     if route.body_field is not None:
         errors[400] = (
@@ -92,13 +99,38 @@ def _shared_errors(route: Any, operation: dict[str, Any]) -> dict[int, str]:
     # before any operation is chosen, as it refuses a malformed request line.
     if any(operation.get("security") or ()):
         errors[401] = "Not authenticated, or invalid or expired credentials"
-    for call in _calls(route.dependant):
+    for call in calls:
         errors.update(_DEPENDENCY_ERRORS.get(call, {}))
+    if credentials is not None and credentials.session_only in calls:
+        refusals = credentials.refusals()
+        if refusals is not None:
+            errors[403] = refusals
     return errors
 
 
-def document_shared_errors(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the shared errors to `schema` (the app's OpenAPI document), in place."""
+def _document_security(
+    operation: dict[str, Any], calls: set[Callable[..., Any]], credentials: Credentials
+) -> None:
+    """List the kinds of credentials an operation takes (but those its session-only
+    dependency refuses), and an empty requirement when it takes anonymous requests too."""
+    security: list[dict[str, list[str]]] = operation.get("security") or []
+    if not security and credentials.read_by not in calls:
+        return
+    session_only = credentials.session_only in calls
+    for scheme, refusal in credentials.schemes:
+        requirement: dict[str, list[str]] = {scheme.scheme_name: []}
+        if not (session_only and refusal is not None) and requirement not in security:
+            security.append(requirement)
+    if credentials.required_by not in calls and {} not in security:
+        security.append({})
+    operation["security"] = security
+
+
+def document_shared_errors(
+    app: FastAPI, schema: dict[str, Any], credentials: Credentials | None = None
+) -> dict[str, Any]:
+    """Add the shared errors, and the credentials each operation takes, to `schema` (the
+    app's OpenAPI document), in place."""
     paths = schema.get("paths", {})
     for route in iter_route_contexts(app.routes):
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
@@ -107,16 +139,12 @@ def document_shared_errors(app: FastAPI, schema: dict[str, Any]) -> dict[str, An
             operation = paths.get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
-            security = operation.get("security")
-            if security:
-                calls = set(_calls(route.dependant))
-                for alternative in _ALTERNATIVE_SCHEMES:
-                    if alternative.refused_by not in calls:
-                        security.append({alternative.scheme.scheme_name: []})
-                    if alternative.required_by not in calls and {} not in security:
-                        security.append({})
+            calls = set(_calls(route.dependant))
+            if credentials is not None:
+                _document_security(operation, calls, credentials)
             responses = operation.setdefault("responses", {})
-            for status, description in _shared_errors(route, operation).items():
+            shared = _shared_errors(route, operation, calls, credentials)
+            for status, description in shared.items():
                 responses.setdefault(
                     str(status),
                     {
@@ -127,12 +155,13 @@ def document_shared_errors(app: FastAPI, schema: dict[str, Any]) -> dict[str, An
             # In status order, as FastAPI lists them.
             operation["responses"] = dict(sorted(responses.items()))
     components = schema.setdefault("components", {})
-    schemes = components.setdefault("securitySchemes", {})
-    for alternative in _ALTERNATIVE_SCHEMES:
-        schemes.setdefault(
-            alternative.scheme.scheme_name,
-            alternative.scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True),
-        )
+    if credentials is not None:
+        schemes = components.setdefault("securitySchemes", {})
+        for scheme, _ in credentials.schemes:
+            schemes.setdefault(
+                scheme.scheme_name,
+                scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
     components = components.setdefault("schemas", {})
     components.setdefault(
         "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -140,13 +169,14 @@ def document_shared_errors(app: FastAPI, schema: dict[str, Any]) -> dict[str, An
     return schema
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Make `app.openapi()` return the document with the shared errors (built once)."""
+def install_openapi(app: FastAPI, credentials: Credentials | None = None) -> None:
+    """Make `app.openapi()` return the document with the shared errors and the credentials
+    each operation takes (built once)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_shared_errors(app, generate())
+            app.openapi_schema = document_shared_errors(app, generate(), credentials)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

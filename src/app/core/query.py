@@ -15,17 +15,12 @@ alone. Nothing is checked before the statement runs: the hot path pays no extra 
 
     BY_NAME = Query(select(User.id, User.name).where(User.username == bindparam("username")))
     row = await BY_NAME.one(engine, username="ada")
-
-A statement made of what the domains register at start-up is given as a function, which
-makes it when the query first runs: the token check takes every feature's caller columns so.
-
-    TOKEN_USER = Query(lambda: select(*PRIVATE_COLUMNS, *caller_columns()).where(...))
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -39,25 +34,13 @@ logger = logging.getLogger(__name__)
 
 
 class Query:
-    def __init__(self, statement: Executable | Callable[[], Executable]) -> None:
-        # A function makes the statement when the query first runs (see above).
-        self._source = statement
-        self._statement: Executable | None = None
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        # Only a read is run again after a lost connection: a write may have been applied.
+        self.is_read: bool = bool(getattr(statement, "is_select", False))
         # Per dialect: the SQL text, its bind parameters' names in positional order, and the
         # values bound in the statement itself (used when the call does not name them).
         self._compiled: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
-
-    @property
-    def statement(self) -> Executable:
-        if self._statement is None:
-            source = self._source
-            self._statement = source() if callable(source) else source
-        return self._statement
-
-    @property
-    def is_read(self) -> bool:
-        """Only a read is run again after a lost connection: a write may have been applied."""
-        return bool(getattr(self.statement, "is_select", False))
 
     def _native(self, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         key = id(dialect)

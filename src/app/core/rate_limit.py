@@ -9,9 +9,8 @@ import logging
 import math
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -19,7 +18,7 @@ from redis.exceptions import RedisError
 
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.core.metrics import count_rate_limit_refusal
+from app.core.observe import hooks
 from app.core.params import SPACE, SPACE_CHARS
 from app.core.routing import full_path_template
 from app.core.state import get_resources
@@ -387,18 +386,6 @@ class RateLimiter:
         await self.windows.close()
 
 
-class LimitSource(Protocol):
-    """What limits the routes that ask for per-path limits (auth/limits.py `RATE_LIMITED`):
-    one feature may declare it (`Domain(rate_limit_source=...)`). It counts the request with
-    the limit it chooses for the caller, `user_id` (None: anonymous) with `caller`, the row
-    their credentials check read; its verdict goes to `enforce`, None lets the request through.
-    """
-
-    async def __call__(
-        self, request: Request, user_id: int | None, caller: Mapping[str, Any]
-    ) -> Verdict | None: ...
-
-
 async def get_rate_limiter(request: Request) -> RateLimiter:
     return get_resources(request).rate_limiter
 
@@ -422,7 +409,7 @@ async def enforce(request: Request, verdict: Verdict | None) -> None:
         return
     request.state.rate_limit_headers = verdict.headers()
     if not verdict.allowed:
-        count_rate_limit_refusal(full_path_template(request.scope))
+        hooks.rate_limited(full_path_template(request.scope))
         raise TooManyRequests(
             f"Rate limit exceeded: {verdict.limit} requests per window; retry in "
             f"{verdict.reset_after} s",

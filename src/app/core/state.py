@@ -7,21 +7,22 @@ their context (`ctx["resources"]`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.extensions import Extensions
+
 if TYPE_CHECKING:
     from app.core.cache.backends import CacheBackend
-    from app.core.cache.decorator import OwnerPages
     from app.core.config import Settings
     from app.core.events import Events
-    from app.core.mail.senders import MailSender
+    from app.core.identity import Identity
     from app.core.permissions import PermissionCache
     from app.core.queue.jobs import JobQueue
-    from app.core.rate_limit import LimitSource, RateLimiter
+    from app.core.rate_limit import RateLimiter
     from app.core.security import PasswordHasher, TokenCodec
 
 _STATE_KEY = "resources"
@@ -37,20 +38,18 @@ class Resources:
     cache: CacheBackend
     rate_limiter: RateLimiter
     queue: JobQueue
-    mailer: MailSender
-    # Every domain's cached pages that belong to one user (deleting or renaming the user
-    # invalidates them).
-    user_pages: OwnerPages
+    # Every domain's authenticators and the permission source (core/identity.py).
+    identity: Identity
     # Users' permissions under the grants version they were read at (core/permissions.py).
     permissions: PermissionCache
-    # Every domain's event handlers (core/events.py).
+    # Every domain's reactions to events (core/events.py).
     events: Events
     # The API's path words (core/routing.py `path_words`), from the app's routes at
     # start-up; empty in the worker and the CLI, which serve no routes.
     path_words: frozenset[str] = frozenset()
-    # What limits the routes that ask for per-path limits (a feature's
-    # `Domain(rate_limit_source=...)`); None: they are not limited.
-    rate_limit_source: LimitSource | None = None
+    # What installed features offer other packages (core/extensions.py), built once the
+    # fields above are set.
+    extensions: Extensions = field(default_factory=Extensions)
 
 
 def attach(app: FastAPI, resources: Resources | None) -> None:

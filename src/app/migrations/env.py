@@ -1,4 +1,5 @@
-"""Alembic environment: the database URL comes from the app's settings, never from alembic.ini."""
+"""Alembic environment: the database URL comes from the app's settings, and the version
+locations from the installed domains, never from alembic.ini."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import load_settings
 from app.core.db import create_engine
-from app.domains import metadata
+from app.domains import metadata, migration_locations
 
 config = context.config
+
+# Each installed domain's folder holds its own branch. `app migrate` passes the same folders in
+# its config; `alembic` reads alembic.ini, which names none (removing a feature would mean
+# editing it), so they are set here, before any command reads a revision.
+context.script.version_locations = [str(path) for path in migration_locations()]
 
 
 def _configure(connection: Connection) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +73,31 @@ class PostRepository(Repository[Post]):
         if not include_deleted:
             query = query.where(Post.is_deleted == false())
         return await self.session.scalar(query)
+
+    async def with_author(self, post_id: int) -> tuple[Post, str] | None:
+        """A post by id, deleted or not, with its author's username."""
+        row = (
+            await self.session.execute(
+                select(Post, User.username)
+                .join(User, User.id == Post.created_by_user_id)
+                .where(Post.id == post_id)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    async def by_ids(self, post_ids: Sequence[int], *, deleted: bool) -> list[tuple[Post, str]]:
+        """The posts among `post_ids` that are deleted (or not, with `deleted=False`), by id,
+        each with its author's username; their rows held until the transaction ends."""
+        if not post_ids:
+            return []
+        rows = await self.session.execute(
+            select(Post, User.username)
+            .join(User, User.id == Post.created_by_user_id)
+            .where(Post.id.in_(post_ids), Post.is_deleted.is_(deleted))
+            .order_by(Post.id)
+            .with_for_update(of=Post)
+        )
+        return [(post, username) for post, username in rows]
 
     async def purge_deleted(self, deleted_before: datetime, limit: int) -> list[Post]:
         """Hard-delete up to `limit` posts soft-deleted before `deleted_before`; returns them."""

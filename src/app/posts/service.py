@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound
+from app.core.events import publish
 from app.core.pagination import cursor_page, decode_cursor
+from app.core.state import Resources
+from app.posts.events import PostDeleted, PostPurged, PostRestored, PostUpdated
 from app.posts.models import Post
 from app.posts.repository import BEFORE, COUNT, PAGE, POST, PostRepository
 from app.posts.schemas import PostCreate, PostRead, PostUpdate
@@ -88,18 +92,40 @@ async def list_posts_by_cursor(
 
 
 async def update_post(
-    session: AsyncSession, actor: UserReadPrivate, username: str, post_id: int, data: PostUpdate
+    session: AsyncSession,
+    resources: Resources,
+    actor: UserReadPrivate,
+    username: str,
+    post_id: int,
+    data: PostUpdate,
 ) -> PostRead:
+    """Edit a post: its author only. `PostUpdated` forgets its cached pages."""
     author, post = await _authored(session, username, post_id)
     _require_author(actor, author)
+    await _edit(session, resources, post, username, data)
+    return PostRead.model_validate(post)
+
+
+async def _edit(
+    session: AsyncSession, resources: Resources, post: Post, username: str, data: PostUpdate
+) -> None:
     for field, value in data.changes().items():
         setattr(post, field, value)
     await PostRepository(session).flush()
-    return PostRead.model_validate(post)
+    await publish(session, resources, PostUpdated(post.id, post.created_by_user_id, username))
+
+
+async def _soft_delete(
+    session: AsyncSession, resources: Resources, post: Post, username: str
+) -> None:
+    post.soft_delete()
+    await PostRepository(session).flush()
+    await publish(session, resources, PostDeleted(post.id, post.created_by_user_id, username))
 
 
 async def delete_post(
     session: AsyncSession,
+    resources: Resources,
     actor: UserReadPrivate,
     username: str,
     post_id: int,
@@ -110,14 +136,54 @@ async def delete_post(
     author, post = await _authored(session, username, post_id)
     if not any_author:
         _require_author(actor, author)
-    post.soft_delete()
+    await _soft_delete(session, resources, post, username)
 
 
-async def hard_delete_post(session: AsyncSession, username: str, post_id: int) -> None:
+async def hard_delete_post(
+    session: AsyncSession, resources: Resources, username: str, post_id: int
+) -> None:
     """Also reaches deleted posts and posts of deleted users."""
     author = await UserRepository(session).get_by_username(username, include_deleted=True)
     repo = PostRepository(session)
     post = await repo.get(author.id, post_id, include_deleted=True) if author else None
     if post is None:
         raise NotFound(POST_NOT_FOUND)
+    event = PostPurged(post.id, post.created_by_user_id, username)
     await repo.delete(post)
+    await publish(session, resources, event)
+
+
+# --- operators' tools (the admin panel): any post, by id ------------------------------------
+
+
+async def edit_post(
+    session: AsyncSession, resources: Resources, post_id: int, data: PostUpdate
+) -> Post:
+    """Edit any post, deleted ones too, as its author would (`PostUpdated`)."""
+    found = await PostRepository(session).with_author(post_id)
+    if found is None:
+        raise NotFound(POST_NOT_FOUND)
+    post, username = found
+    await _edit(session, resources, post, username, data)
+    return post
+
+
+async def delete_posts(session: AsyncSession, resources: Resources, post_ids: Sequence[int]) -> int:
+    """Soft-delete the live posts among `post_ids`, as `delete_post` does; returns how many."""
+    found = await PostRepository(session).by_ids(post_ids, deleted=False)
+    for post, username in found:
+        await _soft_delete(session, resources, post, username)
+    return len(found)
+
+
+async def restore_posts(
+    session: AsyncSession, resources: Resources, post_ids: Sequence[int]
+) -> int:
+    """Show the deleted posts among `post_ids` again (`PostRestored`); returns how many."""
+    found = await PostRepository(session).by_ids(post_ids, deleted=True)
+    for post, _ in found:
+        post.is_deleted, post.deleted_at = False, None
+    await PostRepository(session).flush()
+    for post, username in found:
+        await publish(session, resources, PostRestored(post.id, post.created_by_user_id, username))
+    return len(found)

@@ -30,7 +30,7 @@ async def create_role(resources: Resources, args: argparse.Namespace) -> int:
         known = ", ".join(p.name for p in permissions.registered())
         raise CommandFailed(f"unknown permissions: {', '.join(missing)} (known: {known})")
     async with transaction(resources.sessionmaker) as session:
-        outcome = await service.ensure_role(session, data, description=args.description)
+        outcome = await service.ensure_role(session, resources, data, description=args.description)
     print(f"role '{data.name}' {outcome}: {', '.join(data.permissions) or 'no permissions'}")
     return 0
 
@@ -38,7 +38,7 @@ async def create_role(resources: Resources, args: argparse.Namespace) -> int:
 async def grant(resources: Resources, args: argparse.Namespace) -> int:
     try:
         async with transaction(resources.sessionmaker) as session:
-            granted = await service.grant(session, args.username, args.role)
+            granted = await service.grant(session, resources, args.username, args.role)
     except NotFound as exc:
         raise CommandFailed(
             f"{exc.detail}: cannot grant '{args.role}' to '{args.username}'"

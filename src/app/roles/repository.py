@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,11 +10,11 @@ from app.core import permissions
 from app.core.query import Query
 from app.roles.models import GrantsVersion, Role, UserRole
 
-# The version of the grants, as a column of the token check's own statement (no round trip
-# of its own). 0 before any change.
+# The version of the grants, as a column of every credential check's own statement (no
+# round trip of its own: core/identity.py `PermissionSource`). 0 before any change.
 GRANTS_VERSION = func.coalesce(
     select(GrantsVersion.version).where(GrantsVersion.id == 1).scalar_subquery(), 0
-).label("grants_version")
+)
 
 USER_ROLE_PERMISSIONS = Query(
     select(Role.permissions)
@@ -24,26 +23,11 @@ USER_ROLE_PERMISSIONS = Query(
 )
 
 
-def as_names(value: Any) -> list[str]:
-    """A JSON list of names as the driver returns it (asyncpg's raw rows give the text)."""
-    if isinstance(value, str):
-        value = json.loads(value)
-    return [name for name in value or () if isinstance(name, str)]
-
-
 async def load_permissions(engine: AsyncEngine, user_id: int) -> frozenset[str]:
     """What the user's roles grant, among the permissions declared now."""
     rows = await USER_ROLE_PERMISSIONS.all(engine, user_id=user_id)
-    granted = {name for row in rows for name in as_names(row["permissions"])}
+    granted = {name for row in rows for name in permissions.as_names(row["permissions"])}
     return frozenset(granted) & permissions.all_names()
-
-
-async def held_permissions(engine: AsyncEngine, user_id: int, is_superuser: bool) -> frozenset[str]:
-    """A user's permissions read now, without the cache (sign-ins that have no token to read
-    the grants version with): every declared one for a superuser, else their roles'."""
-    if is_superuser:
-        return permissions.all_names()
-    return await load_permissions(engine, user_id)
 
 
 async def bump_grants_version(session: AsyncSession) -> None:

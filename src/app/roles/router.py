@@ -4,11 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
 
-from app.auth.dependencies import Caller, CurrentCaller, CurrentUser, require_permissions
 from app.core import permissions
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
+from app.core.identity import require_permissions
 from app.core.pagination import Page, PageDep
+from app.core.state import ResourcesDep
 from app.roles import service
 from app.roles.permissions import MANAGE
 from app.roles.schemas import (
@@ -20,6 +21,7 @@ from app.roles.schemas import (
     UserRolesRead,
     UserRolesUpdate,
 )
+from app.users.dependencies import Caller, CurrentCaller, CurrentUser
 
 router = APIRouter(tags=["roles"])
 
@@ -71,18 +73,24 @@ async def get_role(name: str, session: SessionDep, _: RoleManager) -> RoleRead:
 
 @router.patch("/roles/{name}", response_model=RoleRead, responses=ERRORS)
 async def update_role(
-    name: str, data: RoleUpdate, session: SessionDep, caller: RoleManager
+    name: str,
+    data: RoleUpdate,
+    session: SessionDep,
+    resources: ResourcesDep,
+    caller: RoleManager,
 ) -> RoleRead:
     """Rename a role or change its description or permissions (`roles.manage`, and every
     permission it grants before and after); its holders' permissions change at once."""
-    role = await service.update_role(session, await caller.permissions(), name, data)
+    role = await service.update_role(session, resources, await caller.permissions(), name, data)
     return RoleRead.model_validate(role)
 
 
 @router.delete("/roles/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-async def delete_role(name: str, session: SessionDep, caller: RoleManager) -> None:
+async def delete_role(
+    name: str, session: SessionDep, resources: ResourcesDep, caller: RoleManager
+) -> None:
     """Delete a role; its holders lose what it granted at once (`roles.manage`)."""
-    await service.delete_role(session, await caller.permissions(), name)
+    await service.delete_role(session, resources, await caller.permissions(), name)
 
 
 @router.get("/user/{username}/roles", response_model=UserRolesRead, responses=ERRORS)
@@ -93,8 +101,13 @@ async def get_user_roles(username: str, session: SessionDep, _: RoleManager) -> 
 
 @router.put("/user/{username}/roles", response_model=UserRolesRead, responses=ERRORS)
 async def set_user_roles(
-    username: str, data: UserRolesUpdate, session: SessionDep, caller: RoleManager
+    username: str,
+    data: UserRolesUpdate,
+    session: SessionDep,
+    resources: ResourcesDep,
+    caller: RoleManager,
 ) -> UserRolesRead:
     """Give a user exactly these roles (`roles.manage`; you must hold every permission of
     the roles given or taken away)."""
-    return await service.set_user_roles(session, await caller.permissions(), username, data.roles)
+    held = await caller.permissions()
+    return await service.set_user_roles(session, resources, held, username, data.roles)

@@ -1,27 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core import permissions
 from app.core.params import NoNul, stored_text
+from app.core.permissions import PermissionNames
 
 RoleName = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
-]
-
-
-def _declared_names(schema: dict[str, Any]) -> None:
-    # The schema is built when first asked for, once every domain has declared its own.
-    schema["enum"] = sorted(permissions.all_names())
-
-
-PermissionName = Annotated[
-    str,
-    StringConstraints(min_length=3, max_length=64, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"),
-    Field(json_schema_extra=_declared_names),
 ]
 
 
@@ -29,9 +17,6 @@ def _distinct_sorted(names: list[str]) -> list[str]:
     return sorted(set(names))
 
 
-PermissionNames = Annotated[
-    list[PermissionName], Field(max_length=200), AfterValidator(_distinct_sorted)
-]
 RoleNames = Annotated[list[RoleName], Field(max_length=50), AfterValidator(_distinct_sorted)]
 Description = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=255), NoNul, stored_text()

@@ -3,12 +3,12 @@
 Only holders of `roles.manage` reach these, and even they grant nothing they do not hold: a
 role's permissions, and the roles given to or taken from a user, must be among the actor's
 own (superusers hold all). Every change bumps the grants version (roles/repository.py) in its
-own transaction, so cached permissions are read again everywhere.
+own transaction, so cached permissions are read again everywhere, and one that changes what
+somebody holds publishes `RolePermissionsChanged` or `UserRolesChanged` (roles/events.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, insert
@@ -16,8 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import permissions
 from app.core.db import integrity_error_as
-from app.core.errors import Forbidden, NotFound, Unprocessable
+from app.core.errors import NotFound, Unprocessable
+from app.core.events import publish
 from app.core.pagination import PageParams
+from app.core.permissions import check_declared, check_held
+from app.core.state import Resources
+from app.roles.events import RolePermissionsChanged, UserRolesChanged
 from app.roles.models import Role, UserRole
 from app.roles.repository import RoleRepository, bump_grants_version
 from app.roles.schemas import RoleCreate, RoleRead, RoleUpdate, UserRolesRead
@@ -25,18 +29,6 @@ from app.users import service as users
 
 ROLE_NOT_FOUND = "Role not found"
 NAME_TAKEN = "Role name is already taken"
-
-
-def check_declared(names: Iterable[str], loc: tuple[str, ...] = ("body", "permissions")) -> None:
-    missing = permissions.unknown(names)
-    if missing:
-        raise Unprocessable(f"Unknown permissions: {', '.join(missing)}", loc)
-
-
-def check_held(held: frozenset[str], names: Iterable[str]) -> None:
-    lacking = sorted(set(names) - held)
-    if lacking:
-        raise Forbidden(f"You do not hold these permissions: {', '.join(lacking)}")
 
 
 async def get_role(session: AsyncSession, name: str) -> Role:
@@ -63,10 +55,11 @@ async def list_roles(session: AsyncSession, page: PageParams) -> dict[str, Any]:
 
 
 async def update_role(
-    session: AsyncSession, held: frozenset[str], name: str, data: RoleUpdate
+    session: AsyncSession, resources: Resources, held: frozenset[str], name: str, data: RoleUpdate
 ) -> Role:
     role = await get_role(session, name)
     check_held(held, role.permissions)
+    changed = data.permissions is not None and set(data.permissions) != set(role.permissions)
     if data.permissions is not None:
         check_declared(data.permissions)
         check_held(held, data.permissions)
@@ -78,15 +71,21 @@ async def update_role(
     with integrity_error_as(NAME_TAKEN):
         await session.flush()
     await bump_grants_version(session)
+    if changed:
+        await publish(session, resources, RolePermissionsChanged(role.id, role.name))
     return role
 
 
-async def delete_role(session: AsyncSession, held: frozenset[str], name: str) -> None:
+async def delete_role(
+    session: AsyncSession, resources: Resources, held: frozenset[str], name: str
+) -> None:
     role = await get_role(session, name)
     check_held(held, role.permissions)
+    event = RolePermissionsChanged(role.id, role.name)
     await session.delete(role)
     await session.flush()
     await bump_grants_version(session)
+    await publish(session, resources, event)
 
 
 async def user_roles(session: AsyncSession, username: str) -> UserRolesRead:
@@ -96,7 +95,11 @@ async def user_roles(session: AsyncSession, username: str) -> UserRolesRead:
 
 
 async def set_user_roles(
-    session: AsyncSession, held: frozenset[str], username: str, names: list[str]
+    session: AsyncSession,
+    resources: Resources,
+    held: frozenset[str],
+    username: str,
+    names: list[str],
 ) -> UserRolesRead:
     """Give the user exactly these roles. The user's row is locked and the roles' rows held,
     so that concurrent changes of the same user, or of the roles, wait for one another (and
@@ -123,11 +126,16 @@ async def set_user_roles(
         )
     if added or removed:
         await bump_grants_version(session)
+        await publish(session, resources, UserRolesChanged(user.id))
     return UserRolesRead(username=user.username, roles=sorted(r.name for r in wanted))
 
 
 async def ensure_role(
-    session: AsyncSession, data: RoleCreate, *, description: str | None = None
+    session: AsyncSession,
+    resources: Resources,
+    data: RoleCreate,
+    *,
+    description: str | None = None,
 ) -> str:
     """Create the role, or give an existing one these permissions (and `description`, when
     given): the CLI's `app create-role`. Says what it did."""
@@ -137,15 +145,18 @@ async def ensure_role(
         return "created"
     if role.permissions == data.permissions and description in (None, role.description):
         return "exists, unchanged"
+    changed = set(role.permissions) != set(data.permissions)
     role.permissions = data.permissions
     if description is not None:
         role.description = data.description
     await session.flush()
     await bump_grants_version(session)
+    if changed:
+        await publish(session, resources, RolePermissionsChanged(role.id, role.name))
     return "updated"
 
 
-async def grant(session: AsyncSession, username: str, role_name: str) -> bool:
+async def grant(session: AsyncSession, resources: Resources, username: str, role_name: str) -> bool:
     """Give the user the role (the CLI's `app grant`); False when they held it already."""
     user = await users.get_user(session, username, lock=True)
     found = await RoleRepository(session).by_names([role_name], share=True)
@@ -156,4 +167,5 @@ async def grant(session: AsyncSession, username: str, role_name: str) -> bool:
         return False
     await session.execute(insert(UserRole).values(user_id=user.id, role_id=role.id))
     await bump_grants_version(session)
+    await publish(session, resources, UserRolesChanged(user.id))
     return True

@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from app.auth.dependencies import OptionalUser
 from app.auth.limits import RATE_LIMITED
 from app.core.db import SessionDep
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized, error_responses
 from app.core.queue import QueueDep
 from app.tasks import service
 from app.tasks.schemas import Message, TaskCreated, TaskRead
+from app.users.dependencies import OptionalUser
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from app.core.queue import JobContext
+from app.tasks.settings import TaskSettings
 
 
 async def sample_background_task(ctx: JobContext, message: str) -> str:
     """Sleep SAMPLE_TASK_SLEEP_SECONDS (5 s by default), then return a message."""
-    await asyncio.sleep(ctx["resources"].settings.SAMPLE_TASK_SLEEP_SECONDS)
+    await asyncio.sleep(ctx["resources"].settings.feature(TaskSettings).SAMPLE_TASK_SLEEP_SECONDS)
     return f"task {ctx.get('job_id')} is complete: {message}"

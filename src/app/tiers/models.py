@@ -31,9 +31,9 @@ class RateLimit(IdMixin, TimestampMixin, Base):
 
 
 class UserTier(Base):
-    """A user's tier; a user without a row has none (the default limits apply). The row
-    outlives a soft delete (a restored account keeps its tier), but a deleted account does not
-    hold its tier: deleting the tier drops such rows (tiers/service.py)."""
+    """A user's tier; a user without a row has none (the default limits apply). A deleted
+    account holds none: its row goes with the deletion (tiers/events.py), so a restored
+    account starts without a tier, and the tier can be deleted."""
 
     __tablename__ = "user_tiers"
 

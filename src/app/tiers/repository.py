@@ -9,7 +9,7 @@ from app.core.repository import Repository
 from app.tiers.models import RateLimit, Tier, UserTier
 from app.users.models import User
 
-# The signed-in user's tier, read with them by the credentials check (Domain.caller_columns).
+# The caller's tier, read with them by the credential check (a caller column, core/identity.py).
 CALLER_TIER = (
     select(UserTier.tier_id).where(UserTier.user_id == User.id).scalar_subquery().label("tier_id")
 )
@@ -42,21 +42,11 @@ class TierRepository(Repository[Tier]):
         return rows.all(), total
 
     async def users_on(self, tier: Tier) -> int:
-        """How many active users have the tier."""
+        """How many users have the tier (a deleted account has none: tiers/events.py)."""
         count = await self.session.scalar(
-            select(func.count())
-            .select_from(UserTier)
-            .join(User, User.id == UserTier.user_id)
-            .where(UserTier.tier_id == tier.id, User.is_deleted.is_(False))
+            select(func.count()).select_from(UserTier).where(UserTier.tier_id == tier.id)
         )
         return int(count or 0)
-
-    async def release_deleted_users(self, tier: Tier) -> None:
-        """Take the tier from the soft-deleted accounts that still have it."""
-        deleted = select(User.id).where(User.is_deleted.is_(True))
-        await self.session.execute(
-            delete(UserTier).where(UserTier.tier_id == tier.id, UserTier.user_id.in_(deleted))
-        )
 
     async def of_user(self, user_id: int) -> Tier | None:
         return await self.session.scalar(

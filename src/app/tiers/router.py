@@ -4,9 +4,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
 
-from app.auth.dependencies import Caller, CurrentCaller, require_permissions
 from app.core.db import SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
+from app.core.identity import require_permissions
 from app.core.pagination import Page, PageDep
 from app.core.params import ResourceId
 from app.tiers import service
@@ -22,7 +22,7 @@ from app.tiers.schemas import (
     UserTierRead,
     UserTierUpdate,
 )
-from app.users.dependencies import viewer_of
+from app.users.dependencies import Caller, CurrentCaller, viewer_of
 
 router = APIRouter(tags=["tiers"])
 

@@ -67,7 +67,6 @@ async def delete_tier(session: AsyncSession, rules: RulesCache, name: str) -> No
     users_on = await repo.users_on(tier)
     if users_on:
         raise Conflict(f"Tier is still assigned to {users_on} user(s); move them first")
-    await repo.release_deleted_users(tier)
     # A user assigned meanwhile trips the foreign key (RESTRICT).
     with integrity_error_as("Tier is still assigned to users; move them first"):
         await repo.delete(tier)

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.sql.elements import Label
 
 from app.core.query import Query
 from app.core.repository import Repository
@@ -25,27 +23,6 @@ PRIVATE_COLUMNS = (
     User.updated_at,
 )
 LIVE = User.is_deleted.is_(False)
-
-# What features read with the signed-in user (`Domain(caller_columns=...)`): labelled scalar
-# expressions correlated on `users.id`, selected by the statements that check credentials
-# (auth's token check, an API key's), so they cost no round trip of their own. app.domains
-# registers them at import, before any of those statements first runs (core/query.py).
-_CALLER_COLUMNS: dict[str, Label[Any]] = {}
-
-
-def register_caller_columns(columns: Iterable[Label[Any]]) -> None:
-    """Add columns to the signed-in user's row; a label already used is an error."""
-    taken = {column.key for column in PRIVATE_COLUMNS}
-    for column in columns:
-        if column.name in taken or column.name in _CALLER_COLUMNS:
-            raise ValueError(f"caller column {column.name!r} is declared twice")
-        _CALLER_COLUMNS[column.name] = column
-
-
-def caller_columns() -> tuple[Label[Any], ...]:
-    return tuple(_CALLER_COLUMNS.values())
-
-
 BY_USERNAME = Query(select(*PRIVATE_COLUMNS).where(User.username == bindparam("username"), LIVE))
 COUNT_LIVE = Query(select(func.count().label("total")).select_from(User).where(LIVE))
 # An offset page and the total in one round trip. The count is an uncorrelated subquery, run
@@ -97,6 +74,23 @@ class UserRepository(Repository[User]):
         if lock:
             query = query.with_for_update()
         return await self.session.scalar(query)
+
+    async def get_by_id(self, user_id: int) -> User | None:
+        """A user by id, deleted or not."""
+        return await self.session.get(User, user_id)
+
+    async def by_ids(self, user_ids: Sequence[int], *, deleted: bool) -> list[User]:
+        """The users among `user_ids` that are deleted (or not, with `deleted=False`), by id,
+        their rows held until the transaction ends."""
+        if not user_ids:
+            return []
+        rows = await self.session.scalars(
+            select(User)
+            .where(User.id.in_(user_ids), User.is_deleted.is_(deleted))
+            .order_by(User.id)
+            .with_for_update()
+        )
+        return list(rows)
 
     async def get_by_login(self, login: str) -> User | None:
         """An active user by username, or by email when the login contains '@'."""

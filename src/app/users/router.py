@@ -4,16 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.auth.account import VerificationMailDep
-from app.auth.dependencies import (
-    CurrentUser,
-    OptionalCaller,
-    SessionUser,
-    require_permissions,
-)
-from app.core.cache import UserPagesDep
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
+from app.core.identity import require_permissions
 from app.core.pagination import (
     Cursor,
     CursorLimit,
@@ -25,8 +18,16 @@ from app.core.pagination import (
     wants_cursor,
 )
 from app.core.security import HasherDep
+from app.core.state import ResourcesDep
 from app.users import service
-from app.users.dependencies import ReservedUsernamesDep, viewer_of
+from app.users.dependencies import (
+    CurrentUser,
+    EmailVerificationDep,
+    OptionalCaller,
+    ReservedUsernamesDep,
+    SessionUser,
+    viewer_of,
+)
 from app.users.permissions import PURGE
 from app.users.schemas import UserCreate, UserRead, UserReadPrivate, UserUpdate
 
@@ -45,13 +46,15 @@ async def create_user(
     data: UserCreate,
     session: SessionDep,
     hasher: HasherDep,
-    mail: VerificationMailDep,
+    verification: EmailVerificationDep,
     reserved: ReservedUsernamesDep,
 ) -> UserReadPrivate:
     """Register a new user; a verification link goes to the address (when email
     verification is on). A reserved username (a word of the API's paths, or `me`, `admin`,
     ...) is a 422."""
-    user = await service.register(session, hasher, data, mail=mail, reserved=reserved)
+    user = await service.register(
+        session, hasher, data, verification=verification, reserved=reserved
+    )
     return UserReadPrivate.model_validate(user)
 
 
@@ -97,16 +100,18 @@ async def update_user(
     username: str,
     data: UserUpdate,
     session: SessionDep,
-    pages: UserPagesDep,
+    resources: ResourcesDep,
     actor: SessionUser,
-    mail: VerificationMailDep,
+    verification: EmailVerificationDep,
     reserved: ReservedUsernamesDep,
 ) -> UserReadPrivate:
     """Change your own name, username, email or profile image. A new email becomes the
     account's once the link sent to it is followed (`pending_email` until then), and the
     current address is told; with email verification off it changes at once. A reserved
     username is a 422, as at registration."""
-    user = await service.update_user(session, pages, actor, username, data, mail, reserved)
+    user = await service.update_user(
+        session, resources, actor, username, data, verification, reserved
+    )
     return UserReadPrivate.model_validate(user)
 
 
@@ -116,10 +121,11 @@ async def update_user(
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
 async def delete_user(
-    username: str, session: SessionDep, pages: UserPagesDep, actor: SessionUser
+    username: str, session: SessionDep, resources: ResourcesDep, actor: SessionUser
 ) -> None:
-    """Delete your own account (soft delete); its tokens stop working."""
-    await service.delete_user(session, pages, actor, username)
+    """Delete your own account (soft delete): its tokens and API keys stop working, and its
+    sessions end."""
+    await service.delete_user(session, resources, actor, username)
 
 
 @router.delete(
@@ -128,6 +134,6 @@ async def delete_user(
     responses=error_responses(Unauthorized, Forbidden, NotFound),
     dependencies=[Depends(require_permissions(PURGE.name))],
 )
-async def hard_delete_user(username: str, session: SessionDep, pages: UserPagesDep) -> None:
+async def hard_delete_user(username: str, session: SessionDep, resources: ResourcesDep) -> None:
     """Remove a user and everything they own from the database (`users.purge`)."""
-    await service.hard_delete_user(session, pages, username)
+    await service.hard_delete_user(session, resources, username)

@@ -121,6 +121,17 @@ class UserUpdate(BaseModel):
         return data
 
 
+class UserAdminUpdate(BaseModel):
+    """What an operator sets on any account (the admin panel's form): the owner's own fields,
+    and the privileged ones."""
+
+    name: Name
+    username: Username
+    email: Email
+    email_verified: bool
+    is_superuser: bool
+
+
 class UserRead(BaseModel):
     """What anybody may see of a user."""
 

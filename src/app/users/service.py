@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.auth import account
-from app.auth.account import AccountMail
-from app.core.cache import OwnerPages
 from app.core.db import integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.events import publish
 from app.core.pagination import PageParams, cursor_page, decode_cursor
 from app.core.security import PasswordHasher
+from app.core.state import Resources
+from app.users.events import UserDeleted, UserPurged, UserRenamed, UserRestored
 from app.users.models import User
 from app.users.repository import AFTER, BY_USERNAME, COUNT_LIVE, PAGE, UserRepository
 from app.users.schemas import (
     RESERVED_USERNAMES,
+    UserAdminUpdate,
     UserCreate,
     UserRead,
     UserReadPrivate,
     UserUpdate,
 )
+from app.users.verification import EmailVerification
 
 USER_NOT_FOUND = "User not found"
 RESERVED_PATH = "This username is reserved: it is a path of the API"
 RESERVED_NAME = "This username is reserved"
+SUPERUSERS_ONLY = "Only a superuser may delete or restore a superuser"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +104,10 @@ async def register(
     *,
     is_superuser: bool = False,
     email_verified: bool = False,
-    mail: AccountMail | None = None,
+    verification: EmailVerification | None = None,
     reserved: ReservedUsernames | None = None,
 ) -> User:
-    """Create the account; with `mail`, a verification link goes to its address once the
+    """Create the account; with `verification`, what verifies its address is sent once the
     transaction commits. A username in `reserved` is refused (422)."""
     if reserved is not None:
         reserved.check(data.username)
@@ -120,8 +123,8 @@ async def register(
     )
     with integrity_error_as(_conflict_from):
         await repo.add(user)
-    if mail is not None:
-        await mail.verification(session, user, user.email)
+    if verification is not None:
+        await verification.registered(session, user)
     return user
 
 
@@ -171,26 +174,26 @@ async def _own_account(session: AsyncSession, actor: UserReadPrivate, username: 
 
 async def update_user(
     session: AsyncSession,
-    pages: OwnerPages,
+    resources: Resources,
     actor: UserReadPrivate,
     username: str,
     data: UserUpdate,
-    mail: AccountMail | None = None,
+    verification: EmailVerification | None = None,
     reserved: ReservedUsernames | None = None,
 ) -> User:
-    """Change the caller's own account; a new username retires the cached pages of the old one.
-    A new username in `reserved` is refused (422); keeping a reserved one the account already
-    has is not a change.
+    """Change the caller's own account; a new username publishes `UserRenamed`, so the pages
+    of the old one go. A new username in `reserved` is refused (422); keeping a reserved one
+    the account already has is not a change.
 
-    With `mail` (email verification on), a new email stays pending until its link is followed
-    (`auth.account.change_email`); without, it replaces the old one at once, unverified."""
+    With `verification` (users/verification.py), the feature decides when a new email becomes
+    the account's; without, it replaces the old one at once, unverified."""
     if reserved is not None and data.username is not None and data.username != username:
         reserved.check(data.username)
     user = await _own_account(session, actor, username)
     changes = data.changes()
     new_email = changes.pop("email", None)
-    if new_email is not None and mail is not None:
-        await account.change_email(session, mail, user, str(new_email))
+    if new_email is not None and verification is not None:
+        await verification.change_email(session, user, str(new_email))
     elif new_email is not None and new_email != user.email:
         changes.update(email=new_email, email_verified=False, pending_email=None)
     repo = UserRepository(session)
@@ -204,25 +207,111 @@ async def update_user(
     with integrity_error_as(_conflict_from):
         await repo.flush()
     if user.username != username:
-        pages.forget(session, username=username)
+        await publish(session, resources, UserRenamed(user.id, username, user.username))
     return user
 
 
-async def delete_user(
-    session: AsyncSession, pages: OwnerPages, actor: UserReadPrivate, username: str
-) -> None:
-    """Soft delete. The account's tokens stop working at once: token checks need an active user;
-    its cached pages, in every domain, go once the deletion commits."""
-    user = await _own_account(session, actor, username)
+async def _soft_delete(session: AsyncSession, resources: Resources, user: User) -> None:
     user.soft_delete()
-    pages.forget(session, username=username)
+    await UserRepository(session).flush()
+    await publish(session, resources, UserDeleted(user.id, user.username))
 
 
-async def hard_delete_user(session: AsyncSession, pages: OwnerPages, username: str) -> None:
-    """Remove the user row and, through ON DELETE CASCADE, everything the user owns."""
+async def delete_user(
+    session: AsyncSession, resources: Resources, actor: UserReadPrivate, username: str
+) -> None:
+    """Soft delete of the caller's own account. Its tokens stop working at once (token checks
+    need an active user); `UserDeleted` ends its sessions (auth) and revokes its API keys, in
+    this transaction, and its cached pages, in every domain, go once the deletion commits."""
+    user = await _own_account(session, actor, username)
+    await _soft_delete(session, resources, user)
+
+
+async def hard_delete_user(session: AsyncSession, resources: Resources, username: str) -> None:
+    """Remove the user row and, through ON DELETE CASCADE, everything the user owns; then
+    `UserPurged`."""
     repo = UserRepository(session)
     user = await repo.get_by_username(username, include_deleted=True)
     if user is None:
         raise NotFound(USER_NOT_FOUND)
+    user_id = user.id
     await repo.delete(user)
-    pages.forget(session, username=username)
+    await publish(session, resources, UserPurged(user_id, username))
+
+
+# --- operators' tools (the admin panel): any account, by id ---------------------------------
+
+
+def _may_manage(user: User, by_superuser: bool, refusal: str = SUPERUSERS_ONLY) -> None:
+    if user.is_superuser and not by_superuser:
+        raise Forbidden(refusal)
+
+
+async def edit_user(
+    session: AsyncSession,
+    resources: Resources,
+    user_id: int,
+    data: UserAdminUpdate,
+    *,
+    by_superuser: bool,
+) -> User:
+    """An operator's change of any account, deleted ones too. The same rules as the owner's
+    own (free username and email; a rename publishes `UserRenamed`), and more: a new username
+    may be a reserved name (`admin`) but never a word of the API's paths; only a superuser
+    may change a superuser, or make or unmake one. A changed email replaces the old one at
+    once, as the operator set it (a pending change is dropped)."""
+    repo = UserRepository(session)
+    user = await repo.get_by_id(user_id)
+    if user is None:
+        raise NotFound(USER_NOT_FOUND)
+    # An admin who could change a superuser's email could reset their password.
+    _may_manage(user, by_superuser, "Only a superuser may change a superuser")
+    if data.is_superuser != user.is_superuser and not by_superuser:
+        raise Forbidden("Only a superuser may make or unmake superusers")
+    old_username = user.username
+    if data.username != old_username:
+        ReservedUsernames(resources.path_words, names=frozenset()).check(data.username)
+    await _check_free(
+        repo,
+        data.username if data.username != old_username else None,
+        data.email if data.email != user.email else None,
+    )
+    if data.email != user.email:
+        user.pending_email = None
+    for field, value in data.model_dump().items():
+        setattr(user, field, value)
+    with integrity_error_as(_conflict_from):
+        await repo.flush()
+    if user.username != old_username:
+        await publish(session, resources, UserRenamed(user.id, old_username, user.username))
+    return user
+
+
+async def delete_users(
+    session: AsyncSession, resources: Resources, user_ids: Sequence[int], *, by_superuser: bool
+) -> int:
+    """Soft-delete the live accounts among `user_ids` as `delete_user` does its own (their
+    sessions end); only a superuser may delete a superuser. Returns how many."""
+    users = await UserRepository(session).by_ids(user_ids, deleted=False)
+    for user in users:
+        _may_manage(user, by_superuser)
+    for user in users:
+        await _soft_delete(session, resources, user)
+    return len(users)
+
+
+async def restore_users(
+    session: AsyncSession, resources: Resources, user_ids: Sequence[int], *, by_superuser: bool
+) -> int:
+    """Make the deleted accounts among `user_ids` active again (`UserRestored`); only a
+    superuser may restore a superuser. Their sessions stay ended: they sign in anew. Returns
+    how many."""
+    users = await UserRepository(session).by_ids(user_ids, deleted=True)
+    for user in users:
+        _may_manage(user, by_superuser)
+    for user in users:
+        user.is_deleted, user.deleted_at = False, None
+    await UserRepository(session).flush()
+    for user in users:
+        await publish(session, resources, UserRestored(user.id, user.username))
+    return len(users)

@@ -1,7 +1,8 @@
 """Server-side response cache: backends (Redis, memory), the `cache` decorator and its keys,
-and the path that answers hits before routing. Domains import from here:
+the pages a domain forgets on events (`forget_pages`), and the path that answers hits before
+routing. Domains import from here:
 
-    from app.core.cache import cache, invalidates
+    from app.core.cache import cache, forget_pages, invalidates
 """
 
 from app.core.cache.backends import (
@@ -13,26 +14,24 @@ from app.core.cache.backends import (
 )
 from app.core.cache.decorator import (
     CacheDep,
-    OwnerPages,
-    UserPagesDep,
     cache,
     check_pattern,
     invalidate_after_commit,
     invalidate_now,
     invalidates,
 )
+from app.core.cache.forget import forget_pages
 
 __all__ = [
     "CacheBackend",
     "CacheDep",
     "CacheUnavailable",
     "MemoryCache",
-    "OwnerPages",
     "RedisCache",
-    "UserPagesDep",
     "cache",
     "check_pattern",
     "create_cache",
+    "forget_pages",
     "invalidate_after_commit",
     "invalidate_now",
     "invalidates",

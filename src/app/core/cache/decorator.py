@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache.backends import CacheBackend, CacheUnavailable
 from app.core.db import SessionDep, after_commit, get_engine, get_session
-from app.core.metrics import count_cache_lookup
+from app.core.observe import hooks
 from app.core.state import get_resources
 
 logger = logging.getLogger("app.core.cache")
@@ -77,32 +77,11 @@ def invalidate_after_commit(
     after_commit(session, functools.partial(invalidate_now, backend, list(keys), list(patterns)))
 
 
-@dataclass(frozen=True, slots=True)
-class OwnerPages:
-    """The cached pages that belong to one owner, across every domain: the patterns each
-    domain declares (`{username}_posts:*`, ...), filled for one owner.
-
-        pages.forget(session, username="alice")   # after the commit, in every process
-    """
-
-    backend: CacheBackend
-    patterns: tuple[str, ...]
-
-    def forget(self, session: AsyncSession, **values: Any) -> None:
-        filled = [fill(pattern, values, glob_safe=True) for pattern in self.patterns]
-        invalidate_after_commit(session, self.backend, [], filled)
-
-
 async def get_cache(request: Request) -> CacheBackend:
     return get_resources(request).cache
 
 
-async def get_user_pages(request: Request) -> OwnerPages:
-    return get_resources(request).user_pages
-
-
 CacheDep = Annotated[CacheBackend, Depends(get_cache)]
-UserPagesDep = Annotated[OwnerPages, Depends(get_user_pages)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +209,7 @@ def cache(
             except CacheUnavailable as exc:
                 logger.warning("cache unavailable, serving %s from the database: %s", key, exc)
                 cached = None
-            count_cache_lookup(backend, key_prefix, hit=cached is not None)
+            hooks.cache_lookup(backend, key_prefix, cached is not None)
             if cached is not None:
                 body, state = cached, "HIT"
             else:

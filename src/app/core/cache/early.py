@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from app.core.cache.backends import CacheUnavailable
 from app.core.cache.decorator import EARLY_ATTRIBUTE, EarlySpec, fill, placeholders
-from app.core.metrics import count_cache_lookup
+from app.core.observe import hooks
 from app.core.state import resources_of
 
 logger = logging.getLogger("app.core.cache")
@@ -112,5 +112,5 @@ async def early_hit(routes: Sequence[EarlyRoute], scope: Scope) -> tuple[str, by
         return None
     if body is None:
         return None
-    count_cache_lookup(backend, route.key_prefix, hit=True)
+    hooks.cache_lookup(backend, route.key_prefix, True)
     return route.path, body

@@ -1,7 +1,7 @@
 """The retry policy: transient errors (the database unavailable, as core/db_errors.py tells
 it, or Redis unreachable) are tried again with exponential backoff; any other error fails the
-job. A cron job's run is not tried again: its next scheduled run is. The same wrappers count
-each run of a job (core/metrics.py), in the worker and the embedded runner alike."""
+job. A cron job's run is not tried again: its next scheduled run is. The same wrappers report
+each run of a job (core/observe.py), in the worker and the embedded runner alike."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from arq.worker import Retry
 from redis.exceptions import RedisError
 
 from app.core.db_errors import database_unavailable
-from app.core.metrics import observe_job
+from app.core.observe import hooks
 from app.core.queue.jobs import CronJob, JobContext, JobFunction
 
 logger = logging.getLogger("app.core.queue")
@@ -83,7 +83,7 @@ def retrying(function: JobFunction) -> JobFunction:
             )
             raise Retry(defer=delay) from exc
         finally:
-            observe_job(name, outcome, time.perf_counter() - started)
+            hooks.job_run(name, outcome, time.perf_counter() - started)
 
     return wrapper
 
@@ -117,7 +117,7 @@ def cron_run(job: CronJob) -> JobFunction:
             )
             return None
         finally:
-            observe_job(name, outcome, time.perf_counter() - started)
+            hooks.job_run(name, outcome, time.perf_counter() - started)
 
     return wrapper
 
