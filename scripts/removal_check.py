@@ -55,7 +55,11 @@ README = ROOT / "README.md"
 DOMAINS_PY = Path("src/app/domains.py")
 SECTION = "## Removing a feature"
 # A row of README's table: | what it is | `package` | `its line in domains.py` |
-ROW = re.compile(r"^\|[^|]+\|\s*`(?P<package>[a-z_][a-z0-9_]*)`\s*\|\s*`(?P<line>[^`]+)`\s*\|\s*$")
+ROW = re.compile(
+    r"^\|(?P<what>[^|]+)\|\s*`(?P<package>[a-z_][a-z0-9_]*)`\s*\|\s*`(?P<line>[^`]+)`\s*\|\s*$"
+)
+# In the first column, "needs `mail`": the feature goes when `mail` is removed.
+NEEDS = re.compile(r"needs `(?P<package>[a-z_][a-z0-9_]*)`")
 # The name of the copy without any of the features.
 ALL = "all"
 # The caches a copy starts from: what the removal did not touch is not checked again.
@@ -64,7 +68,7 @@ CACHES = (".mypy_cache", ".ruff_cache", ".import_linter_cache")
 # Features whose removal does not pass yet (issue 21 is making each of them a plug-in): their
 # copies, and the copy without any feature, are expected to fail and are reported as such.
 # One that passes fails the check, so that it is taken off this list.
-NOT_YET_REMOVABLE = frozenset({"posts", "roles", "api_keys", "admin"})
+NOT_YET_REMOVABLE = frozenset({"posts"})
 
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -93,6 +97,7 @@ class StepFailed(Exception):
 class Feature:
     package: str
     line: str  # its line in src/app/domains.py, stripped
+    needs: tuple[str, ...] = ()  # the features it cannot work without
 
 
 @dataclass
@@ -146,7 +151,11 @@ def readme_features(text: str) -> list[Feature]:
         raise SystemExit(f"README.md has no {SECTION!r} section")
     section = rest.split("\n## ", 1)[0]
     features = [
-        Feature(match["package"], match["line"].strip())
+        Feature(
+            match["package"],
+            match["line"].strip(),
+            tuple(need["package"] for need in NEEDS.finditer(match["what"])),
+        )
         for match in map(ROW.match, section.splitlines())
         if match
     ]
@@ -525,8 +534,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     scratch.mkdir(parents=True, exist_ok=True)
     # The copy without any feature first: it runs the fast tests, the longest step.
     copies = [(ALL, tuple(listed), True)] if ALL in wanted else []
+    # A feature goes with those that need it (the README says so in their row).
     copies += [
-        (feature.package, (feature,), False) for feature in listed if feature.package in wanted
+        (
+            feature.package,
+            (feature, *(other for other in listed if feature.package in other.needs)),
+            False,
+        )
+        for feature in listed
+        if feature.package in wanted
     ]
     planned = [
         Copy(name, features, fast, root=scratch / name, log=scratch / f"{name}.log")

@@ -166,7 +166,7 @@ def test_migrate_steps_back_and_forth_across_the_branches(
     assert "migrated to heads" in capsys.readouterr().out
     assert asyncio.run(_revisions(url)) == heads
     at_head = asyncio.run(_schema(url))
-    assert {"users", "auth_sessions", "link_tokens", "mail_outbox"} <= set(at_head)
+    assert {"users", "auth_sessions"} <= set(at_head)
 
     newest = _newest(scripts, heads)
     assert main(["migrate", "-1"]) == 0

@@ -9,7 +9,6 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.admin.setup import install_admin
 from app.api import api_path_words, build_api_router
 from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
@@ -92,7 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     install_openapi(app, document(authenticators()))
     install_docs(app, settings)
-    install_admin(app, settings)
     for install in app_installers():
         install(app, settings)
     # One layer (core/middleware.py): request id and access log, admission, clean URL, body

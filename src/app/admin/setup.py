@@ -15,10 +15,10 @@ from starlette.responses import RedirectResponse, Response
 
 from app.admin.auth import BASE_URL, AdminAuth
 from app.admin.guard import AdminGuard
+from app.admin.settings import AdminSettings
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.state import resources_of
-from app.domains import admin_views
 
 # Our login page (it takes a username or an email); SQLAdmin's own templates for the rest.
 TEMPLATES = Path(__file__).parent / "templates"
@@ -88,8 +88,11 @@ def install_admin(app: FastAPI, settings: Settings) -> None:
     """Mount the admin panel at /admin, unless it is off (ADMIN_PANEL_ENABLED; by default on
     in local and staging, off in production). It is a mounted app: not in the OpenAPI
     schema."""
-    if not settings.admin_panel_enabled:
+    if not settings.feature(AdminSettings).enabled(settings):
         return
+    # The list of domains imports this module (admin/domain.py): read it once it is whole.
+    from app.domains import admin_views
+
     admin = AppAdmin(app, settings)
     for view in admin_views():
         # SQLAdmin keeps its admin and session maker on the view class: a class of this

@@ -180,10 +180,6 @@ class Settings(BaseSettings):
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
 
-    # admin panel (/admin, for holders of `admin.access`): empty means on in local and
-    # staging, off in production; true or false decides everywhere
-    ADMIN_PANEL_ENABLED: bool | None = None
-
     # server (`app serve`)
     # Server processes (`app serve --workers N` sets it for the processes it starts); each
     # takes its share of DATABASE_MAX_CONNECTIONS and of the cores for password hashing.
@@ -251,13 +247,6 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return self.ENVIRONMENT is Environment.LOCAL
-
-    @property
-    def admin_panel_enabled(self) -> bool:
-        """Whether /admin is served: ADMIN_PANEL_ENABLED, else everywhere but production."""
-        if self.ADMIN_PANEL_ENABLED is not None:
-            return self.ADMIN_PANEL_ENABLED
-        return self.ENVIRONMENT is not Environment.PRODUCTION
 
     @property
     def allowed_hosts(self) -> frozenset[str] | None:
