@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
+.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal check-extending test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ migrations-check: install ## migrations run up, down and up, and match the model
 
 check-removal: install ## each optional feature, and all at once, removed as README says: still lints, migrates, serves (ARGS="tasks": one)
 	$(RUN) python scripts/removal_check.py --uv $(abspath $(UV)) $(ARGS)
+
+check-extending: install ## README's comments on posts added to a scratch copy as README says (one package, its tests, one line, one migration); lint, types, migrations, its tests
+	$(RUN) python scripts/extending_check.py --uv $(abspath $(UV)) $(ARGS)
 
 test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL, Redis, Docker)
 	$(RUN) pytest --cov --cov-report=term-missing:skip-covered --durations=25

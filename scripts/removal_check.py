@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,8 +250,16 @@ def why(output: str) -> str:
     return "\n".join((errors or lines)[-WHY_LINES:])
 
 
-def run(copy: Copy, step: str, argv: Sequence[str], *, cwd: Path | None = None) -> None:
-    """Run `argv` in the copy; its output goes to the copy's log. Failing raises StepFailed."""
+def run(
+    copy: Copy,
+    step: str,
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run `argv` in the copy, with `env` added to its environment; its output goes to the
+    copy's log. Failing raises StepFailed."""
     started = time.monotonic()
     with copy.log.open("a") as log:
         log.write(f"\n$ {' '.join(argv)}\n")
@@ -260,7 +268,7 @@ def run(copy: Copy, step: str, argv: Sequence[str], *, cwd: Path | None = None) 
             done = subprocess.run(
                 argv,
                 cwd=cwd or copy.root,
-                env=copy_env(),
+                env={**copy_env(), **(env or {})},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

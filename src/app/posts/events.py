@@ -1,7 +1,7 @@
 """What posts publish (core/events.py), whoever made the change: the API or the admin panel.
 Posts itself forgets its cached pages on them (posts/domain.py), and so can a domain whose
-pages show a post: comments on posts would declare
-`forget_pages("{username}_post_{post_id}_comments:*", on=(PostDeleted, PostPurged))`.
+pages show a post: comments on posts (examples/comments) declares
+`forget_pages("{username}_comments:post_{post_id}:*", on=(PostDeleted, PostPurged))`.
 
 `username` is the author's: the name the post's pages are filed under.
 """

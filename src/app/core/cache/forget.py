@@ -6,7 +6,7 @@ edits anything for it.
         name="comments",
         handlers=(
             *forget_pages("{username}_comments:*", on=(UserDeleted, UserRenamed)),
-            *forget_pages("{username}_post_{post_id}_comments:*", on=(PostDeleted, PostPurged)),
+            *forget_pages("{username}_comments:post_{post_id}:*", on=(PostDeleted, PostPurged)),
         ),
     )
 """
