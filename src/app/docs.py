@@ -16,14 +16,14 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.auth import service
-from app.core.config import Environment, Settings, SettingsDep
+from app.core.config import Environment, Settings
 from app.core.db import SessionDep
 from app.core.domain import Domain
 from app.core.errors import AppError, Forbidden
 from app.core.permissions import Permission
 from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
 from app.core.security import HasherDep
-from app.core.state import ResourcesDep
+from app.core.state import ResourcesDep, SettingsDep
 from app.users.dependencies import OptionalCaller
 from app.users.schemas import UserReadPrivate
 

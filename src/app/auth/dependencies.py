@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service
 from app.auth.repository import TOKEN_USER
-from app.core.config import Settings, SettingsDep
+from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized
 from app.core.identity import INVALID_CREDENTIALS, Authenticator
 from app.core.query import Query
 from app.core.rate_limit import Limit, RateLimiter, RateLimiterDep, client_ip, enforce
 from app.core.security import InvalidToken, TokenType
-from app.core.state import Resources
+from app.core.state import Resources, SettingsDep
 from app.users.dependencies import Caller, SessionCaller, SessionUser
 from app.users.models import User
 from app.users.schemas import UserReadPrivate

@@ -20,7 +20,7 @@ from app.auth.schemas import (
     SessionRead,
     Token,
 )
-from app.core.config import Settings, SettingsDep
+from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
@@ -33,7 +33,7 @@ from app.core.observe import reports_logins
 from app.core.params import ResourceId
 from app.core.rate_limit import TooManyRequests
 from app.core.security import HasherDep, TokenCodecDep, TokenType
-from app.core.state import ResourcesDep
+from app.core.state import ResourcesDep, SettingsDep
 from app.users.dependencies import EmailVerificationDep, SessionUser
 
 router = APIRouter(tags=["auth"])

@@ -14,7 +14,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, Request
 from pydantic import (
     Field,
     PrivateAttr,
@@ -25,8 +24,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
-
-from app.core.state import get_resources
 
 DEFAULT_SECRET_KEY = "insecure-local-development-key-change-me"  # noqa: S105
 DEFAULT_ADMIN_PASSWORD = "Change-me-1"  # noqa: S105
@@ -403,10 +400,3 @@ def _readable_errors(cls: type[S], values: dict[str, Any]) -> S:
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning validation errors into one readable `ConfigError`."""
     return _readable_errors(Settings, overrides)
-
-
-async def get_settings(request: Request) -> Settings:
-    return get_resources(request).settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]

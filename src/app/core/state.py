@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.config import Settings
 from app.core.extensions import Extensions
 
 if TYPE_CHECKING:
     from app.core.cache.backends import CacheBackend
-    from app.core.config import Settings
     from app.core.events import Events
     from app.core.identity import Identity
     from app.core.permissions import PermissionCache
@@ -68,3 +68,10 @@ def get_resources(request: Request) -> Resources:
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_settings(request: Request) -> Settings:
+    return get_resources(request).settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
