@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.features import needs
 from tests.helpers.http import AppClientFactory
 
 # What staging requires, mail off so that no SMTP server is needed.
@@ -54,6 +55,7 @@ async def test_probes_and_local_use_need_no_allowed_host(
         assert response.status_code == 200
 
 
+@needs("admin")
 async def test_the_admin_redirect_names_no_forged_host(app_client: AppClientFactory) -> None:
     async with app_client(**STAGING, ALLOWED_HOSTS="api.example.com") as client:
         forged = await client.get("/admin", headers={"Host": "evil.example.net"})

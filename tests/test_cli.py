@@ -13,6 +13,7 @@ from sqlalchemy import Connection, inspect
 
 from app.cli import alembic_config, main
 from tests.helpers.database import engine_for, execute, query, table_names
+from tests.helpers.features import needs
 from tests.helpers.http import API, bearer, login, register
 from tests.helpers.processes import APP
 from tests.helpers.roles import permissions_of
@@ -108,7 +109,7 @@ def test_create_superuser_may_take_a_reserved_name_but_no_path_word(
 ) -> None:
     """The default ADMIN_USERNAME, `admin`, is reserved for the public API only; a word of the
     API's paths would make the superuser's pages unreachable, so it is refused here too."""
-    assert main(["create-superuser", "--username", "roles"]) == 2
+    assert main(["create-superuser", "--username", "login"]) == 2
     err = capsys.readouterr().err
     assert "invalid superuser: username: This username is reserved: it is a path of the API" in err
     assert asyncio.run(query(env, "SELECT count(*) FROM users")) == [(0,)]
@@ -150,6 +151,7 @@ async def test_a_command_that_loses_the_database_says_so_in_one_line(
     assert await query(database_url, "SELECT count(*) FROM users") == [(0,)]
 
 
+@needs("posts")
 def test_migrate_steps_back_and_forth_across_the_branches(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -293,6 +295,7 @@ async def app_cli(cwd: Path, env: dict[str, str], *args: str) -> Ran:
     return Ran(args, process.returncode, out, err)
 
 
+@needs("roles")
 async def test_create_role_and_grant_commands(
     client: httpx.AsyncClient, tmp_path: Path, database_url: str
 ) -> None:
@@ -320,6 +323,7 @@ async def test_create_role_and_grant_commands(
     assert await asyncio.to_thread(os.listdir, tmp_path) == []  # nothing written where it ran
 
 
+@needs("roles")
 def test_create_role_and_grant_reruns_and_refusals(
     env: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

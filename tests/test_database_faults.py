@@ -29,6 +29,7 @@ from sqlalchemy.pool import QueuePool
 
 from app.core.state import resources_of
 from tests.helpers.database import execute
+from tests.helpers.features import needs
 from tests.helpers.http import API, AppClientFactory, bearer, login, register
 from tests.helpers.postgres import PrivatePostgres, private_postgres
 from tests.helpers.processes import APP, Process, free_port, run_app
@@ -65,6 +66,7 @@ async def _end_pooled_sessions(app: FastAPI, database_url: str) -> None:
     assert ended == ENDED
 
 
+@needs("posts")
 async def test_reads_and_writes_survive_their_connections_being_ended(
     app_client: AppClientFactory, database_url: str
 ) -> None:
