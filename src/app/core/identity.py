@@ -119,10 +119,9 @@ class Caller(Generic[UserT]):
         if self._permissions is None:
             resources = self._resources
             source = resources.identity.source
-            if self.user.is_superuser:
-                held = permissions.all_names()
-            elif source is None:
-                held = frozenset()
+            if self.user.is_superuser or source is None:
+                # Nothing to read, or nothing to cache under the version.
+                held = await resources.identity.held(resources.engine, self.user)
             else:
                 held = await resources.permissions.get(
                     self.user.id, self._version, partial(source.load, resources.engine)
