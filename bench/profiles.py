@@ -25,7 +25,7 @@ from typing import Any
 
 # First match wins; matched against "<file>:<function>".
 LAYERS: list[tuple[str, str]] = [
-    ("password hashing (argon2)", r"argon2|pwdlib|/app/core/security\.py:_verify_sync"),
+    ("password hashing (argon2)", r"argon2|pwdlib|/app/platform/security\.py:_verify_sync"),
     ("JWT (PyJWT)", r"/jwt/"),
     ("rate limiter (limits)", r"/limits/"),
     ("Redis client (redis-py)", r"/redis/"),
@@ -36,11 +36,11 @@ LAYERS: list[tuple[str, str]] = [
     ("pydantic (validation, serialization)", r"/pydantic(_core)?/|pydantic_core"),
     ("FastAPI encoders (jsonable_encoder)", r"/fastapi/encoders\.py"),
     ("JSON (stdlib)", r"/json/"),
-    ("app middleware (app/core/middleware.py)", r"/app/core/middleware\.py"),
+    ("app middleware (app/platform/http/middleware.py)", r"/app/platform/http/middleware\.py"),
     ("FastAPI routing, dependencies", r"/fastapi/"),
     ("Starlette", r"/starlette/"),
     # The app's subclass of uvicorn's protocol is server work, not app code.
-    ("uvicorn, httptools", r"/uvicorn/|httptools|/app/core/uvicorn_protocol\.py"),
+    ("uvicorn, httptools", r"/uvicorn/|httptools|/app/platform/http/uvicorn_protocol\.py"),
     ("app code", r"/app/"),
     ("logging", r"/logging/"),
     ("anyio (threads, task groups)", r"/anyio/"),

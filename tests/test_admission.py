@@ -15,8 +15,8 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.core.middleware import EdgeConfig, EdgeMiddleware
 from app.core.state import resources_of
+from app.platform.http.middleware import EdgeConfig, EdgeMiddleware
 from tests.helpers.http import API, AppClient, AppClientFactory, register, user_body
 
 

@@ -18,10 +18,10 @@ import pytest
 from fastapi import Depends
 from redis.asyncio import Redis
 
-from app.core.cache import CacheBackend, MemoryCache, RedisCache, cache
-from app.core.cache.early import early_routes
 from app.core.db import SessionDep, get_engine
 from app.core.state import resources_of
+from app.platform.cache import CacheBackend, MemoryCache, RedisCache, cache
+from app.platform.cache.early import early_routes
 from app.users.dependencies import OptionalUser
 from tests.helpers.cache import private_redis, redis_client, wait_out_fence
 from tests.helpers.features import needs
@@ -480,7 +480,7 @@ def cache_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [
         r
         for r in caplog.records
-        if r.name == "app.core.cache"
+        if r.name == "app.platform.cache"
         and r.levelno >= logging.WARNING
         and "cache unavailable" in r.getMessage()
     ]

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from app.auth.events import PasswordChanged, SessionReused
-from app.core.cache import forget_pages
 from app.core.db import Base
 from app.core.events import Event
-from app.core.queue import CronJob
-from app.core.queue.local import LocalQueue, next_run
 from app.core.state import resources_of
 from app.domains import DOMAINS
+from app.platform.cache import forget_pages
+from app.platform.queue import CronJob
+from app.platform.queue.local import LocalQueue, next_run
 from app.users.events import UserDeleted, UserRenamed
 from app.worker import create_worker
 from tests.helpers.cache import wait_out_fence

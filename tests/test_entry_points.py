@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.core.queue.arq_backend import QUEUE_NAME
+from app.platform.queue.arq_backend import QUEUE_NAME
 from tests.helpers.database import create_database, drop_database, execute
 from tests.helpers.features import installed, needs
 from tests.helpers.processes import (

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from app.core.config import Settings
 from app.core.db import EngineDep, SessionDep
-from app.core.logging import RequestIdFilter
+from app.platform.logging import RequestIdFilter
 from app.users.models import User
 from app.users.repository import BY_USERNAME
 from tests.helpers.http import (

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from app.core.logging import TextFormatter
+from app.platform.logging import TextFormatter
 from tests.helpers.processes import APP, Process, free_port
 from tests.helpers.settings import app_env
 

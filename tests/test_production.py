@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from app.cli import main
-from app.core.logging import JsonFormatter, RequestIdFilter
 from app.core.state import resources_of
+from app.platform.logging import JsonFormatter, RequestIdFilter
 from tests.helpers.http import (
     SUPERUSER,
     AppClientFactory,

@@ -1,7 +1,7 @@
-"""uvicorn's HTTP protocol as `app serve` runs it (core/uvicorn_protocol.py): each request's head
-bounded in time and size. A real uvicorn server in this process, spoken to over raw sockets, so
-that every limit is seen as a client sees it (tests/test_slow_clients.py runs the same against
-the installed `app serve`)."""
+"""uvicorn's HTTP protocol as `app serve` runs it (platform/http/uvicorn_protocol.py): each
+request's head bounded in time and size. A real uvicorn server in this process, spoken to over
+raw sockets, so that every limit is seen as a client sees it (tests/test_slow_clients.py runs
+the same against the installed `app serve`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from app.core.uvicorn_protocol import BoundedHttpToolsProtocol, HeadLimits
+from app.platform.http.uvicorn_protocol import BoundedHttpToolsProtocol, HeadLimits
 from tests.helpers.processes import free_port
 
 LIMITS = HeadLimits(timeout=0.5, max_headers=8, max_bytes=2048)

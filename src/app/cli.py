@@ -37,7 +37,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    from app.core.logging import configure_logging
+    from app.platform.logging import configure_logging
 
     workers = (
         1
@@ -96,7 +96,7 @@ def serve_uvicorn(
 
     import uvicorn
 
-    from app.core.uvicorn_protocol import BoundedHttpToolsProtocol, HeadLimits
+    from app.platform.http.uvicorn_protocol import BoundedHttpToolsProtocol, HeadLimits
 
     limits = HeadLimits(
         timeout=settings.REQUEST_HEADERS_TIMEOUT_SECONDS,

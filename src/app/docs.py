@@ -21,9 +21,9 @@ from app.core.db import SessionDep
 from app.core.domain import Domain
 from app.core.errors import AppError, Forbidden
 from app.core.permissions import Permission
-from app.core.rate_limit import Limit, RateLimiterDep, client_ip, enforce
-from app.core.security import HasherDep
 from app.core.state import ResourcesDep, SettingsDep
+from app.platform.rate_limit import Limit, RateLimiterDep, client_ip, enforce
+from app.platform.security import HasherDep
 from app.users.dependencies import OptionalCaller
 from app.users.schemas import UserReadPrivate
 

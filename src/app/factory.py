@@ -10,12 +10,9 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import api_path_words, build_api_router
-from app.core.cache.early import early_routes
 from app.core.config import Settings, load_settings
 from app.core.errors import install_error_handlers
 from app.core.identity import document
-from app.core.logging import configure_logging
-from app.core.middleware import EdgeConfig, EdgeMiddleware, HostCheck
 from app.core.observe import hooks, request_observer
 from app.core.openapi import install_openapi
 from app.core.permissions import check_required
@@ -23,6 +20,9 @@ from app.core.state import attach
 from app.docs import install_docs
 from app.domains import app_installers, authenticators, collectors, feature_settings, lifespans
 from app.health.router import router as health_router
+from app.platform.cache.early import early_routes
+from app.platform.http.middleware import EdgeConfig, EdgeMiddleware, HostCheck
+from app.platform.logging import configure_logging
 from app.resources import open_resources
 
 logger = logging.getLogger("app")
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app, settings)
     for install in app_installers():
         install(app, settings)
-    # One layer (core/middleware.py): request id and access log, admission, clean URL, body
+    # One layer (platform/http/middleware.py): request id and access log, admission, clean URL, body
     # and header bounds, the body read within its deadline, the Host allow-list, cache hits
     # answered before routing, limit and caching headers, the request observer.
     hosts = settings.allowed_hosts

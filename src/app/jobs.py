@@ -3,8 +3,8 @@ runner both run these."""
 
 from __future__ import annotations
 
-from app.core.queue import CronJob, JobFunction, job_functions
 from app.domains import DOMAINS
+from app.platform.queue import CronJob, JobFunction, job_functions
 
 JOBS: tuple[JobFunction, ...] = tuple(job for domain in DOMAINS for job in domain.jobs)
 CRON_JOBS: tuple[CronJob, ...] = tuple(cron for domain in DOMAINS for cron in domain.cron_jobs)

@@ -8,18 +8,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from app.core.cache import create_cache
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.events import Events
 from app.core.extensions import Extensions
 from app.core.identity import Identity
 from app.core.permissions import PermissionCache
-from app.core.queue.arq_backend import ArqQueue
-from app.core.queue.jobs import JobQueue
-from app.core.queue.local import LocalQueue
-from app.core.rate_limit import RateLimiter
-from app.core.security import PasswordHasher, TokenCodec
 from app.core.state import Resources
 from app.domains import (
     authenticators,
@@ -29,6 +23,12 @@ from app.domains import (
     permission_source,
 )
 from app.jobs import CRON_JOBS, FUNCTIONS
+from app.platform.cache import create_cache
+from app.platform.queue.arq_backend import ArqQueue
+from app.platform.queue.jobs import JobQueue
+from app.platform.queue.local import LocalQueue
+from app.platform.rate_limit import RateLimiter
+from app.platform.security import PasswordHasher, TokenCodec
 
 logger = logging.getLogger("app")
 

@@ -29,11 +29,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.config import ConfigError, Settings
-from app.core.logging import configure_logging
 from app.core.observe import hooks
-from app.core.queue.arq_backend import QUEUE_NAME, arq_cron
 from app.domains import collectors, lifespans, worker_wrappers
 from app.jobs import CRON_JOBS, FUNCTIONS
+from app.platform.logging import configure_logging
+from app.platform.queue.arq_backend import QUEUE_NAME, arq_cron
 from app.resources import open_resources
 
 logger = logging.getLogger("app.worker")

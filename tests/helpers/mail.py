@@ -20,8 +20,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from app.core.queue.local import LocalQueue
 from app.core.state import resources_of
+from app.platform.queue.local import LocalQueue
 from tests.helpers.http import AppClient, AppClientFactory
 
 APP_NAME = "Mail Test"

@@ -25,13 +25,13 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import Settings
-from app.core.middleware import EdgeConfig, EdgeMiddleware
-from app.core.queue import job_functions
-from app.core.queue.arq_backend import QUEUE_NAME
-from app.core.queue.local import LocalQueue
 from app.core.state import resources_of
 from app.metrics.endpoint import serve_worker_metrics
 from app.metrics.prometheus import RequestMetrics
+from app.platform.http.middleware import EdgeConfig, EdgeMiddleware
+from app.platform.queue import job_functions
+from app.platform.queue.arq_backend import QUEUE_NAME
+from app.platform.queue.local import LocalQueue
 from tests.helpers.cache import wait_out_fence
 from tests.helpers.deploy import prometheus_binary, start_nginx
 from tests.helpers.features import needs

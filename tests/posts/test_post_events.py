@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from app.core.cache import forget_pages
-from app.core.cache.backends import CacheBackend
 from app.core.errors import Conflict
 from app.core.events import EventContext, Events, Handler
 from app.core.state import resources_of
 from app.domains import event_handlers
+from app.platform.cache import forget_pages
+from app.platform.cache.backends import CacheBackend
 from app.posts.events import PostDeleted, PostPurged
 from tests.helpers.http import API, AppClient, AppClientFactory, Headers, sign_up
 

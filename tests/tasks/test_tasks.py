@@ -23,7 +23,9 @@ from sqlalchemy import text
 from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import SessionDep, utcnow
 from app.core.errors import Conflict
-from app.core.queue import (
+from app.core.state import Resources, resources_of
+from app.domains import feature_settings
+from app.platform.queue import (
     CRON_OWNER,
     CronJob,
     JobContext,
@@ -31,10 +33,8 @@ from app.core.queue import (
     enqueue_after_commit,
     transient,
 )
-from app.core.queue.arq_backend import QUEUE_NAME
-from app.core.queue.local import LocalQueue
-from app.core.state import Resources, resources_of
-from app.domains import feature_settings
+from app.platform.queue.arq_backend import QUEUE_NAME
+from app.platform.queue.local import LocalQueue
 from app.tasks.settings import TaskSettings
 from tests.helpers.database import engine_for, execute, query
 from tests.helpers.http import AppClientFactory, Headers, error_detail, sign_up, user_body
@@ -476,7 +476,7 @@ async def test_an_embedded_cron_run_is_not_retried(
     queue = LocalQueue({}, settings, [CronJob(flaky, name="flaky_cron")])
     queue.start(cast(Resources, object()), run_cron=False)  # `flaky` uses none
     try:
-        with caplog.at_level(logging.WARNING, logger="app.core.queue"):
+        with caplog.at_level(logging.WARNING, logger="app.platform.queue"):
             await queue.enqueue("flaky_cron", job_id="cron-run", owner=CRON_OWNER)
             await queue.drain()
         view = await queue.view("cron-run", CRON_OWNER)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from arq.connections import ArqRedis
 
-from app.core.queue.arq_backend import QUEUE_NAME
+from app.platform.queue.arq_backend import QUEUE_NAME
 from tests.helpers.features import needs
 from tests.helpers.http import API, AppClientFactory, Headers, client_for, error_detail, sign_up
 from tests.helpers.settings import TEST_REDIS_URL

@@ -14,7 +14,7 @@ from app.auth.events import PasswordChanged
 from app.core.domain import Domain
 from app.core.events import Handler
 from app.core.extensions import Extension
-from app.core.queue import CronJob
+from app.platform.queue import CronJob
 from app.users.verification import EMAIL_VERIFICATION
 
 domain = Domain(

@@ -10,9 +10,9 @@ from app.accounts.settings import AccountSettings
 from app.auth.schemas import Message
 from app.core.db import SessionDep
 from app.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, error_responses
-from app.core.queue import CRON_OWNER, QueueDep, new_job_id
-from app.core.rate_limit import Limit, RateLimiterDep, TooManyRequests, client_ip, enforce
 from app.core.state import ResourcesDep, get_resources
+from app.platform.queue import CRON_OWNER, QueueDep, new_job_id
+from app.platform.rate_limit import Limit, RateLimiterDep, TooManyRequests, client_ip, enforce
 
 router = APIRouter(tags=["auth"])
 

@@ -24,8 +24,8 @@ from app.core.db import integrity_error_as
 from app.core.errors import BadRequest, Forbidden
 from app.core.events import EventContext, publish
 from app.core.messages import Templates
-from app.core.queue import JobContext, job_session
 from app.core.state import Resources
+from app.platform.queue import JobContext, job_session
 from app.users.models import User
 from app.users.repository import LIVE
 

@@ -30,9 +30,9 @@ from app.core.admin import AdminContext, enter_admin
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
 from app.core.errors import Forbidden, Unauthorized
-from app.core.rate_limit import TooManyRequests
-from app.core.security import new_jti
 from app.core.state import resources_of
+from app.platform.rate_limit import TooManyRequests
+from app.platform.security import new_jti
 from app.users.verification import EMAIL_VERIFICATION
 
 BASE_URL = "/admin"

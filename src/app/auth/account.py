@@ -13,8 +13,8 @@ from app.auth.repository import SessionRepository
 from app.auth.service import LoginAttempt
 from app.core.errors import BadRequest, Unauthorized
 from app.core.events import publish
-from app.core.queue import JobContext, job_session
 from app.core.state import Resources
+from app.platform.queue import JobContext, job_session
 
 
 async def change_password(

@@ -16,9 +16,9 @@ from app.core.db import SessionDep
 from app.core.errors import Unauthorized
 from app.core.identity import INVALID_CREDENTIALS, Authenticator
 from app.core.query import Query
-from app.core.rate_limit import Limit, RateLimiter, RateLimiterDep, client_ip, enforce
-from app.core.security import InvalidToken, TokenType
 from app.core.state import Resources, SettingsDep
+from app.platform.rate_limit import Limit, RateLimiter, RateLimiterDep, client_ip, enforce
+from app.platform.security import InvalidToken, TokenType
 from app.users.dependencies import Caller, SessionCaller, SessionUser
 from app.users.models import User
 from app.users.schemas import UserReadPrivate

@@ -6,7 +6,7 @@ from app.auth.events import HANDLERS
 from app.auth.models import AuthSession
 from app.auth.router import router
 from app.core.domain import Domain
-from app.core.queue import CronJob
+from app.platform.queue import CronJob
 
 domain = Domain(
     name="auth",

@@ -14,8 +14,8 @@ from typing import Protocol
 from fastapi import Depends, Request
 
 from app.core.extensions import Key
-from app.core.rate_limit import Verdict, enforce
 from app.core.state import get_resources
+from app.platform.rate_limit import Verdict, enforce
 from app.users.dependencies import Caller, OptionalCaller
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.auth.models import AuthSession
 from app.core.db import utcnow
-from app.core.security import TokenClaims
+from app.platform.security import TokenClaims
 from app.users.models import User
 from app.users.repository import LIVE, PRIVATE_COLUMNS
 

@@ -31,9 +31,9 @@ from app.core.errors import (
 )
 from app.core.observe import reports_logins
 from app.core.params import ResourceId
-from app.core.rate_limit import TooManyRequests
-from app.core.security import HasherDep, TokenCodecDep, TokenType
 from app.core.state import ResourcesDep, SettingsDep
+from app.platform.rate_limit import TooManyRequests
+from app.platform.security import HasherDep, TokenCodecDep, TokenType
 from app.users.dependencies import EmailVerificationDep, SessionUser
 
 router = APIRouter(tags=["auth"])

@@ -14,8 +14,9 @@ from app.auth.repository import SessionRepository
 from app.core.db import commit_now
 from app.core.errors import NotFound, Unauthorized
 from app.core.events import publish
-from app.core.rate_limit import Limit, RateLimiter
-from app.core.security import (
+from app.core.state import Resources
+from app.platform.rate_limit import Limit, RateLimiter
+from app.platform.security import (
     InvalidToken,
     IssuedToken,
     PasswordHasher,
@@ -24,7 +25,6 @@ from app.core.security import (
     TokenType,
     new_jti,
 )
-from app.core.state import Resources
 from app.users.models import User
 from app.users.repository import UserRepository
 from app.users.schemas import MAX_PASSWORD_LENGTH

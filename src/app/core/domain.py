@@ -24,10 +24,10 @@ from app.core.extensions import Extension
 from app.core.identity import Authenticator, PermissionSource
 from app.core.observe import Collector
 from app.core.permissions import Permission
-from app.core.queue.jobs import CronJob, JobFunction
 
 if TYPE_CHECKING:
     from app.core.state import Resources
+    from app.platform.queue.jobs import CronJob, JobFunction
 
 
 @dataclass(frozen=True, slots=True)

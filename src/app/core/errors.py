@@ -150,7 +150,7 @@ def unhandled_error(exc: Exception, method: str, path: str) -> tuple[int, str, d
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Only for an error raised outside the app's middleware (core/middleware.py answers the
+    # Only for an error raised outside the app's middleware (platform/http/middleware.py answers the
     # others, with the request id); Starlette raises it again to the server afterwards.
     status, detail, headers = unhandled_error(exc, request.method, request.url.path)
     return _json(status, detail, headers or None)
@@ -161,7 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(RequestValidationError)(_validation_error)
     # Every other error, the database's included, is answered by the app's middleware
-    # (core/middleware.py, with `unhandled_error`): inside it, so that the log line has the
+    # (platform/http/middleware.py, with `unhandled_error`): inside it, so that the log line has the
     # request id, and without raising to the server, which would log it a second time and
     # close the connection. This handler is for errors raised outside it.
     app.add_exception_handler(Exception, _unexpected)

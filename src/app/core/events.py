@@ -12,7 +12,7 @@ A reaction is one of two kinds:
 - `OnCommit`: runs once that transaction has committed, never if it rolls back, before the
   request's response is sent, in this process. For what must not run on a change that did
   not happen but must be done before the writer hears back: forgetting cached pages
-  (`app.core.cache.forget_pages` makes these), so nothing is stale once a write has returned.
+  (`app.platform.cache.forget_pages` makes these), so nothing is stale once a write has returned.
   A failure is logged (an `AppError` is answered) and the change stays.
 
 A durable reaction, one that must not be lost (a mail, a call to another system), is a

@@ -27,8 +27,8 @@ from app.core.errors import AppError
 
 
 class RequestObserver(Protocol):
-    """The middleware's observer of answered requests (core/middleware.py), kept as cheap as
-    the per-request path needs: a set lookup, a counter and one call."""
+    """The middleware's observer of answered requests (platform/http/middleware.py), kept as
+    cheap as the per-request path needs: a set lookup, a counter and one call."""
 
     # Paths that are not observed (scrapes, probes).
     unmeasured: frozenset[str]

@@ -1,6 +1,7 @@
 """The OpenAPI document lists, for every operation, the errors that the shared machinery answers
-with (middleware, body parsing, authentication, the database and rate-limit dependencies), on
-top of the ones its route declares with `responses=`. A route's own entry always wins."""
+with (middleware, body parsing, authentication, the database dependencies, and the others marked
+with `documents`, such as the rate limiter's), on top of the ones its route declares with
+`responses=`. A route's own entry always wins."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from fastapi.security.base import SecurityBase
 
 from app.core.db import get_engine, get_session
 from app.core.errors import DATABASE_UNAVAILABLE, ErrorBody
-from app.core.rate_limit import get_rate_limiter
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -24,7 +24,6 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _DEPENDENCY_ERRORS: dict[Callable[..., Any], dict[int, str]] = {
     get_session: {503: DATABASE_UNAVAILABLE},
     get_engine: {503: DATABASE_UNAVAILABLE},
-    get_rate_limiter: {429: "Rate limit exceeded"},
 }
 
 

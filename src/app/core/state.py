@@ -17,13 +17,13 @@ from app.core.config import Settings
 from app.core.extensions import Extensions
 
 if TYPE_CHECKING:
-    from app.core.cache.backends import CacheBackend
     from app.core.events import Events
     from app.core.identity import Identity
     from app.core.permissions import PermissionCache
-    from app.core.queue.jobs import JobQueue
-    from app.core.rate_limit import RateLimiter
-    from app.core.security import PasswordHasher, TokenCodec
+    from app.platform.cache.backends import CacheBackend
+    from app.platform.queue.jobs import JobQueue
+    from app.platform.rate_limit import RateLimiter
+    from app.platform.security import PasswordHasher, TokenCodec
 
 _STATE_KEY = "resources"
 

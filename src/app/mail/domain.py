@@ -4,11 +4,11 @@ from app.core.domain import Domain
 from app.core.events import Handler
 from app.core.extensions import Extension
 from app.core.messages import Mail
-from app.core.queue import CronJob
 from app.mail.models import OutboxMail
 from app.mail.outbox import put_in_outbox, resend_unsent_mail, send_mail
 from app.mail.senders import SENDER, open_sender
 from app.mail.settings import MailSettings
+from app.platform.queue import CronJob
 
 domain = Domain(
     name="mail",

@@ -24,11 +24,11 @@ from app.core.db import after_commit, utcnow
 from app.core.errors import AppError
 from app.core.events import EventContext
 from app.core.messages import Mail
-from app.core.queue.jobs import CRON_OWNER, JobContext, JobQueue, job_session, new_job_id
-from app.core.queue.retry import last_try, retry_delay
 from app.mail.models import OutboxMail
 from app.mail.senders import SENDER, DeliveryError, compose
 from app.mail.settings import MailSettings
+from app.platform.queue.jobs import CRON_OWNER, JobContext, JobQueue, job_session, new_job_id
+from app.platform.queue.retry import last_try, retry_delay
 
 logger = logging.getLogger("app.mail")
 

@@ -5,8 +5,8 @@ Exported (every name starts with `app_`):
 - `app_http_requests_total` and `app_http_request_duration_seconds` (histogram) by `method`,
   `route` (the route's template, e.g. `/api/v1/{username}/post/{id}`; `<unmatched>` for a
   request that reached no route) and `status`; reported by the app's one middleware
-  (core/middleware.py) to `RequestMetrics`. /metrics, /health and /ready are left out: scrapes
-  and probes.
+  (platform/http/middleware.py) to `RequestMetrics`. /metrics, /health and /ready are left
+  out: scrapes and probes.
 - `app_http_requests_in_flight` and `app_db_pool_connections_in_use` (gauges).
 - `app_cache_hits_total` and `app_cache_misses_total` by `backend` and `cache` (the key
   template of a cached endpoint, e.g. `{username}_post_cache`: never a filled-in key).
@@ -213,7 +213,7 @@ def count_login(success: bool) -> None:
 
 
 def observe_job(function: str, outcome: str, seconds: float) -> None:
-    """Count one run of a job (see core/queue/retry.py, which wraps every job)."""
+    """Count one run of a job (see platform/queue/retry.py, which wraps every job)."""
     JOBS.labels(function, outcome).inc()
     JOB_SECONDS.labels(function, outcome).observe(seconds)
 

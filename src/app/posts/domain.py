@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from app.core.cache import forget_pages
 from app.core.domain import Domain
-from app.core.queue import CronJob
+from app.platform.cache import forget_pages
+from app.platform.queue import CronJob
 from app.posts.admin import PostAdmin
 from app.posts.events import PostDeleted, PostPurged, PostRestored, PostUpdated
 from app.posts.models import Post

@@ -5,7 +5,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 
 from app.auth.limits import RATE_LIMITED
-from app.core.cache import cache, invalidates
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
 from app.core.identity import require_permissions
@@ -21,6 +20,7 @@ from app.core.pagination import (
 )
 from app.core.params import ResourceId
 from app.core.state import ResourcesDep
+from app.platform.cache import cache, invalidates
 from app.posts import service
 from app.posts.permissions import DELETE_ANY, PURGE
 from app.posts.schemas import PostCreate, PostRead, PostUpdate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.core.db import utcnow
-from app.core.queue import JobContext, job_session
+from app.platform.queue import JobContext, job_session
 from app.posts.repository import PostRepository
 
 PURGE_BATCH = 1000

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, status
 from app.auth.limits import RATE_LIMITED
 from app.core.db import SessionDep
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized, error_responses
-from app.core.queue import QueueDep
+from app.platform.queue import QueueDep
 from app.tasks import service
 from app.tasks.schemas import Message, TaskCreated, TaskRead
 from app.users.dependencies import OptionalUser

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, StringConstraints
 
 from app.core.params import NoNul, stored_text
-from app.core.queue import JobStatus
+from app.platform.queue import JobStatus
 
 Message = Annotated[str, StringConstraints(min_length=1, max_length=1000), NoNul, stored_text()]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
-from app.core.queue import JobQueue, enqueue_after_commit, owner_of
+from app.platform.queue import JobQueue, enqueue_after_commit, owner_of
 from app.tasks.schemas import TaskRead
 from app.users.schemas import UserReadPrivate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.core.queue import JobContext
+from app.platform.queue import JobContext
 from app.tasks.settings import TaskSettings
 
 

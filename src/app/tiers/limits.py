@@ -7,7 +7,8 @@ from fastapi import Request
 
 from app.auth.limits import rate_limited
 from app.core.openapi import documents
-from app.core.rate_limit import (
+from app.core.state import Resources
+from app.platform.rate_limit import (
     STALE,
     Limit,
     TooManyRequests,
@@ -16,7 +17,6 @@ from app.core.rate_limit import (
     normalize_path,
     route_template,
 )
-from app.core.state import Resources
 from app.tiers.repository import CALLER_TIER
 from app.tiers.rules import RulesCache, rules_for_tier
 from app.tiers.settings import TierSettings

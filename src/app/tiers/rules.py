@@ -15,10 +15,10 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.core.cache import CacheBackend, CacheUnavailable, invalidate_after_commit
 from app.core.db import after_commit
-from app.core.rate_limit import Guard, Limit, RateLimiter
 from app.core.state import get_resources
+from app.platform.cache import CacheBackend, CacheUnavailable, invalidate_after_commit
+from app.platform.rate_limit import Guard, Limit, RateLimiter
 from app.tiers.repository import TIER_RULES
 
 RULES_TTL = 3600

@@ -14,7 +14,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from app.core.params import NoNul, stored_text
-from app.core.rate_limit import MAX_PATH_LENGTH, PATH_PATTERN, validate_path
+from app.platform.rate_limit import MAX_PATH_LENGTH, PATH_PATTERN, validate_path
 
 TierName = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")

@@ -17,8 +17,8 @@ from app.core.pagination import (
     PageParams,
     wants_cursor,
 )
-from app.core.security import HasherDep
 from app.core.state import ResourcesDep
+from app.platform.security import HasherDep
 from app.users import service
 from app.users.dependencies import (
     CurrentUser,

@@ -13,8 +13,8 @@ from app.core.db import integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.events import publish
 from app.core.pagination import PageParams, cursor_page, decode_cursor
-from app.core.security import PasswordHasher
 from app.core.state import Resources
+from app.platform.security import PasswordHasher
 from app.users.events import UserDeleted, UserPurged, UserRenamed, UserRestored
 from app.users.models import User
 from app.users.repository import AFTER, BY_USERNAME, COUNT_LIVE, PAGE, UserRepository

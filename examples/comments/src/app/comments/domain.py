@@ -11,7 +11,7 @@ from app.comments.pages import (
 )
 from app.comments.permissions import DELETE_ANY
 from app.comments.router import router
-from app.core.cache import forget_pages
+from app.platform.cache import forget_pages
 from app.core.domain import Domain
 from app.core.events import Handler, OnCommit
 from app.posts.events import PostDeleted, PostPurged

@@ -20,7 +20,7 @@ the pages of all that author's posts. A page goes
 from __future__ import annotations
 
 from app.comments.repository import COMMENTED_UNDER, CommentRepository
-from app.core.cache import invalidate_after_commit, invalidate_now
+from app.platform.cache import invalidate_after_commit, invalidate_now
 from app.core.events import EventContext
 from app.core.state import Resources
 from app.users.events import UserDeleted, UserPurged, UserRenamed, UserRestored

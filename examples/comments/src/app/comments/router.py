@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from app.comments import service
 from app.comments.pages import PAGE_KEY
 from app.comments.schemas import CommentCreate, CommentRead
-from app.core.cache import cache
+from app.platform.cache import cache
 from app.core.db import EngineDep, SessionDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import ItemsPerPage, Page, PageNumber, PageParams

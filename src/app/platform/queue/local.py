@@ -14,7 +14,7 @@ from arq.worker import Retry
 
 from app.core.config import Settings
 from app.core.errors import ServiceUnavailable
-from app.core.queue.jobs import (
+from app.platform.queue.jobs import (
     CRON_OWNER,
     CronJob,
     JobContext,
@@ -25,12 +25,12 @@ from app.core.queue.jobs import (
     outcome,
     visible,
 )
-from app.core.queue.retry import cron_run
+from app.platform.queue.retry import cron_run
 
 if TYPE_CHECKING:
     from app.core.state import Resources
 
-logger = logging.getLogger("app.core.queue")
+logger = logging.getLogger("app.platform.queue")
 
 
 @dataclass(slots=True)

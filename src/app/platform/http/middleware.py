@@ -9,7 +9,7 @@ over its headers and one wrapper of `send`:
   bodies (413) and headers (431);
 - request bodies read whole, within REQUEST_BODY_TIMEOUT_SECONDS (408), before admission: a
   client that sends its body slowly holds no slot while it does;
-- cache hits answered before routing (core/cache/early.py);
+- cache hits answered before routing (platform/cache/early.py);
 - the rate limiter's X-RateLimit-* headers, and client-side caching (Cache-Control, ETag and
   304 answers to If-None-Match);
 - every answered request reported to the request observer (core/observe.py), when a
@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.cache.early import EarlyRoute, early_hit
 from app.core.errors import unhandled_error
-from app.core.logging import request_id_var
 from app.core.observe import RequestObserver
+from app.platform.cache.early import EarlyRoute, early_hit
+from app.platform.logging import request_id_var
 
 access_logger = logging.getLogger("app.access")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")

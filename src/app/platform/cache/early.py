@@ -15,12 +15,12 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
-from app.core.cache.backends import CacheUnavailable
-from app.core.cache.decorator import EARLY_ATTRIBUTE, EarlySpec, fill, placeholders
 from app.core.observe import hooks
 from app.core.state import resources_of
+from app.platform.cache.backends import CacheUnavailable
+from app.platform.cache.decorator import EARLY_ATTRIBUTE, EarlySpec, fill, placeholders
 
-logger = logging.getLogger("app.core.cache")
+logger = logging.getLogger("app.platform.cache")
 
 _REQUIRED = object()
 # Query values the early path trusts: a raw value that names a stored key is the very string
@@ -93,8 +93,8 @@ async def early_hit(routes: Sequence[EarlyRoute], scope: Scope) -> tuple[str, by
     """The route's path template and the cached body, for a GET of an early route when the
     entry is there; None for everything else (misses, unknown query parameters, an unreachable
     cache), which goes on to the app unchanged (a miss is counted there, by the route). Called
-    by the app's middleware (core/middleware.py) before routing, for anonymous requests only
-    (it has read the headers already)."""
+    by the app's middleware (platform/http/middleware.py) before routing, for anonymous
+    requests only (it has read the headers already)."""
     path: str = scope["path"]
     for route in routes:
         match = route.pattern.fullmatch(path)

@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 
 from app.core.db_errors import database_unavailable
 from app.core.observe import hooks
-from app.core.queue.jobs import CronJob, JobContext, JobFunction
+from app.platform.queue.jobs import CronJob, JobContext, JobFunction
 
-logger = logging.getLogger("app.core.queue")
+logger = logging.getLogger("app.platform.queue")
 
 
 def transient(exc: BaseException) -> bool:

@@ -2,10 +2,10 @@
 embedded default (`local`); both run the domains' jobs and cron jobs with the same retry
 policy (`retry`). Domains import from here:
 
-    from app.core.queue import JobContext, QueueDep, enqueue_after_commit, job_session
+    from app.platform.queue import JobContext, QueueDep, enqueue_after_commit, job_session
 """
 
-from app.core.queue.jobs import (
+from app.platform.queue.jobs import (
     ANONYMOUS,
     CRON_OWNER,
     CronJob,
@@ -20,7 +20,7 @@ from app.core.queue.jobs import (
     new_job_id,
     owner_of,
 )
-from app.core.queue.retry import job_functions, retry_delay, retrying, transient
+from app.platform.queue.retry import job_functions, retry_delay, retrying, transient
 
 __all__ = [
     "ANONYMOUS",

@@ -19,12 +19,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute, serialize_response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.cache.backends import CacheBackend, CacheUnavailable
 from app.core.db import SessionDep, after_commit, get_engine, get_session
 from app.core.observe import hooks
 from app.core.state import get_resources
+from app.platform.cache.backends import CacheBackend, CacheUnavailable
 
-logger = logging.getLogger("app.core.cache")
+logger = logging.getLogger("app.platform.cache")
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _GLOB_CHARS = re.compile(r"([*?\[\]\\])")

@@ -17,10 +17,10 @@ from redis.exceptions import RedisError
 
 from app.core.config import Settings
 from app.core.errors import ServiceUnavailable
-from app.core.queue.jobs import CronJob, JobStatus, JobView, outcome, visible
-from app.core.queue.retry import cron_run
+from app.platform.queue.jobs import CronJob, JobStatus, JobView, outcome, visible
+from app.platform.queue.retry import cron_run
 
-logger = logging.getLogger("app.core.queue")
+logger = logging.getLogger("app.platform.queue")
 
 QUEUE_NAME = "arq:queue"
 OWNER_PREFIX = "job-owner:"

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.observe import hooks
+from app.core.openapi import documents
 from app.core.params import SPACE, SPACE_CHARS
 from app.core.routing import full_path_template
 from app.core.state import get_resources
@@ -386,6 +387,7 @@ class RateLimiter:
         await self.windows.close()
 
 
+@documents(429, "Rate limit exceeded")
 async def get_rate_limiter(request: Request) -> RateLimiter:
     return get_resources(request).rate_limiter
 

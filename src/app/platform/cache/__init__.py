@@ -2,17 +2,17 @@
 the pages a domain forgets on events (`forget_pages`), and the path that answers hits before
 routing. Domains import from here:
 
-    from app.core.cache import cache, forget_pages, invalidates
+    from app.platform.cache import cache, forget_pages, invalidates
 """
 
-from app.core.cache.backends import (
+from app.platform.cache.backends import (
     CacheBackend,
     CacheUnavailable,
     MemoryCache,
     RedisCache,
     create_cache,
 )
-from app.core.cache.decorator import (
+from app.platform.cache.decorator import (
     CacheDep,
     cache,
     check_pattern,
@@ -20,7 +20,7 @@ from app.core.cache.decorator import (
     invalidate_now,
     invalidates,
 )
-from app.core.cache.forget import forget_pages
+from app.platform.cache.forget import forget_pages
 
 __all__ = [
     "CacheBackend",

@@ -17,8 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.core.cache.decorator import check_pattern, fill, invalidate_now, placeholders
 from app.core.events import Event, OnCommit
+from app.platform.cache.decorator import check_pattern, fill, invalidate_now, placeholders
 
 if TYPE_CHECKING:
     from app.core.state import Resources
