@@ -13,7 +13,11 @@ export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal check-extending test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
+SERVICES_POSTGRES_PORT ?= 5432
+SERVICES_REDIS_PORT ?= 6379
+SERVICES_COMPOSE := docker compose -p api-starter-services -f docker-compose.yml -f deploy/compose.services.yml
+
+.PHONY: help install services services-down run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal check-extending test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,6 +31,23 @@ help: ## list the targets
 	@touch $@
 
 install: .venv/.installed ## install the app and its dev tools into .venv
+
+# Each of the two is started only when nothing answers on its port yet (a local server, or
+# the containers of an earlier `make services`). The tests' defaults point at these ports.
+services: ## start PostgreSQL and Redis (docker-compose.yml, loopback ports 5432 and 6379) unless they already answer
+	@start=; \
+	if (exec 3<>/dev/tcp/127.0.0.1/$(SERVICES_POSTGRES_PORT)) 2>/dev/null; then \
+		echo "PostgreSQL already answers on 127.0.0.1:$(SERVICES_POSTGRES_PORT)"; else start="db"; fi; \
+	if (exec 3<>/dev/tcp/127.0.0.1/$(SERVICES_REDIS_PORT)) 2>/dev/null; then \
+		echo "Redis already answers on 127.0.0.1:$(SERVICES_REDIS_PORT)"; else start="$$start redis"; fi; \
+	if [ -n "$$start" ]; then \
+		echo "Starting$$(printf ' %s' $$start) with Docker Compose (project api-starter-services)"; \
+		POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-postgres} SERVICES_POSTGRES_PORT=$(SERVICES_POSTGRES_PORT) \
+			SERVICES_REDIS_PORT=$(SERVICES_REDIS_PORT) $(SERVICES_COMPOSE) up -d --wait $$start; \
+	fi
+
+services-down: ## stop and remove what `make services` started (add ARGS=-v to drop its data too)
+	POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-postgres} $(SERVICES_COMPOSE) down $(ARGS)
 
 run: install migrate ## migrate, then serve the API at http://$(HOST):$(PORT) (embedded default)
 	$(RUN) app serve --host $(HOST) --port $(PORT)

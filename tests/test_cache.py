@@ -86,7 +86,7 @@ async def cached_post(
     cache (read through `reader`, `writer` by default, once its write fence has lapsed)."""
     headers = await sign_up(writer, "alice")
     post = await new_post(writer, "alice", headers)
-    await wait_out_fence()
+    await wait_out_fence(writer)
     await warm(reader or writer, item_url("alice", post["id"]), list_url("alice"))
     return headers, post
 
@@ -256,7 +256,7 @@ async def test_pattern_invalidation_runs_no_scan_or_keys_command(
         async with app_client(REDIS_URL=url) as client:
             headers = await sign_up(client, "alice")
             post = await new_post(client, "alice", headers)
-            await wait_out_fence()
+            await wait_out_fence(client)
             await warm(client, list_url("alice"), item_url("alice", post["id"]))
             async with redis_client(url) as redis:
                 await redis.config_resetstat()
@@ -284,7 +284,7 @@ async def test_a_response_is_stored_with_its_expiry_in_one_command(
         async with app_client(REDIS_URL=url) as client:
             headers = await sign_up(client, "alice")
             post = await new_post(client, "alice", headers)
-            await wait_out_fence()
+            await wait_out_fence(client)
             commands: list[str] = []
             async with redis_client(url) as redis, redis.monitor() as monitor:
 
@@ -596,7 +596,7 @@ async def test_memory_cache_has_the_same_semantics(app_client: AppClientFactory)
         assert patched.status_code == 200
         await assert_fenced(client, post["id"], "Edited")
 
-        await wait_out_fence()
+        await wait_out_fence(client)
         await warm(client, item_url("alice", post["id"]), list_url("alice"))
         renamed = await client.patch(
             f"{API}/user/alice", json={"username": "alicia"}, headers=headers

@@ -118,7 +118,7 @@ def test_an_admin_signs_in_lists_users_edits_a_post_and_signs_out(
     post_url = f"{site.url}{API}/alice/post/{site.post_id}"
     with httpx.Client() as api:
         # The post's page cached before the edit (once the creation's write fence is over).
-        time.sleep(CACHE_WRITE_FENCE_SECONDS + 0.1)
+        time.sleep(CACHE_WRITE_FENCE_SECONDS + 0.05)
         api.get(post_url)
         assert api.get(post_url).headers.get("x-cache") == "HIT"
 

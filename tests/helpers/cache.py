@@ -13,19 +13,38 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 from redis.asyncio import Redis
 
+from app.core.state import resources_of
+from app.platform.cache.backends import FENCE_PREFIX, RedisCache
+from tests.helpers.http import AppClient
 from tests.helpers.processes import free_port
 from tests.helpers.settings import CACHE_WRITE_FENCE_SECONDS, TEST_REDIS_URL
 
-# A little more than the fence the test settings give each write.
-FENCE_WAIT = CACHE_WRITE_FENCE_SECONDS + 0.1
 
-
-async def wait_out_fence() -> None:
+async def wait_out_fence(client: httpx.AsyncClient | None = None) -> None:
     """Until the write fences of the writes made so far have lapsed, so that the next reads
-    are stored in the cache again."""
-    await asyncio.sleep(FENCE_WAIT)
+    are stored in the cache again. `client`: a client of the app whose cache it is (an app on
+    a Redis of a test's own, or on the embedded cache); by default, the run's Redis. On Redis,
+    until it holds no fence (they expire to the millisecond); on the embedded cache, whose
+    fences only its own process sees, for as long as a fence lasts."""
+    if isinstance(client, AppClient):
+        cache = resources_of(client.app).cache
+        if isinstance(cache, RedisCache):
+            await _until_no_fence(cache.client)
+        else:
+            await asyncio.sleep(CACHE_WRITE_FENCE_SECONDS + 0.05)
+        return
+    async with redis_client() as redis:
+        await _until_no_fence(redis)
+
+
+async def _until_no_fence(redis: Redis) -> None:
+    deadline = time.monotonic() + CACHE_WRITE_FENCE_SECONDS + 5
+    while [key async for key in redis.scan_iter(match=FENCE_PREFIX + "*", count=1000)]:
+        assert time.monotonic() < deadline, "a write fence outlived its time"
+        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

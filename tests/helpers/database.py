@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.domains import metadata
 
@@ -55,6 +56,7 @@ async def create_database() -> str:
 
 
 async def drop_database(url: str) -> None:
+    _emptying.pop(url, None)
     name = make_url(url).database
     await _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -107,15 +109,40 @@ async def table_names(url: str) -> set[str]:
 GRANTS_VERSION_TABLE = "grants_version"
 
 
+# Per database, the script that empties it (built on first use).
+_emptying: dict[str, str] = {}
+
+
+async def _emptying_statement(conn: AsyncConnection) -> str:
+    """DELETE every table's rows, children first, and restart every sequence, in one script.
+    Not TRUNCATE: on the few rows a test leaves, TRUNCATE's new files cost PostgreSQL about
+    twenty times as much, after every test."""
+    deletes = [
+        f'DELETE FROM "{table.name}"'  # noqa: S608 (the models' own table names)
+        for table in reversed(metadata.sorted_tables)
+        if table.name != GRANTS_VERSION_TABLE
+    ]
+    sequences = (
+        await conn.execute(
+            text(
+                "SELECT quote_ident(sequence_schema) || '.' || quote_ident(sequence_name) "
+                "FROM information_schema.sequences WHERE sequence_schema = current_schema()"
+            )
+        )
+    ).scalars()
+    restarts = [f"ALTER SEQUENCE {name} RESTART" for name in sequences]
+    return "; ".join([*deletes, *restarts])
+
+
 async def empty_tables(url: str) -> None:
     """Every table of the models emptied, identities restarted (what each test starts from);
     the grants version, when there is one, moved on, which drops every process's cached
     permissions."""
-    names = ", ".join(
-        f'"{table.name}"' for table in metadata.sorted_tables if table.name != GRANTS_VERSION_TABLE
-    )
-    async with engine_for(url) as engine, engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    async with engine_for(url, poolclass=NullPool) as engine, engine.begin() as conn:
+        script = _emptying.get(url) or _emptying.setdefault(url, await _emptying_statement(conn))
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute(script)  # asyncpg: several statements, one round trip
         if GRANTS_VERSION_TABLE not in metadata.tables:
             return
         bumped = await conn.execute(

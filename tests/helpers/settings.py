@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from app.core.config import Settings, load_settings
 from app.domains import feature_settings
@@ -15,20 +16,22 @@ from tests.helpers.processes import clean_env, free_port
 
 
 def _claim_redis_database() -> tuple[str, Any]:
-    """TEST_REDIS_URL, or a database of the local Redis that no other test run on this machine
-    holds (runs flush their database, so two runs must not share one)."""
-    if "TEST_REDIS_URL" in os.environ:
-        return os.environ["TEST_REDIS_URL"], None
+    """A database of the Redis server at TEST_REDIS_URL (default the local one) that no other
+    test process on this machine holds: each process flushes its own, so two runs, or two
+    workers of one run, never share one. Databases 15 down to 1 (0 is left to development)."""
+    server = urlsplit(os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379")
+    where = f"{server.hostname}-{server.port or 6379}"
+    tag = "" if where == "127.0.0.1-6379" else "".join(c if c.isalnum() else "-" for c in where)
     for number in range(15, 0, -1):
-        lock_path = Path(tempfile.gettempdir()) / f"app-tests-redis-db-{number}.lock"
+        lock_path = Path(tempfile.gettempdir()) / f"app-tests-redis-{tag}db-{number}.lock"
         handle = lock_path.open("w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             continue
-        return f"redis://127.0.0.1:6379/{number}", handle
-    raise RuntimeError("every Redis test database is in use; set TEST_REDIS_URL")
+        return urlunsplit(server._replace(path=f"/{number}")), handle
+    raise RuntimeError(f"every Redis test database of {server.hostname}:{server.port} is in use")
 
 
 # Claimed once, when this module is first imported; held until the run ends.
@@ -39,7 +42,10 @@ PASSWORD = "correct-horse-1"
 TEST_ALLOWED_HOSTS = "test,localhost,127.0.0.1,[::1]"
 # How long a write keeps the cache from storing what it changed (tests/helpers/cache.py waits
 # it out).
-CACHE_WRITE_FENCE_SECONDS = 1
+CACHE_WRITE_FENCE_SECONDS = 1.0
+# Argon2id at its cheapest (the settings' minimums): real hashes, a tenth of the default's
+# cost, paid at every sign-up and sign-in. Tests of the cost itself set their own.
+CHEAP_HASHING = {"PASSWORD_HASH_MEMORY_KIB": 8192, "PASSWORD_HASH_TIME_COST": 1}
 # Nothing listens on port 1: a database that is down.
 UNREACHABLE_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
 
@@ -69,6 +75,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "LOGIN_RATE_LIMIT_LIMIT": 100_000,
         "LOGIN_ACCOUNT_RATE_LIMIT_LIMIT": 100_000,
         "CACHE_WRITE_FENCE_SECONDS": CACHE_WRITE_FENCE_SECONDS,
+        **CHEAP_HASHING,
         # Needed outside local (ignored in local): the test client's host and loopback.
         "ALLOWED_HOSTS": TEST_ALLOWED_HOSTS,
     }
@@ -84,5 +91,6 @@ def app_env(database_url: str, **values: object) -> dict[str, str]:
         "REDIS_URL": TEST_REDIS_URL,
         "SECRET_KEY": TEST_SECRET_KEY,
         "ALLOWED_HOSTS": TEST_ALLOWED_HOSTS,
+        **CHEAP_HASHING,
     }
     return clean_env(**{**settings, **values})

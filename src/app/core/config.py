@@ -143,8 +143,9 @@ class Settings(BaseSettings):
 
     # client-side cache and rate limits
     CLIENT_CACHE_MAX_AGE: int = Field(default=30, ge=0)
-    # After a write, how long responses computed before it may not be cached (seconds)
-    CACHE_WRITE_FENCE_SECONDS: int = Field(default=10, ge=1, le=3600)
+    # After a write, how long responses computed before it may not be cached (seconds; kept to
+    # the millisecond)
+    CACHE_WRITE_FENCE_SECONDS: float = Field(default=10, ge=0.05, le=3600)
     # Login attempts, per client IP and per account (username or email)
     LOGIN_RATE_LIMIT_LIMIT: int = Field(default=20, ge=1)
     LOGIN_RATE_LIMIT_PERIOD: int = Field(default=60, ge=1)

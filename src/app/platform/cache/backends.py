@@ -72,11 +72,11 @@ local ttl, n = ARGV[1], tonumber(ARGV[2])
 local m = #KEYS - n
 local doomed = {}
 for i = 1, n do
-  redis.call('SET', ARGV[2 + i], 1, 'EX', ttl)
+  redis.call('SET', ARGV[2 + i], 1, 'PX', ttl)
   doomed[#doomed + 1] = KEYS[i]
 end
 for j = 1, m do
-  redis.call('SET', ARGV[2 + n + j], 1, 'EX', ttl)
+  redis.call('SET', ARGV[2 + n + j], 1, 'PX', ttl)
   local index, pattern = KEYS[n + j], ARGV[2 + n + m + j]
   for _, member in ipairs(redis.call('SMEMBERS', index)) do
     if string.match(member, pattern) then
@@ -145,9 +145,12 @@ class RedisCache:
     write of its own has made stale.
     """
 
-    def __init__(self, client: Redis, fence_seconds: int, retry_max_seconds: float = 1.0) -> None:
+    def __init__(
+        self, client: Redis, fence_seconds: float, retry_max_seconds: float = 1.0
+    ) -> None:
         self.client = client
         self.fence_seconds = fence_seconds
+        self.fence_milliseconds = max(1, round(fence_seconds * 1000))
         self.retry_max_seconds = retry_max_seconds
         self._set_script = client.register_script(_SET_SCRIPT)
         self._invalidate_script = client.register_script(_INVALIDATE_SCRIPT)
@@ -194,7 +197,7 @@ class RedisCache:
         await self._invalidate_script(
             keys=[*keys, *(INDEX_PREFIX + ns for ns in namespaces)],
             args=[
-                self.fence_seconds,
+                self.fence_milliseconds,
                 len(keys),
                 *(FENCE_PREFIX + key for key in keys),
                 *(FENCE_PREFIX + ns for ns in namespaces),
@@ -251,7 +254,7 @@ class RedisCache:
 class MemoryCache:
     """The embedded backend: one process, same semantics as `RedisCache`."""
 
-    def __init__(self, fence_seconds: int, max_entries: int = 10_000) -> None:
+    def __init__(self, fence_seconds: float, max_entries: int = 10_000) -> None:
         self.fence_seconds = fence_seconds
         self.max_entries = max_entries
         self._values: dict[str, tuple[float, bytes]] = {}
