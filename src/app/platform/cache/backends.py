@@ -145,9 +145,7 @@ class RedisCache:
     write of its own has made stale.
     """
 
-    def __init__(
-        self, client: Redis, fence_seconds: float, retry_max_seconds: float = 1.0
-    ) -> None:
+    def __init__(self, client: Redis, fence_seconds: float, retry_max_seconds: float = 1.0) -> None:
         self.client = client
         self.fence_seconds = fence_seconds
         self.fence_milliseconds = max(1, round(fence_seconds * 1000))
