@@ -17,7 +17,7 @@ SERVICES_POSTGRES_PORT ?= 5432
 SERVICES_REDIS_PORT ?= 6379
 SERVICES_COMPOSE := docker compose -p api-starter-services -f docker-compose.yml -f deploy/compose.services.yml
 
-.PHONY: help install services services-down run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal check-extending test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke clean
+.PHONY: help install services services-down run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal check-extending test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke client clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -126,5 +126,19 @@ bench: install ## the load benchmark (minutes): 2 server processes on PostgreSQL
 bench-smoke: install ## the benchmark harness on tiny data, 2 s per scenario (also part of make test)
 	$(RUN) python -m bench.run --smoke --out bench/results-smoke
 
+# The TypeScript client (clients/typescript/): the app's OpenAPI document, written from the code
+# (scripts/openapi.py), and the types openapi-typescript makes of it, both committed; the
+# generator and openapi-fetch are pinned in package.json and installed from the lock.
+CLIENT := clients/typescript
+
+client: install $(CLIENT)/node_modules/.installed ## the typed TypeScript client from the OpenAPI document (clients/typescript; needs node and npm)
+	$(RUN) python scripts/openapi.py $(CLIENT)/openapi.json
+	cd $(CLIENT) && npm run --silent generate
+
+$(CLIENT)/node_modules/.installed: $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo 'make client needs node and npm: apt-get install nodejs npm (as root)' >&2; exit 1; }
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+	@touch $@
+
 clean: ## remove virtual environments, caches and the local SQLite database
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage htmlcov app.db app.db-* bench/results-smoke
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage htmlcov app.db app.db-* bench/results-smoke $(CLIENT)/node_modules
