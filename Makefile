@@ -15,7 +15,8 @@ RUN := $(UV) run --frozen --no-sync
 
 SERVICES_POSTGRES_PORT ?= 5432
 SERVICES_REDIS_PORT ?= 6379
-SERVICES_COMPOSE := docker compose -p api-starter-services -f docker-compose.yml -f deploy/compose.services.yml
+SERVICES_PROJECT ?= api-starter-services
+SERVICES_COMPOSE = docker compose -p $(SERVICES_PROJECT) -f docker-compose.yml -f deploy/compose.services.yml
 
 .PHONY: help install services services-down run serve migrate migration superuser tier lint format typecheck check migrations-check check-removal check-extending test test-fast test-embedded test-deploy deploy-check multi-instance bench bench-smoke client clean
 
@@ -41,7 +42,7 @@ services: ## start PostgreSQL and Redis (docker-compose.yml, loopback ports 5432
 	if (exec 3<>/dev/tcp/127.0.0.1/$(SERVICES_REDIS_PORT)) 2>/dev/null; then \
 		echo "Redis already answers on 127.0.0.1:$(SERVICES_REDIS_PORT)"; else start="$$start redis"; fi; \
 	if [ -n "$$start" ]; then \
-		echo "Starting$$(printf ' %s' $$start) with Docker Compose (project api-starter-services)"; \
+		echo "Starting$$(printf ' %s' $$start) with Docker Compose (project $(SERVICES_PROJECT))"; \
 		POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-postgres} SERVICES_POSTGRES_PORT=$(SERVICES_POSTGRES_PORT) \
 			SERVICES_REDIS_PORT=$(SERVICES_REDIS_PORT) $(SERVICES_COMPOSE) up -d --wait $$start; \
 	fi
@@ -101,11 +102,17 @@ check-removal: install ## each optional feature, and all at once, removed as REA
 check-extending: install ## README's comments on posts added to a scratch copy as README says (one package, its tests, one line, one migration); lint, types, migrations, its tests
 	$(RUN) python scripts/extending_check.py --uv $(abspath $(UV)) $(ARGS)
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), each with a PostgreSQL database and
+# a Redis database of its own; a module whose tests share what a module fixture starts is run
+# by one worker (xdist_group). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 4
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
 test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL, Redis, Docker)
-	$(RUN) pytest --cov --cov-report=term-missing:skip-covered --durations=25
+	$(RUN) pytest $(XDIST) --cov --cov-report=term-missing:skip-covered --durations=25
 
 test-fast: check ## lint, types and the suite without its slow legs (app processes, nginx, bench, deploy files)
-	$(RUN) pytest -q -p no:cacheprovider -m "not slow"
+	$(RUN) pytest -q -p no:cacheprovider $(XDIST) -m "not slow" --durations=10
 
 test-embedded: install ## only the embedded-default (SQLite) leg
 	$(RUN) pytest -q tests/test_embedded.py

@@ -62,7 +62,7 @@ DOMAIN_LINE = re.compile(r'"app\.comments\.domain",')
 SH_BLOCK = re.compile(r"^\s*```sh\n(.*?)^\s*```", re.MULTILINE | re.DOTALL)
 # README exports a database of its own; the check gives the scratch one instead.
 EXPORT_DATABASE = re.compile(r"^export DATABASE_URL=")
-FAST_TESTS = ("tests/comments", "tests/posts", "-m", "not slow")
+FAST_TESTS = ("tests/comments", "tests/posts", "-n", "2", "-m", "not slow")
 GIT = ["git", "-c", "user.name=check", "-c", "user.email=check@example.invalid"]
 
 

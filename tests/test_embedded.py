@@ -15,7 +15,9 @@ import pytest
 from tests.helpers.features import installed, needs
 from tests.helpers.processes import APP, Process, clean_env, free_port, run_app
 
-pytestmark = pytest.mark.slow  # a server process (`make test-embedded` runs it alone)
+# A server process (`make test-embedded` runs it alone). One worker runs the whole module: its
+# tests share what a module fixture starts.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded")]
 
 PASSWORD = "embedded-pass-1"
 NEW_PASSWORD = "embedded-pass-2"

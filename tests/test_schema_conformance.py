@@ -26,7 +26,8 @@ from tests.helpers.database import create_database, drop_database, migrate
 from tests.helpers.processes import APP, BIN, Process, clean_env, free_port, run_app
 from tests.helpers.settings import PASSWORD, TEST_REDIS_URL, TEST_SECRET_KEY
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module: its tests share what a module fixture starts.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("conformance")]
 
 SCHEMATHESIS = str(BIN / "schemathesis")
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,8 @@ import pytest
 from tests.helpers.processes import APP, Process, free_port
 from tests.helpers.settings import app_env
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module: its tests share what a module fixture starts.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slow-clients")]
 
 SLOTS = 4
 # Long enough that 140 connections open and are reading their bodies well before the first is

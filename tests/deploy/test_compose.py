@@ -34,12 +34,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.helpers.deploy import require_docker_engine
 from tests.helpers.features import installed, needs
 from tests.helpers.http import API, bearer
 from tests.helpers.processes import free_port
 from tests.helpers.settings import PASSWORD
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module: its tests share what a module fixture starts.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compose")]
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the image and the compose file need, as a fresh clone has them.
@@ -64,38 +66,7 @@ JOBS = 8  # the default tier allows 10 an hour; one is used before
 T = TypeVar("T")
 
 
-def _engine_problem() -> str | None:
-    """Why the compose test cannot run here (None when it can)."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return "no `docker` command on PATH"
-    try:
-        info = subprocess.run(
-            [docker, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if info.returncode != 0:
-            return "no Docker engine answers `docker info`"
-        version = subprocess.run(
-            [docker, "compose", "version"], capture_output=True, text=True, timeout=30
-        )
-    except subprocess.TimeoutExpired:
-        return "the Docker engine did not answer within 30 s"
-    if version.returncode != 0:
-        return "`docker compose` (Compose v2) is missing"
-    return None
-
-
-_PROBLEM = _engine_problem()
-if _PROBLEM is not None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"the compose test must run in CI: {_PROBLEM}", pytrace=False)
-    pytest.skip(
-        f"compose test not run: {_PROBLEM}; start Docker, then `make test-deploy`",
-        allow_module_level=True,
-    )
+require_docker_engine("the compose test")
 
 
 def wait_for(
