@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, str]] = [
     ("pydantic (validation, serialization)", r"/pydantic(_core)?/|pydantic_core"),
     ("FastAPI encoders (jsonable_encoder)", r"/fastapi/encoders\.py"),
     ("JSON (stdlib)", r"/json/"),
-    ("app middleware (app/platform/http/middleware.py)", r"/app/platform/http/middleware\.py"),
+    # The one middleware and its steps: the whole package, its uvicorn protocol aside.
+    ("app middleware (app/platform/http/)", r"/app/platform/http/(?!uvicorn_protocol\.py)"),
     ("FastAPI routing, dependencies", r"/fastapi/"),
     ("Starlette", r"/starlette/"),
     # The app's subclass of uvicorn's protocol is server work, not app code.

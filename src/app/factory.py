@@ -21,7 +21,8 @@ from app.docs import install_docs
 from app.domains import app_installers, authenticators, collectors, feature_settings, lifespans
 from app.health.router import router as health_router
 from app.platform.cache.early import early_routes
-from app.platform.http.middleware import EdgeConfig, EdgeMiddleware, HostCheck
+from app.platform.http.hosts import HostCheck
+from app.platform.http.middleware import EdgeConfig, EdgeMiddleware
 from app.platform.logging import configure_logging
 from app.resources import open_resources
 
@@ -93,9 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app, settings)
     for install in app_installers():
         install(app, settings)
-    # One layer (platform/http/middleware.py): request id and access log, admission, clean URL, body
-    # and header bounds, the body read within its deadline, the Host allow-list, cache hits
-    # answered before routing, limit and caching headers, the request observer.
+    # One layer (platform/http/middleware.py, which runs the steps of platform/http/ in a fixed
+    # order): request id and access log, the Host allow-list, clean URL, body and header
+    # bounds, the body read within its deadline, admission, cache hits answered before
+    # routing, limit and caching headers, the request observer, unhandled errors.
     hosts = settings.allowed_hosts
     # Probes and scrapers reach the server by internal names.
     internal = {"/health"}.union(*(collector.scrape_paths for collector in observing))

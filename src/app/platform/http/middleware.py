@@ -1,88 +1,60 @@
-"""The app's one middleware: a pure-ASGI layer that does, for every HTTP request, in one pass
-over its headers and one wrapper of `send`:
+"""The app's one middleware: a pure-ASGI layer that runs, for every HTTP request, the edge's
+steps in this order, over one pass on the request's headers and one wrapper of `send`
+(exchange.py):
 
-- request ids (`X-Request-ID`, the client's when it is a plain token) and the access log;
-- admission: at most MAX_IN_FLIGHT_REQUESTS requests of this process run at once, the others
-  wait in arrival order, and one that waits longer than QUEUE_TIMEOUT_SECONDS gets a 503 with
-  `Retry-After` (never a timeout);
-- the Host allow-list outside local (400), clean URLs (no NUL characters), bounded request
-  bodies (413) and headers (431);
-- request bodies read whole, within REQUEST_BODY_TIMEOUT_SECONDS (408), before admission: a
-  client that sends its body slowly holds no slot while it does;
-- cache hits answered before routing (platform/cache/early.py);
-- the rate limiter's X-RateLimit-* headers, and client-side caching (Cache-Control, ETag and
-  304 answers to If-None-Match);
-- every answered request reported to the request observer (core/observe.py), when a
-  collector installed one: the metrics' count and duration by route template and status;
-- the answer to an error nothing else handled (a 503 when the database is unavailable, else a
-  500; core/errors.py `unhandled_error`): logged once, with the request id, and never raised
-  to the server, which would log it again and close the client's connection.
+1. request_id    the request's id (`X-Request-ID`), set for its log lines;
+2. observing     the request observer counts it in flight, when a collector installed one;
+3. hosts         the Host allow-list outside local (400);
+4. bounds        a clean URL (no NUL: 400), a declared body length (413) and the number of
+                 headers (431) within bounds;
+5. body          the body read whole, within REQUEST_BODY_TIMEOUT_SECONDS (408), its size
+                 limit (413) and the process's budget of bodies read ahead (503), before
+                 admission: a client that sends its body slowly holds no slot while it does;
+6. admission     at most MAX_IN_FLIGHT_REQUESTS requests run at once, the others wait in
+                 arrival order, and one that waits longer than QUEUE_TIMEOUT_SECONDS gets a
+                 503 with `Retry-After` (never a timeout);
+7. early_cache   a cache hit answered before routing (platform/cache/early.py);
+8. the app       a body it reads from the server itself bounded as it streams (body.limited,
+                 413); every message it sends goes out through the `send` wrapper, where
+                 headers adds the request id, the rate limiter's X-RateLimit-* and the
+                 client-caching policy (Cache-Control, ETag, and a 304 to an If-None-Match
+                 that names the ETag);
+9. unhandled     an error nothing else handled answered once (503 when the database is
+                 unavailable, else 500), logged with the request id, never raised to the
+                 server, which would log it again and close the client's connection;
+10. observing    the answered request reported to the observer,
+    access_log   and logged.
+
+A step that refuses a request (3 to 6, and 8's 413) answers through the same `send` wrapper,
+so that the refusal carries the request id and `no-store` like any other answer, and no later
+step runs.
 
 One layer, because each pure-ASGI middleware that wraps `send` costs every request a call per
-message and a copy of the header list; the profile of a cache hit showed five of them."""
+message and a copy of the header list; the profile of a cache hit showed five of them. The
+steps are plain functions and objects built once, with the app: a request on its way to the
+app allocates what it did when they were one function (its Exchange, a `receive` wrapper) and
+awaits nothing more."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import logging
-import re
 import time
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.errors import unhandled_error
 from app.core.observe import RequestObserver
 from app.platform.cache.early import EarlyRoute, early_hit
+from app.platform.http import bounds, early_cache, observing, unhandled
+from app.platform.http.access_log import log_access
+from app.platform.http.admission import Admission
+from app.platform.http.body import BodyReader, BodyTooLarge, expected, limited, replay
+from app.platform.http.exchange import Exchange
+from app.platform.http.headers import public_policy
+from app.platform.http.hosts import HostCheck
+from app.platform.http.replies import BODY_TOO_LARGE, BUSY, Refusal, refuse
+from app.platform.http.request_id import request_id
 from app.platform.logging import request_id_var
-
-access_logger = logging.getLogger("app.access")
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class _BodyTooLarge(HTTPException):
-    """Raised while streaming; an HTTPException so the route's body parsing lets it through."""
-
-    def __init__(self) -> None:
-        super().__init__(413, "Request body too large")
-
-
-async def _reply(
-    send: Send,
-    status: int,
-    detail: str,
-    extra: Sequence[tuple[bytes, bytes]] = (),
-    *,
-    close: bool = True,
-) -> None:
-    """A JSON `{"detail": ...}` answer; with `close`, the connection ends after it (the
-    request's body may be left unread)."""
-    body = json.dumps({"detail": detail}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *extra,
-    ]
-    if close:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _answer_unhandled(exc: Exception, scope: Scope, exchange: _Exchange) -> None:
-    """Log `exc` once and answer it, with a complete response so that the connection stays
-    open. A response already started cannot be replaced: the server, seeing it unfinished,
-    closes the connection."""
-    status, detail, headers = unhandled_error(exc, scope["method"], scope["path"])
-    if exchange.started:
-        return
-    extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-    await _reply(exchange.send, status, detail, extra, close=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,91 +84,24 @@ class EdgeConfig:
     max_buffered_bytes: int = 64 * 1_048_576
 
 
-class HostCheck:
-    """Whether a Host header names one of the allowed hosts (its port aside)."""
-
-    def __init__(self, hosts: Iterable[str], exempt_paths: Iterable[str] = ("/health",)) -> None:
-        # Liveness probes and scrapers reach the server by internal names.
-        self.exempt_paths = frozenset(exempt_paths)
-        self._exact = frozenset(h for h in hosts if not h.startswith("*."))
-        self._suffixes = tuple(h[1:] for h in hosts if h.startswith("*."))
-
-    def allows(self, header: bytes | None) -> bool:
-        if not header:
-            return False
-        host = header.decode("latin-1").lower()
-        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
-        return host in self._exact or (bool(self._suffixes) and host.endswith(self._suffixes))
-
-
-# Methods whose requests have a body only when they declare a length.
-_BODILESS = frozenset({"GET", "HEAD"})
-
-
-class _Deadlines:
-    """The body deadlines of the requests reading one, kept by one timer for them all: a
-    timer per request (asyncio.timeout) doubled what this middleware costs a small POST
-    (13 of 28 us, measured in-process on uvloop)."""
-
-    __slots__ = ("_due", "_expired", "_loop", "_timer", "timeout")
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        # Tasks by deadline, in deadline order: every one gets the same timeout.
-        self._due: dict[asyncio.Task[object], float] = {}
-        self._expired: set[asyncio.Task[object]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def watch(self, task: asyncio.Task[object]) -> None:
-        """Cancel `task` once its deadline has passed, unless `done` came first."""
-        loop = task.get_loop()
-        if loop is not self._loop:  # a new event loop (tests): the old timer is gone
-            self._due.clear()
-            self._expired.clear()
-            self._loop, self._timer = loop, None
-        due = loop.time() + self.timeout
-        self._due[task] = due
-        if self._timer is None:
-            self._timer = loop.call_at(due, self._expire, loop)
-
-    def expired(self, task: asyncio.Task[object]) -> bool:
-        """Whether `task` has been cancelled for its deadline."""
-        return task in self._expired
-
-    def done(self, task: asyncio.Task[object]) -> None:
-        """Stop watching `task`."""
-        if self._due.pop(task, None) is None:
-            self._expired.discard(task)
-
-    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer = None
-        now = loop.time()
-        due = self._due
-        while due:
-            task = next(iter(due))
-            if due[task] > now:
-                self._timer = loop.call_at(due[task], self._expire, loop)
-                return
-            del due[task]
-            self._expired.add(task)
-            task.cancel()
-
-
 class EdgeMiddleware:
     def __init__(self, app: ASGIApp, config: EdgeConfig) -> None:
         self.app = app
         self.config = config
-        self._slots = asyncio.Semaphore(config.max_in_flight)
-        # Bytes of bodies read ahead of admission and not yet done with.
-        self._buffered = 0
-        self._deadlines = _Deadlines(config.body_timeout)
-        self._public = f"public, max-age={config.client_max_age}".encode()
+        self._admission = Admission(
+            config.max_in_flight, config.queue_timeout, config.unqueued_paths
+        )
+        self._bodies = BodyReader(
+            config.max_body_bytes, config.max_buffered_bytes, config.body_timeout
+        )
+        self._public = public_policy(config.client_max_age)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        config = self.config
+        path: str = scope["path"]
         given = authorization = if_none_match = length = host = None
         for name, value in scope["headers"]:
             if name == b"host":
@@ -209,355 +114,84 @@ class EdgeMiddleware:
                 if_none_match = value
             elif name == b"content-length":
                 length = value
-        request_id = given.decode() if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        observer = self.config.observer
-        if observer is not None and scope["path"] in observer.unmeasured:
-            observer = None
-        if observer is not None:
-            observer.in_flight += 1
+        # 1
+        rid = request_id(given)
+        token = request_id_var.set(rid)
+        # 2
+        observer = observing.start(config.observer, path)
         started = time.perf_counter()
-        exchange = _Exchange(self, scope, send, request_id.encode(), authorization, if_none_match)
+        exchange = Exchange(
+            scope,
+            send,
+            rid.encode(),
+            authorization,
+            if_none_match,
+            self._public,
+            config.max_etag_buffer,
+        )
+        # The steps run in this one coroutine (the app in a second, `_run`): every level of
+        # coroutines would cost each request a frame, and each of its resumptions a hop.
         try:
-            await self._handle(scope, receive, exchange, length, host)
+            # 3
+            hosts = config.allowed_hosts
+            refusal = None if hosts is None else hosts.check(path, host)
+            if refusal is None:
+                # 4
+                refusal = bounds.check(scope, length, config.max_body_bytes, config.max_headers)
+            if refusal is not None:
+                await refuse(exchange.send, refusal)
+                return
+            # 5
+            body: bytes | None = None
+            if expected(scope["method"], length):
+                read = await self._bodies.read(receive)
+                if read is None:
+                    exchange.status = 499  # nothing to answer: the client has gone
+                    return
+                if isinstance(read, Refusal):
+                    await refuse(exchange.send, read)
+                    return
+                body = read
+                receive = replay(body, receive)
+            try:
+                # 6
+                admission = self._admission
+                if path in admission.unqueued_paths:
+                    await self._run(scope, receive, exchange)
+                elif await admission.enter():
+                    try:
+                        await self._run(scope, receive, exchange)
+                    finally:
+                        admission.leave()
+                else:
+                    await refuse(exchange.send, BUSY)
+            finally:
+                if body is not None:
+                    self._bodies.release(len(body))
         except Exception as exc:
-            await _answer_unhandled(exc, scope, exchange)
+            # 9
+            await unhandled.answer(exc, scope, exchange)
         finally:
+            # 10
             elapsed = time.perf_counter() - started
             if observer is not None:
-                observer.in_flight -= 1
-                # After the app returned: Starlette has put the matched route in the scope.
-                observer.observe(scope, exchange.template, exchange.status, elapsed)
-            duration_ms = round(elapsed * 1000, 1)
-            client = scope.get("client")
-            address = client[0] if client else None
-            access_logger.info(
-                "%s %s %s %.1fms from %s",
-                scope["method"],
-                scope["path"],
-                exchange.status,
-                duration_ms,
-                address or "-",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": exchange.status,
-                    "duration_ms": duration_ms,
-                    "client": address,
-                },
-            )
+                observing.finish(observer, scope, exchange.template, exchange.status, elapsed)
+            log_access(scope, exchange.status, elapsed)
             request_id_var.reset(token)
 
-    async def _handle(
-        self,
-        scope: Scope,
-        receive: Receive,
-        exchange: _Exchange,
-        length: bytes | None,
-        host: bytes | None,
-    ) -> None:
+    async def _run(self, scope: Scope, receive: Receive, exchange: Exchange) -> None:
         config = self.config
-        hosts = config.allowed_hosts
-        if hosts is not None and not hosts.allows(host) and scope["path"] not in hosts.exempt_paths:
-            await _reply(exchange.send, 400, "Invalid host header")
-            return
-        query: bytes = scope.get("query_string", b"")
-        if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
-            await _reply(exchange.send, 400, "NUL characters are not allowed in the URL")
-            return
-        if length is None:
-            has_body = scope["method"] not in _BODILESS
-        elif not length.isdigit() or int(length) > config.max_body_bytes:
-            await _reply(exchange.send, 413, "Request body too large")
-            return
-        else:
-            has_body = int(length) > 0
-        if len(scope["headers"]) > config.max_headers:
-            await _reply(exchange.send, 431, "Too many request headers")
-            return
-        if not has_body:
-            await self._admit(scope, receive, exchange)
-            return
-        body = await self._read_body(receive, exchange)
-        if body is None:
-            return
-        try:
-            await self._admit(scope, _replay(body, receive), exchange)
-        finally:
-            self._buffered -= len(body)
-
-    async def _read_body(self, receive: Receive, exchange: _Exchange) -> bytes | None:
-        """The request's whole body, counted in `_buffered` (the caller takes it off); None
-        when the request has been answered instead (408 late, 413 too large, 503 over the
-        buffer budget) or the client has gone."""
-        config = self.config
-        chunks: list[bytes] = []
-        size = 0
-        complete = False
-        refusal: tuple[int, str] | None = None
-        task: asyncio.Task[object] = asyncio.current_task()  # type: ignore[assignment]
-        self._deadlines.watch(task)
-        try:
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    # Nothing to answer: the access log says 499, as nginx's does.
-                    exchange.status = 499
-                    break
-                chunk = message.get("body", b"")
-                if chunk:
-                    if size + len(chunk) > config.max_body_bytes:
-                        refusal = (413, "Request body too large")
-                        break
-                    size += len(chunk)
-                    self._buffered += len(chunk)
-                    chunks.append(chunk)
-                    if self._buffered > config.max_buffered_bytes:
-                        refusal = (503, "The server is busy; retry shortly")
-                        break
-                if not message.get("more_body", False):
-                    complete = True
-                    break
-        except asyncio.CancelledError:
-            # The deadline's cancellation is a 408; any other (the server stopping) goes on.
-            if not self._deadlines.expired(task) or task.uncancel() > 0:
-                raise
-            refusal = (408, "Request body not received in time")
-        finally:
-            self._deadlines.done(task)
-            if not complete:
-                self._buffered -= size
-        if complete:
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if refusal is not None:
-            status, detail = refusal
-            retry = ((b"retry-after", b"1"),) if status == 503 else ()
-            await _reply(exchange.send, status, detail, retry)
-        return None
-
-    async def _admit(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
-        config = self.config
-        if scope["path"] in config.unqueued_paths:
-            await self._run(scope, receive, exchange)
-            return
-        slots = self._slots
-        if slots.locked():
-            try:
-                await asyncio.wait_for(slots.acquire(), config.queue_timeout)
-            except TimeoutError:
-                retry = ((b"retry-after", b"1"),)
-                await _reply(exchange.send, 503, "The server is busy; retry shortly", retry)
-                return
-        else:
-            await slots.acquire()
-        try:
-            await self._run(scope, receive, exchange)
-        finally:
-            slots.release()
-
-    async def _run(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
-        if self.config.early_routes and exchange.is_get and exchange.authorization is None:
-            hit = await early_hit(self.config.early_routes, scope)
+        # 7
+        if early_cache.wanted(config.early_routes, exchange.is_get, exchange.authorization):
+            hit = await early_hit(config.early_routes, scope)
             if hit is not None:
                 exchange.template, body = hit
-                await exchange.send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"x-cache", b"HIT"),
-                        ],
-                    }
-                )
+                await exchange.send(early_cache.hit_start(body))
                 await exchange.send({"type": "http.response.body", "body": body})
                 return
-        limit = self.config.max_body_bytes
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge()
-            return message
-
+        # 8
         try:
-            await self.app(scope, limited_receive, exchange.send)
-        except _BodyTooLarge:
+            await self.app(scope, limited(receive, config.max_body_bytes), exchange.send)
+        except BodyTooLarge:
             if not exchange.started:
-                await _reply(exchange.send, 413, "Request body too large")
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` for a request whose body has been read: the body, then the server's own
-    messages (a disconnect)."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop()
-        return await receive()
-
-    return replay
-
-
-class _Exchange:
-    """The response side of one request: the one `send` wrapper."""
-
-    __slots__ = (
-        "_send",
-        "authorization",
-        "chunks",
-        "edge",
-        "if_none_match",
-        "is_get",
-        "passthrough",
-        "request_id",
-        "scope",
-        "size",
-        "start",
-        "started",
-        "status",
-        "template",
-    )
-
-    def __init__(
-        self,
-        edge: EdgeMiddleware,
-        scope: Scope,
-        send: Send,
-        request_id: bytes,
-        authorization: bytes | None,
-        if_none_match: bytes | None,
-    ) -> None:
-        self.edge = edge
-        self.scope = scope
-        self._send = send
-        self.request_id = request_id
-        self.authorization = authorization
-        self.if_none_match = if_none_match
-        self.is_get = scope["method"] == "GET"
-        self.status = 500
-        self.started = False
-        self.start: Message | None = None
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.passthrough = False
-        # The route's template when the middleware answered without routing (a cache hit).
-        self.template: str | None = None
-
-    # A method, not a bound method kept in an attribute: that would make the exchange a
-    # reference cycle, which keeps the server's `send` (under Granian, the connection, body
-    # and all) alive until the garbage collector runs, long after the response.
-    async def send(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            self.started = True
-            self.status = message["status"]
-            if self.is_get:
-                self.start = message  # held until the body gives the ETag
-                return
-            await self._send(self._head(message, None))
-            return
-        if not self.is_get or self.passthrough or kind != "http.response.body":
-            await self._send(message)
-            return
-        start = self.start
-        if start is None:
-            await self._send(message)
-            return
-        chunk = message.get("body", b"")
-        if message.get("more_body", False):
-            self.chunks.append(chunk)
-            self.size += len(chunk)
-            if self.size > self.edge.config.max_etag_buffer:
-                self.passthrough = True
-                await self._send(self._head(start, None))
-                for held in self.chunks:
-                    await self._send(
-                        {"type": "http.response.body", "body": held, "more_body": True}
-                    )
-                self.chunks = []
-            return
-        body = b"".join([*self.chunks, chunk]) if self.chunks else chunk
-        etag = None
-        if start["status"] == 200:
-            etag = b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"'
-        head = self._head(start, etag)
-        if (
-            etag is not None
-            and self.if_none_match is not None
-            and _etag_matches(self.if_none_match, etag)
-        ):
-            kept = [
-                (k, v) for k, v in head["headers"] if k not in (b"content-length", b"content-type")
-            ]
-            self.status = 304
-            await self._send({"type": "http.response.start", "status": 304, "headers": kept})
-            await self._send({"type": "http.response.body", "body": b""})
-            return
-        await self._send(head)
-        await self._send({"type": "http.response.body", "body": body})
-
-    def _head(self, start: Message, etag: bytes | None) -> Message:
-        """The response's headers with the request id, the rate-limit headers and the
-        client-caching policy added (a header the app set itself is kept)."""
-        headers: list[tuple[bytes, bytes]] = []
-        cache_control = vary = has_etag = False
-        present: set[bytes] = set()
-        for key, value in start.get("headers", ()):
-            name = key.lower()
-            if name == b"x-request-id":
-                continue
-            if name == b"cache-control":
-                if not self.is_get:
-                    continue  # every other method gets no-store, whatever the app said
-                cache_control = True
-            elif name == b"vary":
-                vary = True
-            elif name == b"etag":
-                has_etag = True
-            present.add(name)
-            headers.append((name, value))
-        headers.append((b"x-request-id", self.request_id))
-        state = self.scope.get("state")
-        limits = state.get("rate_limit_headers") if state else None
-        if limits:
-            for name_str, value_str in limits.items():
-                name = name_str.lower().encode()
-                if name not in present:
-                    headers.append((name, value_str.encode()))
-        if not self.is_get:
-            headers.append((b"cache-control", b"no-store"))
-        else:
-            if not cache_control:
-                if start["status"] != 200:
-                    policy = b"no-store"
-                elif self.authorization is None:
-                    policy = self.edge._public
-                else:
-                    policy = b"private, no-cache"
-                headers.append((b"cache-control", policy))
-            if etag is not None and not has_etag:
-                headers.append((b"etag", etag))
-            if not vary:
-                headers.append((b"vary", b"Authorization"))
-        return {**start, "headers": headers}
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
-    if if_none_match.strip() == b"*":
-        return True
-    candidates = [tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b",")]
-    return etag in candidates
+                await refuse(exchange.send, BODY_TOO_LARGE)
