@@ -18,7 +18,7 @@ import pytest
 from fastapi import Depends
 from redis.asyncio import Redis
 
-from app.core.db import SessionDep, get_engine
+from app.core.db import Db, DbDep, get_db
 from app.core.state import resources_of
 from app.platform.cache import CacheBackend, MemoryCache, RedisCache, cache
 from app.platform.cache.early import early_routes
@@ -661,15 +661,15 @@ def test_cache_accepts_well_formed_templates() -> None:
 
 class CountingRoutes:
     """Counts the requests that reach a route (and so resolve its dependencies): the posts'
-    public reads all take the engine."""
+    public reads all take the unit of work (this one only reads: it never commits)."""
 
     def __init__(self, app: Any) -> None:
         self.opened = 0
-        self.engine = resources_of(app).engine
+        self.resources = resources_of(app)
 
     async def __call__(self) -> Any:
         self.opened += 1
-        return self.engine
+        return Db(self.resources.engine, self.resources.sessionmaker)
 
 
 async def test_public_hits_are_answered_before_routing(app_client: AppClientFactory) -> None:
@@ -682,7 +682,7 @@ async def test_public_hits_are_answered_before_routing(app_client: AppClientFact
             "/api/v1/{username}/posts",
         } <= {route.path for route in early_routes(app.routes)}
         routed = CountingRoutes(app)
-        app.dependency_overrides[get_engine] = routed
+        app.dependency_overrides[get_db] = routed
 
         item = await get_ok(client, item_url("alice", post["id"]))
         page = await get_ok(client, list_url("alice"))
@@ -708,6 +708,7 @@ async def test_public_hits_are_answered_before_routing(app_client: AppClientFact
         assert (await get_ok(client, list_url("alice") + "?other=1")).content == page.content
         assert (await client.get(item_url("alice", 999))).status_code == 404
         assert routed.opened == 5
+        del app.dependency_overrides[get_db]
 
         # A write still invalidates what the early path serves.
         patched = await client.patch(
@@ -739,7 +740,7 @@ async def test_early_hits_leave_routes_with_dependencies_to_routing(
 
         @app.get("/guarded/{name}", dependencies=[Depends(counted)])
         @cache("{name}_guarded", resource_id_name="name", serve_hits_early=True)
-        async def guarded(name: str, session: SessionDep) -> dict[str, str]:
+        async def guarded(name: str, db: DbDep) -> dict[str, str]:
             return {"name": name}
 
         first = await get_ok(client, "/guarded/box")

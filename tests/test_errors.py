@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from app.core.config import Settings
-from app.core.db import EngineDep, SessionDep
+from app.core.db import DbDep
+from app.core.query import Query
 from app.platform.logging import RequestIdFilter
 from app.users.models import User
-from app.users.repository import BY_USERNAME
 from tests.helpers.http import (
     SUPERUSER,
     AppClientFactory,
@@ -170,20 +170,21 @@ async def test_unexpected_error_is_logged_once_with_traceback_and_request_id(
 
 async def test_a_bug_in_a_statement_is_a_500_not_a_503(app_client: AppClientFactory) -> None:
     async with app_client() as client:
+        by_name = Query(select(User.id).where(User.username == bindparam("username")))
 
         @client.app.get("/bad-sql")
-        async def bad_sql(session: SessionDep) -> None:
-            await session.execute(text("SELECT no_such_column FROM users"))
+        async def bad_sql(db: DbDep) -> None:
+            await db.session.execute(text("SELECT no_such_column FROM users"))
 
         @client.app.get("/bad-value")
-        async def bad_value(session: SessionDep) -> None:
+        async def bad_value(db: DbDep) -> None:
             # asyncpg refuses the value with its DataError, which SQLAlchemy reports as an
             # InterfaceError: a bug all the same, not the database being unavailable.
-            await session.execute(select(User).where(User.username == 42))
+            await db.session.execute(select(User).where(User.username == 42))
 
         @client.app.get("/bad-read")
-        async def bad_read(engine: EngineDep) -> None:
-            await BY_USERNAME.one(engine, username=42)  # the same, raw from the driver
+        async def bad_read(db: DbDep) -> None:
+            await db.row(by_name, username=42)  # the same, raw from the driver
 
         for path in ("/bad-sql", "/bad-value", "/bad-read"):
             response = await client.get(path)

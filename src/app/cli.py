@@ -392,7 +392,7 @@ def _check_schema_before_serving(settings: Settings) -> None:
 
 async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int:
     from app.api import api_path_words, build_api_router
-    from app.core.db import transaction
+    from app.core.db import unit_of_work
     from app.users import service
     from app.users.repository import UserRepository
     from app.users.schemas import UserCreate
@@ -421,15 +421,13 @@ async def _create_superuser(settings: Settings, args: argparse.Namespace) -> int
 
     async with (
         _migrated_database(settings) as resources,
-        transaction(resources.sessionmaker) as session,
+        unit_of_work(resources) as db,
     ):
-        repo = UserRepository(session)
+        repo = UserRepository(db)
         if await repo.username_taken(data.username) or await repo.email_taken(data.email):
             print(f"user '{data.username}' or email '{data.email}' exists: nothing to do")
             return 0
-        await service.register(
-            session, resources.hasher, data, is_superuser=True, email_verified=True
-        )
+        await service.register(db, resources.hasher, data, is_superuser=True, email_verified=True)
     print(f"superuser '{data.username}' created")
     return 0
 

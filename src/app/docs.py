@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.auth import service
 from app.core.config import Environment, Settings
-from app.core.db import SessionDep
+from app.core.db import DbDep
 from app.core.domain import Domain
 from app.core.errors import AppError, Forbidden
 from app.core.permissions import Permission
@@ -61,7 +61,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 async def docs_superuser(
     request: Request,
-    session: SessionDep,
+    db: DbDep,
     hasher: HasherDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
@@ -81,7 +81,7 @@ async def docs_superuser(
         per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
         await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "docs"))
         login, password = credentials
-        account = await service.find_login_account(session, login)
+        account = await service.find_login_account(db, login)
         valid, _ = await hasher.verify(password, account.hashed_password if account else None)
         if account is None or not valid:
             raise DocsUnauthorized()

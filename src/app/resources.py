@@ -50,7 +50,7 @@ async def open_resources(
     routes).
 
         async with open_resources(settings) as resources:
-            async with transaction(resources.sessionmaker) as session: ...
+            async with unit_of_work(resources) as db: ...
     """
     engine = create_engine(settings)
     cache = create_cache(settings)

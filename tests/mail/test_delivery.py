@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from app.core.db import transaction
+from app.core.db import unit_of_work
 from app.core.events import publish
 from app.core.messages import Mail, Templates
 from app.core.state import resources_of
@@ -33,10 +33,10 @@ HELLO = Mail(
 
 
 async def send(app: FastAPI, mail: Mail) -> None:
-    """Publish `mail` in a transaction of `app`'s process, as a service would."""
+    """Publish `mail` in a unit of work of `app`'s process, as a service would."""
     resources = resources_of(app)
-    async with transaction(resources.sessionmaker) as session:
-        await publish(session, resources, mail)
+    async with unit_of_work(resources) as db:
+        await publish(db, resources, mail)
 
 
 async def outbox(database_url: str) -> list[tuple[int, object, object]]:
@@ -90,8 +90,8 @@ async def test_a_rolled_back_transaction_sends_nothing(
 
     async def fail_after_asking(app: FastAPI) -> None:
         resources = resources_of(app)
-        async with transaction(resources.sessionmaker) as session:
-            await publish(session, resources, HELLO)
+        async with unit_of_work(resources) as db:
+            await publish(db, resources, HELLO)
             raise RuntimeError("the request failed after asking for the mail")
 
     async with mail_app(app_client, folder) as client:

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from app.core.config import ConfigError, Settings, load_settings
-from app.core.db import SessionDep, utcnow
+from app.core.db import DbDep, utcnow
 from app.core.errors import Conflict
 from app.core.state import Resources, resources_of
 from app.domains import feature_settings
@@ -256,12 +256,10 @@ async def test_sigterm_hands_a_long_job_back_to_the_queue(
 
 def add_enqueueing_routes(app: FastAPI) -> None:
     @app.post("/test/enqueue")
-    async def enqueue_and_commit(
-        session: SessionDep, queue: QueueDep, fail: bool = False
-    ) -> dict[str, str]:
-        await session.execute(text("SELECT 1"))
+    async def enqueue_and_commit(db: DbDep, queue: QueueDep, fail: bool = False) -> dict[str, str]:
+        await db.session.execute(text("SELECT 1"))
         job_id = enqueue_after_commit(
-            session, queue, "sample_background_task", "after commit", owner="-"
+            db, queue, "sample_background_task", "after commit", owner="-"
         )
         if fail:
             raise Conflict("rolled back on purpose")

@@ -4,11 +4,13 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, or_, select, update
 
 from app.accounts.models import LinkToken
 from app.core.db import utcnow
+from app.core.repository import Repository
+from app.users.models import User
+from app.users.repository import LIVE
 
 # Spent and expired tokens are kept this long, then purged.
 KEEP_ENDED = timedelta(days=1)
@@ -18,11 +20,28 @@ def hash_link_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class LinkTokenRepository:
+class AccountRepository(Repository[User]):
+    """The active accounts that the link flows change."""
+
+    model = User
+
+    async def live(self, user_id: int) -> User | None:
+        return await self.session.scalar(select(User).where(User.id == user_id, LIVE))
+
+    async def with_address(self, email: str) -> User | None:
+        """The account whose address, or whose pending new address, `email` is."""
+        return await self.session.scalar(
+            select(User).where(or_(User.email == email, User.pending_email == email), LIVE)
+        )
+
+    async def with_email(self, email: str) -> User | None:
+        return await self.session.scalar(select(User).where(User.email == email, LIVE))
+
+
+class LinkTokenRepository(Repository[LinkToken]):
     """Tokens of verification and reset links: only their hashes are stored."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = LinkToken
 
     async def issue(self, user_id: int, purpose: str, email: str, ttl: timedelta) -> str:
         """A new token for the link (256 random bits); its earlier unused ones of the same

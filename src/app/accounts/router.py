@@ -8,7 +8,7 @@ from app.accounts import service
 from app.accounts.schemas import EmailRequest, PasswordResetConfirm, TokenRequest
 from app.accounts.settings import AccountSettings
 from app.auth.schemas import Message
-from app.core.db import SessionDep
+from app.core.db import DbDep
 from app.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, error_responses
 from app.core.state import ResourcesDep, get_resources
 from app.platform.queue import CRON_OWNER, QueueDep, new_job_id
@@ -34,12 +34,10 @@ def _feature(enabled: bool, name: str) -> None:
     response_model=Message,
     responses=error_responses(BadRequest, NotFound, Conflict),
 )
-async def verify_email(
-    data: TokenRequest, session: SessionDep, settings: AccountSettingsDep
-) -> Message:
+async def verify_email(data: TokenRequest, db: DbDep, settings: AccountSettingsDep) -> Message:
     """Confirm an address with the token of its verification link."""
     _feature(settings.EMAIL_VERIFICATION_ENABLED, "Email verification")
-    user = await service.verify_email(session, data.token)
+    user = await service.verify_email(db, data.token)
     return Message(message=f"{user.email} is verified")
 
 
@@ -113,11 +111,11 @@ async def request_password_reset(
 )
 async def confirm_password_reset(
     data: PasswordResetConfirm,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
     settings: AccountSettingsDep,
 ) -> Message:
     """Set a new password with the token of a reset link; every session of the account ends."""
     _feature(settings.PASSWORD_RESET_ENABLED, "Password reset")
-    await service.confirm_password_reset(session, resources, data.token, data.new_password)
+    await service.confirm_password_reset(db, resources, data.token, data.new_password)
     return Message(message="Password changed; sign in with the new one")

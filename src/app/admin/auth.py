@@ -28,7 +28,7 @@ from app.auth.dependencies import client_of, session_caller, start_login_attempt
 from app.auth.repository import SessionRepository
 from app.core.admin import AdminContext, enter_admin
 from app.core.config import Settings
-from app.core.db import transaction, utcnow
+from app.core.db import unit_of_work, utcnow
 from app.core.errors import Forbidden, Unauthorized
 from app.core.state import resources_of
 from app.platform.rate_limit import TooManyRequests
@@ -93,9 +93,9 @@ class AdminAuth(AuthenticationBackend):
         if not isinstance(login, str) or not isinstance(password, str):
             return Refusal(service.BAD_LOGIN, 400)
         try:
-            async with transaction(resources.sessionmaker) as session:
+            async with unit_of_work(resources) as db:
                 attempt = await start_login_attempt(
-                    request, session, resources.rate_limiter, settings, login
+                    request, db, resources.rate_limiter, settings, login
                 )
                 user = await attempt.check_password(resources.hasher, password)
                 verification = resources.extensions.get(EMAIL_VERIFICATION)
@@ -106,7 +106,7 @@ class AdminAuth(AuthenticationBackend):
                     raise Forbidden(NOT_ALLOWED)
                 ends = utcnow() + LIFETIME
                 client = client_of(request)
-                session_id = await SessionRepository(session).start(
+                session_id = await SessionRepository(db).start(
                     user.id, new_jti(), ends, client.ip, client.user_agent
                 )
         except TooManyRequests as exc:
@@ -131,8 +131,8 @@ class AdminAuth(AuthenticationBackend):
         request.session.clear()
         if ids is not None:
             user_id, session_id, _ = ids
-            async with transaction(resources_of(self.app).sessionmaker) as session:
-                await SessionRepository(session).revoke(session_id, user_id)
+            async with unit_of_work(resources_of(self.app)) as db:
+                await SessionRepository(db).revoke(session_id, user_id)
         return RedirectResponse(request.url_for("admin:login"), status_code=302)
 
     async def authenticate(self, request: Request) -> bool:

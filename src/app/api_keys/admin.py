@@ -12,7 +12,7 @@ from starlette.responses import Response
 from app.api_keys import service
 from app.api_keys.models import ApiKey
 from app.core.admin import AdminView, admin_context, back_to_list, names, selected_ids
-from app.core.db import transaction
+from app.core.db import unit_of_work
 
 
 class ApiKeyAdmin(AdminView, model=ApiKey):
@@ -43,6 +43,6 @@ class ApiKeyAdmin(AdminView, model=ApiKey):
     @action("revoke", "Revoke", "Revoke the selected API keys? They stop working at once.")
     async def revoke(self, request: Request) -> Response:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            await service.revoke_keys(session, selected_ids(request))
+        async with unit_of_work(context.resources) as db:
+            await service.revoke_keys(db, selected_ids(request))
         return back_to_list(request, self)

@@ -28,7 +28,7 @@ from app.auth.events import PasswordChanged, SessionReused
 from app.core.events import EventContext, Handler, publish
 from app.core.messages import Templates
 from app.users.events import UserDeleted
-from app.users.models import User
+from app.users.repository import UserRepository
 
 TEMPLATES = Templates(Path(__file__).parent / "templates")
 
@@ -59,7 +59,7 @@ async def _tell_owner(
 ) -> None:
     if not keys:
         return
-    user = await context.session.get(User, user_id)
+    user = await UserRepository(context.db).get_by_id(user_id)
     if user is None:
         return
     settings = context.resources.settings
@@ -73,22 +73,22 @@ async def _tell_owner(
         keys="\n".join(key_line(key) for key in keys),
         advice=advice,
     )
-    await publish(context.session, context.resources, mail)
+    await publish(context.db, context.resources, mail)
 
 
 async def revoke_on_password_change(context: EventContext, event: PasswordChanged) -> None:
-    keys = await ApiKeyRepository(context.session).revoke_all(event.user_id)
+    keys = await ApiKeyRepository(context.db).revoke_all(event.user_id)
     await _tell_owner(context, event.user_id, keys, _RESET if event.reset else _CHANGED)
 
 
 async def revoke_on_session_reuse(context: EventContext, event: SessionReused) -> None:
-    repo = ApiKeyRepository(context.session)
+    repo = ApiKeyRepository(context.db)
     keys = await repo.revoke_all(event.user_id, session_id=event.session_id)
     await _tell_owner(context, event.user_id, keys, _REUSED)
 
 
 async def revoke_on_deletion(context: EventContext, event: UserDeleted) -> None:
-    await ApiKeyRepository(context.session).revoke_all(event.user_id)
+    await ApiKeyRepository(context.db).revoke_all(event.user_id)
 
 
 HANDLERS = (

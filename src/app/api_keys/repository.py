@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api_keys.models import ApiKey
+from app.core import permissions
 from app.core.db import utcnow
+from app.core.query import Query
+from app.core.repository import Repository
 from app.users.models import User
 from app.users.repository import LIVE, PRIVATE_COLUMNS
 
@@ -35,6 +39,22 @@ KEY_OWNER = (
     )
     .join(ApiKey, ApiKey.user_id == User.id)
     .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None), LIVE)
+)
+
+
+# A user's live keys as ApiKeyRead shows them: one statement, in one round trip (Db.rows).
+_LIVE_OF = Query(
+    select(
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.prefix,
+        ApiKey.permissions,
+        ApiKey.created_at,
+        ApiKey.expires_at,
+        ApiKey.last_used_at,
+    )
+    .where(ApiKey.user_id == bindparam("user_id"), ApiKey.revoked_at.is_(None))
+    .order_by(ApiKey.id)
 )
 
 
@@ -67,7 +87,8 @@ def split_key(key: str) -> tuple[str, str] | None:
 
 
 async def touch(engine: AsyncEngine, key_id: int, last_used_at: datetime | None) -> None:
-    """Record a use of the key, at most once per TOUCH_EVERY."""
+    """Record a use of the key, at most once per TOUCH_EVERY: by the credential check, before
+    (and apart from) the request's unit of work, so that a request that fails still counts."""
     now = utcnow()
     if last_used_at is not None and now - last_used_at < TOUCH_EVERY:
         return
@@ -75,17 +96,19 @@ async def touch(engine: AsyncEngine, key_id: int, last_used_at: datetime | None)
         await connection.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
 
 
-class ApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class ApiKeyRepository(Repository[ApiKey]):
+    model = ApiKey
 
-    async def live_of(self, user_id: int) -> list[ApiKey]:
-        rows = await self.session.scalars(
-            select(ApiKey)
-            .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-            .order_by(ApiKey.id)
-        )
-        return list(rows)
+    async def hold_owner(self, user_id: int) -> None:
+        """Hold the owner's row until the transaction ends, so that concurrent creations of
+        their keys count one at a time."""
+        await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+    async def live_of(self, user_id: int) -> list[dict[str, Any]]:
+        """The user's keys that are not revoked, oldest first, as ApiKeyRead reads them (the
+        permissions a list: asyncpg gives JSON as text)."""
+        rows = await self.db.rows(_LIVE_OF, user_id=user_id)
+        return [_shown(row) for row in rows]
 
     async def count_live(self, user_id: int) -> int:
         count = await self.session.scalar(
@@ -127,3 +150,7 @@ class ApiKeyRepository:
             .values(revoked_at=utcnow())
         )
         return bool(getattr(result, "rowcount", 0))
+
+
+def _shown(row: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(row, permissions=permissions.as_names(row["permissions"]))

@@ -5,7 +5,7 @@ from fastapi import APIRouter, status
 from app.api_keys import service
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from app.auth.dependencies import CurrentSessionId
-from app.core.db import SessionDep
+from app.core.db import DbDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.params import ResourceId
 from app.users.dependencies import CurrentCaller, SessionUser
@@ -21,7 +21,7 @@ router = APIRouter(tags=["api keys"])
 )
 async def create_api_key(
     data: ApiKeyCreate,
-    session: SessionDep,
+    db: DbDep,
     user: SessionUser,
     caller: CurrentCaller,
     current: CurrentSessionId,
@@ -32,7 +32,7 @@ async def create_api_key(
     resetting your password, or deleting your account, revokes every key; reuse detection
     ending the session a key was created from revokes that key."""
     held = await caller.permissions()
-    return await service.create_key(session, user.id, held, data, session_id=current)
+    return await service.create_key(db, user.id, held, data, session_id=current)
 
 
 @router.get(
@@ -40,9 +40,9 @@ async def create_api_key(
     response_model=list[ApiKeyRead],
     responses=error_responses(Unauthorized),
 )
-async def list_api_keys(session: SessionDep, caller: CurrentCaller) -> list[ApiKeyRead]:
+async def list_api_keys(db: DbDep, caller: CurrentCaller) -> list[ApiKeyRead]:
     """Your API keys that are not revoked (without their secrets), with their last use."""
-    return await service.list_keys(session, caller.user.id)
+    return await service.list_keys(db, caller.user.id)
 
 
 @router.delete(
@@ -50,6 +50,6 @@ async def list_api_keys(session: SessionDep, caller: CurrentCaller) -> list[ApiK
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
-async def revoke_api_key(id: ResourceId, session: SessionDep, user: SessionUser) -> None:
+async def revoke_api_key(id: ResourceId, db: DbDep, user: SessionUser) -> None:
     """Revoke one of your API keys: it stops working at once."""
-    await service.revoke_key(session, user.id, id)
+    await service.revoke_key(db, user.id, id)

@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.api_keys.models import ApiKey
 from app.api_keys.repository import MAX_KEYS_PER_USER, ApiKeyRepository, new_key
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from app.core.db import utcnow
+from app.core.db import Db, utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.permissions import check_declared, check_held
-from app.users.models import User
 
 KEY_NOT_FOUND = "API key not found"
 # Keys expire within this (a key without expiry lives until revoked).
@@ -22,7 +18,7 @@ MAX_LIFETIME = timedelta(days=3650)
 
 
 async def create_key(
-    session: AsyncSession,
+    db: Db,
     user_id: int,
     held: frozenset[str],
     data: ApiKeyCreate,
@@ -38,9 +34,8 @@ async def create_key(
         raise Unprocessable(
             "expires_at must be in the future and within ten years", ("body", "expires_at")
         )
-    repo = ApiKeyRepository(session)
-    # The owner's row is held while counting, so that concurrent creations count one at a time.
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    repo = ApiKeyRepository(db)
+    await repo.hold_owner(user_id)
     if await repo.count_live(user_id) >= MAX_KEYS_PER_USER:
         raise Conflict(f"A user holds at most {MAX_KEYS_PER_USER} API keys; revoke one first")
     key, prefix, secret_hash = new_key()
@@ -54,21 +49,20 @@ async def create_key(
         created_at=now,
         expires_at=data.expires_at,
     )
-    session.add(row)
-    await session.flush()
+    await repo.add(row)
     return ApiKeyCreated(**ApiKeyRead.model_validate(row).model_dump(), key=key)
 
 
-async def list_keys(session: AsyncSession, user_id: int) -> list[ApiKeyRead]:
-    return [ApiKeyRead.model_validate(k) for k in await ApiKeyRepository(session).live_of(user_id)]
+async def list_keys(db: Db, user_id: int) -> list[ApiKeyRead]:
+    return [ApiKeyRead.model_validate(row) for row in await ApiKeyRepository(db).live_of(user_id)]
 
 
-async def revoke_key(session: AsyncSession, user_id: int, key_id: int) -> None:
-    if not await ApiKeyRepository(session).revoke(user_id, key_id):
+async def revoke_key(db: Db, user_id: int, key_id: int) -> None:
+    if not await ApiKeyRepository(db).revoke(user_id, key_id):
         raise NotFound(KEY_NOT_FOUND)
 
 
-async def revoke_keys(session: AsyncSession, key_ids: Sequence[int]) -> int:
+async def revoke_keys(db: Db, key_ids: Sequence[int]) -> int:
     """Revoke any user's keys (an operator's tool: the admin panel); returns how many were
     live."""
-    return await ApiKeyRepository(session).revoke_ids(key_ids)
+    return await ApiKeyRepository(db).revoke_ids(key_ids)

@@ -6,19 +6,18 @@ their own (app/accounts).
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.auth.events import PasswordChanged
 from app.auth.repository import SessionRepository
 from app.auth.service import LoginAttempt
+from app.core.db import Db, unit_of_work
 from app.core.errors import BadRequest, Unauthorized
 from app.core.events import publish
 from app.core.state import Resources
-from app.platform.queue import JobContext, job_session
+from app.platform.queue import JobContext
 
 
 async def change_password(
-    session: AsyncSession,
+    db: Db,
     resources: Resources,
     attempt: LoginAttempt,
     current_password: str,
@@ -34,12 +33,12 @@ async def change_password(
     except Unauthorized:
         raise BadRequest("Current password is incorrect") from None
     user.hashed_password = await resources.hasher.hash(new_password)
-    ended = await SessionRepository(session).revoke_all(user.id, keep=current_session)
-    await publish(session, resources, PasswordChanged(user.id, reset=False))
+    ended = await SessionRepository(db).revoke_all(user.id, keep=current_session)
+    await publish(db, resources, PasswordChanged(user.id, reset=False))
     return ended
 
 
 async def purge_auth_records(ctx: JobContext) -> int:
     """Delete sessions that ended over a day ago; returns how many."""
-    async with job_session(ctx) as session:
-        return await SessionRepository(session).purge()
+    async with unit_of_work(ctx["resources"]) as db:
+        return await SessionRepository(db).purge()

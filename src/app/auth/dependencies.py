@@ -7,12 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service
 from app.auth.repository import TOKEN_USER
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import Db, DbDep
 from app.core.errors import Unauthorized
 from app.core.identity import INVALID_CREDENTIALS, Authenticator
 from app.core.query import Query
@@ -94,7 +93,7 @@ async def _attempt_on(
 
 async def start_login_attempt(
     request: Request,
-    session: AsyncSession,
+    db: Db,
     limiter: RateLimiter,
     settings: Settings,
     login: str,
@@ -105,7 +104,7 @@ async def start_login_attempt(
     any check. POST /login and the admin panel's sign-in share these budgets."""
     per_ip = Limit(settings.LOGIN_RATE_LIMIT_LIMIT, settings.LOGIN_RATE_LIMIT_PERIOD)
     await enforce(request, await limiter.hit(per_ip, f"ip:{client_ip(request)}", "login"))
-    user = await service.find_login_account(session, login)
+    user = await service.find_login_account(db, login)
     key = f"user:{user.id}" if user else "login:" + login.strip().lower()[:320]
     return await _attempt_on(request, limiter, settings, user, key)
 
@@ -113,12 +112,12 @@ async def start_login_attempt(
 async def get_login_attempt(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    db: DbDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
 ) -> service.LoginAttempt:
     """The account a login form names, once the attempt may go on (`start_login_attempt`)."""
-    return await start_login_attempt(request, session, limiter, settings, form.username)
+    return await start_login_attempt(request, db, limiter, settings, form.username)
 
 
 LoginAttemptDep = Annotated[service.LoginAttempt, Depends(get_login_attempt)]
@@ -127,14 +126,14 @@ LoginAttemptDep = Annotated[service.LoginAttempt, Depends(get_login_attempt)]
 async def get_password_check(
     request: Request,
     user: SessionUser,
-    session: SessionDep,
+    db: DbDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
 ) -> service.LoginAttempt:
     """The signed-in account, loaded for a change, with its failed-login budget: a wrong
     current password counts as a failed login, and an account over its budget is refused."""
-    account = await session.get(User, user.id)
-    if account is None or account.is_deleted:
+    account = await service.account_for_change(db, user.id)
+    if account is None:
         raise Unauthorized(INVALID_CREDENTIALS)
     return await _attempt_on(request, limiter, settings, account, f"user:{user.id}")
 

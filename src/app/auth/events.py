@@ -33,7 +33,7 @@ class SessionReused(Event):
 async def end_sessions(context: EventContext, event: UserDeleted) -> None:
     """Every session of a deleted account ends, in the deletion's transaction, whoever
     deleted it (its owner through the API, or an admin)."""
-    await SessionRepository(context.session).revoke_all(event.user_id)
+    await SessionRepository(context.db).revoke_all(event.user_id)
 
 
 HANDLERS = (Handler(UserDeleted, end_sessions),)

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.auth.models import AuthSession
 from app.core.db import utcnow
+from app.core.query import Query
+from app.core.repository import Repository
 from app.platform.security import TokenClaims
 from app.users.models import User
 from app.users.repository import LIVE, PRIVATE_COLUMNS
@@ -25,6 +27,24 @@ TOKEN_USER = select(*PRIVATE_COLUMNS).where(
         AuthSession.revoked_at.is_(None),
     ),
 )
+# The user's sessions that can still be used, most recently used first, as SessionRead shows
+# them: one statement, in one round trip (Db.rows).
+_LIVE = Query(
+    select(
+        AuthSession.id,
+        AuthSession.created_at,
+        AuthSession.last_used_at,
+        AuthSession.expires_at,
+        AuthSession.ip,
+        AuthSession.user_agent,
+    )
+    .where(
+        AuthSession.user_id == bindparam("user_id"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > bindparam("now"),
+    )
+    .order_by(AuthSession.last_used_at.desc(), AuthSession.id.desc())
+)
 # A user holds at most this many live sessions; a new login ends the oldest beyond it.
 MAX_SESSIONS_PER_USER = 100
 # How long ended sessions and spent or expired link tokens are kept before the daily purge.
@@ -38,11 +58,10 @@ def _seen_from(ip: str, user_agent: str) -> dict[str, str | None]:
     return {"ip": ip[:45], "user_agent": kept[:255] or None}
 
 
-class SessionRepository:
+class SessionRepository(Repository[AuthSession]):
     """Sessions (refresh-token families) of users."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = AuthSession
 
     async def start(
         self, user_id: int, refresh_jti: str, expires_at: datetime, ip: str, user_agent: str
@@ -156,18 +175,9 @@ class SessionRepository:
         result = await self.session.execute(query.values(revoked_at=now).returning(AuthSession.id))
         return len(result.all())
 
-    async def live(self, user_id: int) -> Sequence[AuthSession]:
+    async def live(self, user_id: int) -> Sequence[Mapping[str, Any]]:
         """The user's sessions that can still be used, most recently used first."""
-        rows = await self.session.scalars(
-            select(AuthSession)
-            .where(
-                AuthSession.user_id == user_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > utcnow(),
-            )
-            .order_by(AuthSession.last_used_at.desc(), AuthSession.id.desc())
-        )
-        return rows.all()
+        return await self.db.rows(_LIVE, user_id=user_id, now=utcnow())
 
     async def purge(self) -> int:
         cutoff = utcnow() - KEEP_ENDED

@@ -21,7 +21,7 @@ from app.auth.schemas import (
     Token,
 )
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import DbDep
 from app.core.errors import (
     BadRequest,
     Forbidden,
@@ -82,7 +82,7 @@ async def login(
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     attempt: LoginAttemptDep,
-    session: SessionDep,
+    db: DbDep,
     hasher: HasherDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
@@ -99,7 +99,7 @@ async def login(
     """Sign in with username (or email) and password: starts a session (see
     `/user/me/sessions`) and hands out an access token and a refresh token."""
     pair = await service.login(
-        session,
+        db,
         hasher,
         codec,
         attempt,
@@ -118,7 +118,7 @@ async def login(
 )
 async def refresh(
     response: Response,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
@@ -130,14 +130,14 @@ async def refresh(
     new refresh token comes back in the body; else from and to the cookie. A refresh token
     presented a second time ends its session."""
     token = body.refresh_token if body is not None else refresh_token
-    pair = await service.refresh(session, resources, token, client)
+    pair = await service.refresh(db, resources, token, client)
     return _deliver(response, settings, codec, pair, "body" if body is not None else "cookie")
 
 
 @router.post("/logout", response_model=Message, responses=error_responses(Unauthorized))
 async def logout(
     response: Response,
-    session: SessionDep,
+    db: DbDep,
     codec: TokenCodecDep,
     settings: SettingsDep,
     access_token: Annotated[str | None, Depends(bearer)],
@@ -147,7 +147,7 @@ async def logout(
     """End the session of the access token and of the refresh token (cookie or body), and
     clear the cookie."""
     token = body.refresh_token if body is not None else refresh_token
-    await service.logout(session, codec, access_token, token)
+    await service.logout(db, codec, access_token, token)
     response.delete_cookie(
         REFRESH_COOKIE,
         path=COOKIE_PATH,
@@ -167,14 +167,10 @@ async def logout(
     responses=error_responses(Unauthorized),
 )
 async def list_sessions(
-    user: SessionUser, current: CurrentSessionId, session: SessionDep
+    user: SessionUser, current: CurrentSessionId, db: DbDep
 ) -> list[SessionRead]:
     """Your live sessions (one per login), most recently used first."""
-    rows = await service.list_sessions(session, user.id)
-    return [
-        SessionRead.model_validate(row).model_copy(update={"current": row.id == current})
-        for row in rows
-    ]
+    return await service.list_sessions(db, user.id, current)
 
 
 @router.delete(
@@ -182,9 +178,9 @@ async def list_sessions(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Unauthorized, NotFound),
 )
-async def end_session(session_id: ResourceId, user: SessionUser, session: SessionDep) -> None:
+async def end_session(session_id: ResourceId, user: SessionUser, db: DbDep) -> None:
     """End one of your sessions (the current one too: that is a logout)."""
-    await service.end_session(session, user.id, session_id)
+    await service.end_session(db, user.id, session_id)
 
 
 @router.delete(
@@ -192,11 +188,9 @@ async def end_session(session_id: ResourceId, user: SessionUser, session: Sessio
     response_model=Message,
     responses=error_responses(Unauthorized),
 )
-async def end_other_sessions(
-    user: SessionUser, current: CurrentSessionId, session: SessionDep
-) -> Message:
+async def end_other_sessions(user: SessionUser, current: CurrentSessionId, db: DbDep) -> Message:
     """End every session of yours but the current one."""
-    ended = await service.end_other_sessions(session, user.id, current)
+    ended = await service.end_other_sessions(db, user.id, current)
     return Message(message=f"Ended {ended} other session{'s' if ended != 1 else ''}")
 
 
@@ -209,12 +203,12 @@ async def change_password(
     data: PasswordChange,
     attempt: PasswordCheckDep,
     current: CurrentSessionId,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
 ) -> Message:
     """Change your password: the current one is checked (a wrong one counts as a failed
     login); every other session ends, the calling one stays."""
     ended = await account.change_password(
-        session, resources, attempt, data.current_password, data.new_password, current
+        db, resources, attempt, data.current_password, data.new_password, current
     )
     return Message(message=f"Password changed; {ended} other session(s) ended")

@@ -6,12 +6,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.auth.events import SessionReused
-from app.auth.models import AuthSession
 from app.auth.repository import SessionRepository
-from app.core.db import commit_now
+from app.auth.schemas import SessionRead
+from app.core.db import Db
 from app.core.errors import NotFound, Unauthorized
 from app.core.events import publish
 from app.core.state import Resources
@@ -89,17 +87,23 @@ def issue_pair(
     )
 
 
-async def find_login_account(session: AsyncSession, login: str) -> User | None:
+async def find_login_account(db: Db, login: str) -> User | None:
     """The active account a login (username or email) names, or None. Inputs that no account
     can match are refused here, before any query."""
     login = login.strip()
     if not login or len(login) > MAX_LOGIN_LENGTH or "\x00" in login:
         return None
-    return await UserRepository(session).get_by_login(login)
+    return await UserRepository(db).get_by_login(login)
+
+
+async def account_for_change(db: Db, user_id: int) -> User | None:
+    """The signed-in user's active account, loaded to be changed (its password)."""
+    user = await UserRepository(db).get_by_id(user_id)
+    return None if user is None or user.is_deleted else user
 
 
 async def login(
-    session: AsyncSession,
+    db: Db,
     hasher: PasswordHasher,
     codec: TokenCodec,
     attempt: LoginAttempt,
@@ -115,7 +119,7 @@ async def login(
         verification.check_sign_in(user)
     jti = new_jti()
     expires_at = datetime.now(UTC) + codec.ttl(TokenType.REFRESH)
-    session_id = await SessionRepository(session).start(
+    session_id = await SessionRepository(db).start(
         user.id, jti, expires_at, client.ip, client.user_agent
     )
     return issue_pair(codec, user.id, session_id, jti)
@@ -131,7 +135,7 @@ def _refresh_claims(codec: TokenCodec, refresh_token: str | None) -> TokenClaims
 
 
 async def refresh(
-    session: AsyncSession, resources: Resources, refresh_token: str | None, client: Client
+    db: Db, resources: Resources, refresh_token: str | None, client: Client
 ) -> TokenPair:
     """Spend the session's newest refresh token for a new pair. A token of the session that
     was spent before means that two parties hold the family: the session ends (reuse
@@ -139,7 +143,7 @@ async def refresh(
     published in the same transaction."""
     codec = resources.token_codec
     claims = _refresh_claims(codec, refresh_token)
-    sessions = SessionRepository(session)
+    sessions = SessionRepository(db)
     pair = issue_pair(codec, claims.subject, claims.session_id)
     if await sessions.rotate(
         claims,
@@ -150,10 +154,10 @@ async def refresh(
     ):
         return pair
     if await sessions.revoke_on_reuse(claims):
-        await publish(session, resources, SessionReused(claims.subject, claims.session_id))
+        await publish(db, resources, SessionReused(claims.subject, claims.session_id))
         # Committed here (with what the handlers did and queued), as the 401 below rolls the
         # request's transaction back.
-        await commit_now(session)
+        await db.commit_now()
         logger.warning(
             "refresh token reuse: session %d of user %d ended (token presented from %s)",
             claims.session_id,
@@ -175,11 +179,11 @@ def _claims_or_none(
 
 
 async def logout(
-    session: AsyncSession, codec: TokenCodec, access_token: str | None, refresh_token: str | None
+    db: Db, codec: TokenCodec, access_token: str | None, refresh_token: str | None
 ) -> None:
     """End the session(s) of the tokens presented; at least one must be usable: an access
     token of a live session, or the newest refresh token of one."""
-    sessions = SessionRepository(session)
+    sessions = SessionRepository(db)
     ended = False
     access = _claims_or_none(codec, access_token, TokenType.ACCESS)
     if access is not None:
@@ -191,14 +195,16 @@ async def logout(
         raise Unauthorized()
 
 
-async def list_sessions(session: AsyncSession, user_id: int) -> list[AuthSession]:
-    return list(await SessionRepository(session).live(user_id))
+async def list_sessions(db: Db, user_id: int, current: int) -> list[SessionRead]:
+    """The user's live sessions, most recently used first; `current` is the caller's."""
+    rows = await SessionRepository(db).live(user_id)
+    return [SessionRead.model_validate(dict(row, current=row["id"] == current)) for row in rows]
 
 
-async def end_session(session: AsyncSession, user_id: int, session_id: int) -> None:
-    if not await SessionRepository(session).revoke(session_id, user_id):
+async def end_session(db: Db, user_id: int, session_id: int) -> None:
+    if not await SessionRepository(db).revoke(session_id, user_id):
         raise NotFound("Session not found")
 
 
-async def end_other_sessions(session: AsyncSession, user_id: int, current: int) -> int:
-    return await SessionRepository(session).revoke_all(user_id, keep=current)
+async def end_other_sessions(db: Db, user_id: int, current: int) -> int:
+    return await SessionRepository(db).revoke_all(user_id, keep=current)

@@ -5,17 +5,17 @@ request's `AdminContext`. Removing a domain removes its views; removing the pane
 these declarations unused.
 
 SQLAdmin reads (lists, details, forms) on the app's engine. Every write goes through the
-domain's own service in `transaction()`, as the API's routes do, so the panel keeps the API's
-rules, publishes the same events and forgets the same cached pages:
+domain's own service in a unit of work (`unit_of_work`, core/db.py), as the API's routes do, so
+the panel keeps the API's rules, publishes the same events and forgets the same cached pages:
 
     class NoteAdmin(AdminView, model=Note):
         form_columns = (Note.text,)
 
         async def update_model(self, request: Request, pk: str, data: dict[Any, Any]) -> Any:
             context = admin_context(request)
-            async with transaction(context.resources.sessionmaker) as session:
-                changes = validated(NoteUpdate, text=data["text"])
-                return await service.edit_note(session, context.resources, row_id(pk), changes)
+            changes = validated(NoteUpdate, text=data["text"])
+            async with unit_of_work(context.resources) as db:
+                return await service.edit_note(db, context.resources, row_id(pk), changes)
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from pydantic import BaseModel, ValidationError
 from sqladmin import ModelView
 from sqladmin.formatters import BASE_FORMATTERS
 from sqlalchemy import Select, false, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.core.errors import NotFound, Unprocessable
 
 if TYPE_CHECKING:
+    from app.core.db import Db
     from app.core.state import Resources
 
 M = TypeVar("M", bound=BaseModel)
@@ -116,10 +116,10 @@ def row_id(pk: Any) -> int:
     return found
 
 
-async def get_row(session: AsyncSession, model: type[T], pk: Any) -> T:
+async def get_row(db: Db, model: type[T], pk: Any) -> T:
     """The row of `model` a form or a link names, by primary key, or a 404: for a view whose
     service names rows otherwise (a tier by its name)."""
-    found = await session.get(model, row_id(pk))
+    found = await db.session.get(model, row_id(pk))
     if found is None:
         raise NotFound()
     return found

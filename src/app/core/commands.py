@@ -1,7 +1,8 @@
 """Commands a feature adds to the `app` CLI, declared in its `Domain(commands=...)`:
 
     async def create_note(resources: Resources, args: argparse.Namespace) -> int:
-        async with transaction(resources.sessionmaker) as session: ...
+        async with unit_of_work(resources) as db:
+            await service.create_note(db, args.title)
         print("note created")
         return 0
 

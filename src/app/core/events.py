@@ -24,7 +24,7 @@ commit, never in the request.
     class PasswordChanged(Event):
         user_id: int
 
-    await publish(session, resources, PasswordChanged(user.id))   # the publisher
+    await publish(db, resources, PasswordChanged(user.id))   # the publisher
 
     domain = Domain(
         name="keys",
@@ -43,11 +43,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.core.db import after_commit
-
 if TYPE_CHECKING:
+    from app.core.db import Db
     from app.core.state import Resources
 
 
@@ -63,10 +60,10 @@ E = TypeVar("E", bound=Event)
 
 @dataclass(frozen=True, slots=True)
 class EventContext:
-    """What a `Handler` works in: the publisher's session (and so its transaction) and the
-    process's resources (settings, queue, cache, ...)."""
+    """What a `Handler` works in: the publisher's unit of work (and so its transaction) and
+    the process's resources (settings, queue, cache, ...)."""
 
-    session: AsyncSession
+    db: Db
     resources: Resources
 
 
@@ -121,17 +118,17 @@ class Events:
         return reaction in self.on_commit_of(reaction.event)
 
 
-async def publish(session: AsyncSession, resources: Resources, event: Event) -> None:
-    """Run every `Handler` of `event` now, in `session`'s transaction (opened by
-    `transaction()`), and register every `OnCommit` reaction to run after its commit.
+async def publish(db: Db, resources: Resources, event: Event) -> None:
+    """Run every `Handler` of `event` now, in the unit of work `db`, and register every
+    `OnCommit` reaction to run after its commit.
 
-    await publish(session, resources, PasswordChanged(user.id))
+    await publish(db, resources, PasswordChanged(user.id))
     """
     kind = type(event)
     handlers = resources.events.handlers_of(kind)
     if handlers:
-        context = EventContext(session, resources)
+        context = EventContext(db, resources)
         for handler in handlers:
             await handler.handle(context, event)
     for reaction in resources.events.on_commit_of(kind):
-        after_commit(session, functools.partial(reaction.handle, resources, event))
+        db.after_commit(functools.partial(reaction.handle, resources, event))

@@ -14,7 +14,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security.base import SecurityBase
 
-from app.core.db import get_engine, get_session
+from app.core.db import get_db
 from app.core.errors import DATABASE_UNAVAILABLE, ErrorBody
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -22,8 +22,7 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 # Dependencies that can end any request they serve with a fixed error (domains add theirs
 # with `documents`).
 _DEPENDENCY_ERRORS: dict[Callable[..., Any], dict[int, str]] = {
-    get_session: {503: DATABASE_UNAVAILABLE},
-    get_engine: {503: DATABASE_UNAVAILABLE},
+    get_db: {503: DATABASE_UNAVAILABLE},
 }
 
 

@@ -13,8 +13,12 @@ every connection of the pool opened before it, and a statement that only reads i
 more, on a fresh connection. A connection stuck in an unfinished operation is invalidated
 alone. Nothing is checked before the statement runs: the hot path pays no extra round trip.
 
+Repositories keep their `Query` objects to themselves and run them through the unit of work
+(`Db.rows` and `Db.row`, core/db.py), which runs them here while it has no transaction open
+and through its transaction once it has one:
+
     BY_NAME = Query(select(User.id, User.name).where(User.username == bindparam("username")))
-    row = await BY_NAME.one(engine, username="ada")
+    row = await self.db.row(BY_NAME, username="ada")      # in a repository
 """
 
 from __future__ import annotations

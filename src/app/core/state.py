@@ -1,7 +1,7 @@
 """The resources a process runs on, built in one place and reached through one typed getter.
 
 The app's lifespan, the worker and the CLI open them with `app.resources.open_resources`;
-request dependencies (`SessionDep`, `CacheDep`, ...) read them with `get_resources`, jobs from
+request dependencies (`DbDep`, `CacheDep`, ...) read them with `get_resources`, jobs from
 their context (`ctx["resources"]`).
 """
 

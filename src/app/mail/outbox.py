@@ -17,17 +17,16 @@ import logging
 from datetime import timedelta
 
 from arq.worker import Retry
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import after_commit, utcnow
+from app.core.db import Db, unit_of_work, utcnow
 from app.core.errors import AppError
 from app.core.events import EventContext
 from app.core.messages import Mail
 from app.mail.models import OutboxMail
+from app.mail.repository import OutboxRepository
 from app.mail.senders import SENDER, DeliveryError, compose
 from app.mail.settings import MailSettings
-from app.platform.queue.jobs import CRON_OWNER, JobContext, JobQueue, job_session, new_job_id
+from app.platform.queue.jobs import CRON_OWNER, JobContext, JobQueue, new_job_id
 from app.platform.queue.retry import last_try, retry_delay
 
 logger = logging.getLogger("app.mail")
@@ -44,18 +43,15 @@ def claim_seconds(settings: MailSettings) -> float:
 
 async def put_in_outbox(context: EventContext, mail: Mail) -> None:
     """The handler of every published `Mail`."""
-    queue_mail(context.session, context.resources.queue, mail)
+    queue_mail(context.db, context.resources.queue, mail)
 
 
-def queue_mail(session: AsyncSession, queue: JobQueue, mail: Mail) -> None:
-    """Put `mail` in the outbox, in the session's transaction; once it commits, enqueue its
-    sending. A queue that cannot be reached then is logged, not raised: the message waits in
-    the outbox for `resend_unsent_mail`."""
-    row = OutboxMail(
-        recipient=mail.to, subject=mail.subject, text_body=mail.text, html_body=mail.html
-    )
-    session.add(row)
-    after_commit(session, functools.partial(_enqueue, queue, row))
+def queue_mail(db: Db, queue: JobQueue, mail: Mail) -> None:
+    """Put `mail` in the outbox, in the unit of work's transaction; once it commits, enqueue
+    its sending. A queue that cannot be reached then is logged, not raised: the message waits
+    in the outbox for `resend_unsent_mail`."""
+    row = OutboxRepository(db).put(mail)
+    db.after_commit(functools.partial(_enqueue, queue, row))
 
 
 async def _enqueue(queue: JobQueue, row: OutboxMail) -> None:
@@ -73,21 +69,9 @@ async def send_mail(ctx: JobContext, outbox_id: int) -> str:
     if sender is None:
         raise RuntimeError("the mail sender is built with the resources: open them first")
     now = utcnow()
-    async with job_session(ctx) as session:
-        claimed = (
-            update(OutboxMail)
-            .where(
-                OutboxMail.id == outbox_id,
-                OutboxMail.failed_at.is_(None),
-                or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until <= now),
-            )
-            .values(
-                locked_until=now + timedelta(seconds=claim_seconds(settings)),
-                attempts=OutboxMail.attempts + 1,
-            )
-            .returning(OutboxMail)
-        )
-        row = await session.scalar(claimed)
+    async with unit_of_work(resources) as db:
+        hold = timedelta(seconds=claim_seconds(settings))
+        row = await OutboxRepository(db).claim(outbox_id, now, hold)
     if row is None:
         return "nothing to send"  # sent already, or another try holds it
     message = compose(
@@ -98,8 +82,8 @@ async def send_mail(ctx: JobContext, outbox_id: int) -> str:
         await sender.send(message)
     except DeliveryError as exc:
         return await _failed(ctx, row, exc)
-    async with job_session(ctx) as session:
-        await session.execute(delete(OutboxMail).where(OutboxMail.id == row.id))
+    async with unit_of_work(resources) as db:
+        await OutboxRepository(db).remove(row.id)
     logger.info("mail %s sent (try %d)", row.id, row.attempts)
     return "sent"
 
@@ -134,8 +118,8 @@ async def _failed(ctx: JobContext, row: OutboxMail, exc: DeliveryError) -> str:
             reason,
             delay,
         )
-    async with job_session(ctx) as session:
-        await session.execute(update(OutboxMail).where(OutboxMail.id == row.id).values(values))
+    async with unit_of_work(ctx["resources"]) as db:
+        await OutboxRepository(db).note(row.id, values)
     if exc.permanent:
         return "refused"
     if last_try(ctx):
@@ -146,19 +130,8 @@ async def _failed(ctx: JobContext, row: OutboxMail, exc: DeliveryError) -> str:
 async def resend_unsent_mail(ctx: JobContext) -> int:
     """Enqueue every message still waiting whose claim has lapsed; returns how many."""
     now = utcnow()
-    async with job_session(ctx) as session:
-        ids = (
-            await session.scalars(
-                select(OutboxMail.id)
-                .where(
-                    OutboxMail.failed_at.is_(None),
-                    OutboxMail.created_at <= now - RESEND_AFTER,
-                    or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until <= now),
-                )
-                .order_by(OutboxMail.id)
-                .limit(RESEND_BATCH)
-            )
-        ).all()
+    async with unit_of_work(ctx["resources"]) as db:
+        ids = await OutboxRepository(db).waiting(now, now - RESEND_AFTER, RESEND_BATCH)
     queue = ctx["resources"].queue
     for outbox_id in ids:
         await queue.enqueue("send_mail", outbox_id, job_id=new_job_id(), owner=CRON_OWNER)

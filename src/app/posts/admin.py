@@ -17,7 +17,7 @@ from app.core.admin import (
     selected_ids,
     validated,
 )
-from app.core.db import transaction
+from app.core.db import unit_of_work
 from app.posts import service
 from app.posts.models import Post
 from app.posts.schemas import PostUpdate
@@ -51,19 +51,19 @@ class PostAdmin(AdminView, model=Post):
             text=data["text"],
             media_url=data.get("media_url") or None,
         )
-        async with transaction(context.resources.sessionmaker) as session:
-            return await service.edit_post(session, context.resources, row_id(pk), changes)
+        async with unit_of_work(context.resources) as db:
+            return await service.edit_post(db, context.resources, row_id(pk), changes)
 
     @action("soft-delete", "Soft delete", "Soft delete the selected posts?")
     async def soft_delete(self, request: Request) -> Response:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            await service.delete_posts(session, context.resources, selected_ids(request))
+        async with unit_of_work(context.resources) as db:
+            await service.delete_posts(db, context.resources, selected_ids(request))
         return back_to_list(request, self)
 
     @action("restore", "Restore", "Restore the selected posts?")
     async def restore(self, request: Request) -> Response:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            await service.restore_posts(session, context.resources, selected_ids(request))
+        async with unit_of_work(context.resources) as db:
+            await service.restore_posts(db, context.resources, selected_ids(request))
         return back_to_list(request, self)

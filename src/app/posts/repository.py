@@ -12,8 +12,9 @@ from app.posts.models import Post
 from app.users.models import User
 from app.users.repository import LIVE as LIVE_USER
 
-# The read paths (core/query.py): one statement each, the author named by username inside it.
-# An empty answer means no such post or no such author; the caller tells them apart.
+# The read paths (core/query.py): one statement each, the author named by username inside it,
+# run by the unit of work in one round trip (core/db.py `Db.rows`). An empty answer means no
+# such post or no such author; the service tells them apart.
 READ_COLUMNS = (
     Post.id,
     Post.title,
@@ -27,9 +28,9 @@ AUTHOR_ID = (
     select(User.id).where(User.username == bindparam("username"), LIVE_USER).scalar_subquery()
 )
 LIVE_BY_AUTHOR = (Post.created_by_user_id == AUTHOR_ID, Post.is_deleted == false())
-POST = Query(select(*READ_COLUMNS).where(Post.id == bindparam("post_id"), *LIVE_BY_AUTHOR))
+_POST = Query(select(*READ_COLUMNS).where(Post.id == bindparam("post_id"), *LIVE_BY_AUTHOR))
 # An offset page and its total in one round trip (the count runs once, as an InitPlan).
-PAGE = Query(
+_PAGE = Query(
     select(
         *READ_COLUMNS,
         select(func.count())
@@ -44,9 +45,9 @@ PAGE = Query(
     .offset(bindparam("offset"))
     .limit(bindparam("limit"))
 )
-COUNT = Query(select(func.count().label("total")).select_from(Post).where(*LIVE_BY_AUTHOR))
+_COUNT = Query(select(func.count().label("total")).select_from(Post).where(*LIVE_BY_AUTHOR))
 # Newest first, older than the cursor's post (2**31 - 1 when there is no cursor).
-BEFORE = Query(
+_BEFORE = Query(
     select(*READ_COLUMNS)
     .where(*LIVE_BY_AUTHOR, Post.id < bindparam("before"))
     .order_by(Post.id.desc())
@@ -59,6 +60,25 @@ class PostRepository(Repository[Post]):
     a method says otherwise."""
 
     model = Post
+
+    async def read(self, username: str, post_id: int) -> Mapping[str, Any] | None:
+        """A live post of the live user `username`, as PostRead reads it."""
+        return await self.db.row(_POST, username=username, post_id=post_id)
+
+    async def page(
+        self, username: str, offset: int, limit: int
+    ) -> tuple[Sequence[Mapping[str, Any]], int]:
+        """An offset page of `username`'s live posts, newest first, and how many there are
+        (none for an unknown author)."""
+        rows = await self.db.rows(_PAGE, username=username, offset=offset, limit=limit)
+        if rows:
+            return rows, int(rows[0]["total"])
+        counted = await self.db.row(_COUNT, username=username)  # past the last page
+        return rows, int(counted["total"]) if counted else 0
+
+    async def before(self, username: str, post_id: int, limit: int) -> Sequence[Mapping[str, Any]]:
+        """Up to `limit` of `username`'s live posts older than `post_id`, newest first."""
+        return await self.db.rows(_BEFORE, username=username, before=post_id, limit=limit)
 
     async def insert(self, **values: Any) -> Mapping[str, Any]:
         """Insert one post in the session's transaction; the new row, as PostRead reads it,

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 
 from app.auth.limits import RATE_LIMITED
-from app.core.db import EngineDep, SessionDep
+from app.core.db import DbDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
 from app.core.identity import require_permissions
 from app.core.pagination import (
@@ -50,11 +50,9 @@ LIST_PATTERN = "{username}_posts:*"
     responses=WRITE_ERRORS,
 )
 @invalidates(patterns=[LIST_PATTERN])
-async def create_post(
-    username: str, data: PostCreate, session: SessionDep, actor: CurrentUser
-) -> PostRead:
+async def create_post(username: str, data: PostCreate, db: DbDep, actor: CurrentUser) -> PostRead:
     """Publish a post as `username` (that user only)."""
-    return await service.create_post(session, actor, username, data)
+    return await service.create_post(db, actor, username, data)
 
 
 @router.get(
@@ -66,7 +64,7 @@ async def create_post(
 async def list_posts(
     request: Request,
     username: str,
-    engine: EngineDep,
+    db: DbDep,
     page: PageNumber = 1,
     items_per_page: ItemsPerPage = 10,
     cursor: Cursor = None,
@@ -75,17 +73,17 @@ async def list_posts(
     """A user's posts, newest first: offset pages (`page`, `items_per_page`) or cursor pages
     (`limit`, then `cursor` = the previous page's `next_cursor`)."""
     if wants_cursor(request, cursor, limit):
-        return await service.list_posts_by_cursor(engine, username, cursor, limit or 10)
+        return await service.list_posts_by_cursor(db, username, cursor, limit or 10)
     params = PageParams(page=page, items_per_page=items_per_page)
-    posts, total = await service.list_posts(engine, username, params.offset, items_per_page)
+    posts, total = await service.list_posts(db, username, params.offset, items_per_page)
     return params.respond(posts, total)
 
 
 @router.get("/{username}/post/{id}", response_model=PostRead, responses=error_responses(NotFound))
 @cache(POST_KEY, resource_id_name="id", serve_hits_early=True)
-async def get_post(username: str, id: ResourceId, engine: EngineDep) -> PostRead:
+async def get_post(username: str, id: ResourceId, db: DbDep) -> PostRead:
     """One post, under its author's username."""
-    return await service.get_post(engine, username, id)
+    return await service.get_post(db, username, id)
 
 
 @router.patch("/{username}/post/{id}", response_model=PostRead, responses=WRITE_ERRORS)
@@ -93,12 +91,12 @@ async def update_post(
     username: str,
     id: ResourceId,
     data: PostUpdate,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
     actor: CurrentUser,
 ) -> PostRead:
     """Edit a post (its author only)."""
-    return await service.update_post(session, resources, actor, username, id, data)
+    return await service.update_post(db, resources, actor, username, id, data)
 
 
 @router.delete(
@@ -107,13 +105,13 @@ async def update_post(
 async def delete_post(
     username: str,
     id: ResourceId,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
     caller: CurrentCaller,
 ) -> None:
     """Delete a post (soft delete): its author, or a holder of `posts.delete_any`."""
     any_author = caller.user.username != username and await caller.can(DELETE_ANY.name)
-    await service.delete_post(session, resources, caller.user, username, id, any_author=any_author)
+    await service.delete_post(db, resources, caller.user, username, id, any_author=any_author)
 
 
 @router.delete(
@@ -123,7 +121,7 @@ async def delete_post(
     dependencies=[Depends(require_permissions(PURGE.name))],
 )
 async def hard_delete_post(
-    username: str, id: ResourceId, session: SessionDep, resources: ResourcesDep
+    username: str, id: ResourceId, db: DbDep, resources: ResourcesDep
 ) -> None:
     """Remove a post from the database (`posts.purge`)."""
-    await service.hard_delete_post(session, resources, username, id)
+    await service.hard_delete_post(db, resources, username, id)

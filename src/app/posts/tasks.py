@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.core.db import utcnow
-from app.platform.queue import JobContext, job_session
+from app.core.db import unit_of_work, utcnow
+from app.platform.queue import JobContext
 from app.posts.repository import PostRepository
 
 PURGE_BATCH = 1000
@@ -22,8 +22,8 @@ async def purge_deleted_posts(ctx: JobContext, older_than_days: int | None = Non
     cutoff = utcnow() - timedelta(days=days)
     purged = 0
     while True:
-        async with job_session(ctx) as session:
-            count = len(await PostRepository(session).purge_deleted(cutoff, PURGE_BATCH))
+        async with unit_of_work(ctx["resources"]) as db:
+            count = len(await PostRepository(db).purge_deleted(cutoff, PURGE_BATCH))
         purged += count
         if count < PURGE_BATCH:
             return purged

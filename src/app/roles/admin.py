@@ -12,7 +12,7 @@ from wtforms import SelectMultipleField  # type: ignore[import-untyped]
 
 from app.core import permissions
 from app.core.admin import AdminView, admin_context, get_row, names, validated
-from app.core.db import transaction
+from app.core.db import unit_of_work
 from app.roles import service
 from app.roles.models import Role
 from app.roles.schemas import RoleCreate, RoleUpdate
@@ -50,22 +50,20 @@ class RoleAdmin(AdminView, model=Role):
     async def insert_model(self, request: Request, data: dict[Any, Any]) -> Role:
         context = admin_context(request)
         checked = validated(RoleCreate, **_fields(data))
-        async with transaction(context.resources.sessionmaker) as session:
-            return await service.create_role(session, await context.permissions(), checked)
+        async with unit_of_work(context.resources) as db:
+            return await service.create_role(db, await context.permissions(), checked)
 
     async def update_model(self, request: Request, pk: str, data: dict[Any, Any]) -> Role:
         context = admin_context(request)
         checked = validated(RoleUpdate, **_fields(data))
-        async with transaction(context.resources.sessionmaker) as session:
-            role = await get_row(session, Role, pk)
+        async with unit_of_work(context.resources) as db:
+            role = await get_row(db, Role, pk)
             return await service.update_role(
-                session, context.resources, await context.permissions(), role.name, checked
+                db, context.resources, await context.permissions(), role.name, checked
             )
 
     async def delete_model(self, request: Request, pk: Any) -> None:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            role = await get_row(session, Role, pk)
-            await service.delete_role(
-                session, context.resources, await context.permissions(), role.name
-            )
+        async with unit_of_work(context.resources) as db:
+            role = await get_row(db, Role, pk)
+            await service.delete_role(db, context.resources, await context.permissions(), role.name)

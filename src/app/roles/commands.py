@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from app.core import permissions
 from app.core.commands import Command, CommandFailed
-from app.core.db import transaction
+from app.core.db import unit_of_work
 from app.core.errors import NotFound
 from app.core.state import Resources
 from app.roles import service
@@ -29,16 +29,16 @@ async def create_role(resources: Resources, args: argparse.Namespace) -> int:
     if missing:
         known = ", ".join(p.name for p in permissions.registered())
         raise CommandFailed(f"unknown permissions: {', '.join(missing)} (known: {known})")
-    async with transaction(resources.sessionmaker) as session:
-        outcome = await service.ensure_role(session, resources, data, description=args.description)
+    async with unit_of_work(resources) as db:
+        outcome = await service.ensure_role(db, resources, data, description=args.description)
     print(f"role '{data.name}' {outcome}: {', '.join(data.permissions) or 'no permissions'}")
     return 0
 
 
 async def grant(resources: Resources, args: argparse.Namespace) -> int:
     try:
-        async with transaction(resources.sessionmaker) as session:
-            granted = await service.grant(session, resources, args.username, args.role)
+        async with unit_of_work(resources) as db:
+            granted = await service.grant(db, resources, args.username, args.role)
     except NotFound as exc:
         raise CommandFailed(
             f"{exc.detail}: cannot grant '{args.role}' to '{args.username}'"

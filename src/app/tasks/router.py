@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from app.auth.limits import RATE_LIMITED
-from app.core.db import SessionDep
+from app.core.db import DbDep
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized, error_responses
 from app.platform.queue import QueueDep
 from app.tasks import service
@@ -26,12 +26,12 @@ TaskId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
 )
 async def create_task(
     message: Annotated[Message, Query()],
-    session: SessionDep,
+    db: DbDep,
     queue: QueueDep,
     user: OptionalUser,
 ) -> TaskCreated:
     """Enqueue `sample_background_task` with `message`; returns the job's id."""
-    return TaskCreated(id=service.create_sample_task(session, queue, user, message))
+    return TaskCreated(id=service.create_sample_task(db, queue, user, message))
 
 
 @router.get(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.core.db import Db
 from app.core.errors import NotFound
 from app.platform.queue import JobQueue, enqueue_after_commit, owner_of
 from app.tasks.schemas import TaskRead
@@ -14,13 +13,9 @@ def _viewer(user: UserReadPrivate | None) -> str:
     return owner_of(user.id if user else None)
 
 
-def create_sample_task(
-    session: AsyncSession, queue: JobQueue, user: UserReadPrivate | None, message: str
-) -> str:
-    """Enqueue the sample job once the request's transaction commits; its id at once."""
-    return enqueue_after_commit(
-        session, queue, "sample_background_task", message, owner=_viewer(user)
-    )
+def create_sample_task(db: Db, queue: JobQueue, user: UserReadPrivate | None, message: str) -> str:
+    """Enqueue the sample job once the request's unit of work commits; its id at once."""
+    return enqueue_after_commit(db, queue, "sample_background_task", message, owner=_viewer(user))
 
 
 async def get_task(queue: JobQueue, user: UserReadPrivate | None, task_id: str) -> TaskRead:

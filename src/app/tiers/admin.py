@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from starlette.requests import Request
 
 from app.core.admin import AdminContext, AdminView, admin_context, get_row, validated
-from app.core.db import transaction
+from app.core.db import unit_of_work
 from app.tiers import service
 from app.tiers.models import RateLimit, Tier, UserTier
 from app.tiers.rules import RulesCache
@@ -31,22 +31,22 @@ class TierAdmin(AdminView, model=Tier):
 
     async def insert_model(self, request: Request, data: dict[Any, Any]) -> Tier:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            return await service.create_tier(session, validated(TierCreate, name=data["name"]))
+        async with unit_of_work(context.resources) as db:
+            return await service.create_tier(db, validated(TierCreate, name=data["name"]))
 
     async def update_model(self, request: Request, pk: str, data: dict[Any, Any]) -> Tier:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            tier = await get_row(session, Tier, pk)
+        async with unit_of_work(context.resources) as db:
+            tier = await get_row(db, Tier, pk)
             return await service.update_tier(
-                session, tier.name, validated(TierUpdate, name=data["name"])
+                db, tier.name, validated(TierUpdate, name=data["name"])
             )
 
     async def delete_model(self, request: Request, pk: Any) -> None:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            tier = await get_row(session, Tier, pk)
-            await service.delete_tier(session, _rules(context), tier.name)
+        async with unit_of_work(context.resources) as db:
+            tier = await get_row(db, Tier, pk)
+            await service.delete_tier(db, _rules(context), tier.name)
 
 
 class RateLimitAdmin(AdminView, model=RateLimit):
@@ -84,27 +84,27 @@ class RateLimitAdmin(AdminView, model=RateLimit):
 
     async def insert_model(self, request: Request, data: dict[Any, Any]) -> RateLimit:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            tier = await get_row(session, Tier, data.get("tier_id"))
+        async with unit_of_work(context.resources) as db:
+            tier = await get_row(db, Tier, data.get("tier_id"))
             checked = validated(RateLimitCreate, **self._fields(data))
-            return await service.create_rate_limit(session, _rules(context), tier.name, checked)
+            return await service.create_rate_limit(db, _rules(context), tier.name, checked)
 
     async def update_model(self, request: Request, pk: str, data: dict[Any, Any]) -> RateLimit:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            rate_limit = await get_row(session, RateLimit, pk)
-            tier = await get_row(session, Tier, rate_limit.tier_id)
+        async with unit_of_work(context.resources) as db:
+            rate_limit = await get_row(db, RateLimit, pk)
+            tier = await get_row(db, Tier, rate_limit.tier_id)
             checked = validated(RateLimitUpdate, **self._fields(data))
             return await service.update_rate_limit(
-                session, _rules(context), tier.name, rate_limit.id, checked
+                db, _rules(context), tier.name, rate_limit.id, checked
             )
 
     async def delete_model(self, request: Request, pk: Any) -> None:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            rate_limit = await get_row(session, RateLimit, pk)
-            tier = await get_row(session, Tier, rate_limit.tier_id)
-            await service.delete_rate_limit(session, _rules(context), tier.name, rate_limit.id)
+        async with unit_of_work(context.resources) as db:
+            rate_limit = await get_row(db, RateLimit, pk)
+            tier = await get_row(db, Tier, rate_limit.tier_id)
+            await service.delete_rate_limit(db, _rules(context), tier.name, rate_limit.id)
 
 
 class UserTierAdmin(AdminView, model=UserTier):
@@ -124,11 +124,11 @@ class UserTierAdmin(AdminView, model=UserTier):
 
     async def _assign(self, request: Request, user_id: Any, tier_id: Any) -> UserTier:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            user = await get_row(session, User, user_id)
-            tier = await get_row(session, Tier, tier_id)
-            await service.set_user_tier(session, user.username, tier.id)
-            return await get_row(session, UserTier, user.id)
+        async with unit_of_work(context.resources) as db:
+            user = await get_row(db, User, user_id)
+            tier = await get_row(db, Tier, tier_id)
+            await service.set_user_tier(db, user.username, tier.id)
+            return await get_row(db, UserTier, user.id)
 
     async def insert_model(self, request: Request, data: dict[Any, Any]) -> UserTier:
         return await self._assign(request, data.get("user_id"), data.get("tier_id"))
@@ -138,9 +138,9 @@ class UserTierAdmin(AdminView, model=UserTier):
 
     async def delete_model(self, request: Request, pk: Any) -> None:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            user = await get_row(session, User, pk)
-            await service.remove_user_tier(session, user.username)
+        async with unit_of_work(context.resources) as db:
+            user = await get_row(db, User, pk)
+            await service.remove_user_tier(db, user.username)
 
 
 VIEWS = (TierAdmin, RateLimitAdmin, UserTierAdmin)

@@ -7,7 +7,7 @@ import argparse
 from pydantic import ValidationError
 
 from app.core.commands import Command, CommandFailed
-from app.core.db import transaction
+from app.core.db import unit_of_work
 from app.core.state import Resources
 from app.tiers import service
 from app.tiers.schemas import TierCreate
@@ -22,8 +22,8 @@ async def create_tier(resources: Resources, args: argparse.Namespace) -> int:
         raise CommandFailed(
             "invalid tier name: use 1-50 letters, digits, '_', '.' or '-'"
         ) from None
-    async with transaction(resources.sessionmaker) as session:
-        created = await service.ensure_tier(session, name)
+    async with unit_of_work(resources) as db:
+        created = await service.ensure_tier(db, name)
     print(f"tier '{name}' created" if created else f"tier '{name}' exists: nothing to do")
     return 0
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.query import Query
 from app.core.repository import Repository
@@ -15,15 +17,98 @@ CALLER_TIER = (
 )
 # A tier's rules, for the rate limiter (tiers/rules.py): read outside any transaction, once per
 # change of the tier's rules in each process.
-TIER_RULES = Query(
+_TIER_RULES = Query(
     select(RateLimit.path, RateLimit.limit, RateLimit.period)
     .where(RateLimit.tier_id == bindparam("tier_id"))
     .order_by(RateLimit.id)
 )
 
 
+# The reads that show tiers and their limits: one statement each, in one round trip (Db.rows).
+_TIER_COLUMNS = (Tier.id, Tier.name, Tier.created_at)
+_LIMIT_COLUMNS = (
+    RateLimit.id,
+    RateLimit.tier_id,
+    RateLimit.name,
+    RateLimit.path,
+    RateLimit.limit,
+    RateLimit.period,
+    RateLimit.created_at,
+)
+_TIER = Query(select(*_TIER_COLUMNS).where(Tier.name == bindparam("name")))
+_TIER_COUNT = Query(select(func.count().label("total")).select_from(Tier))
+# A page and the total in one round trip (the count runs once); past the last page no row
+# carries the total.
+_TIER_PAGE = Query(
+    select(
+        *_TIER_COLUMNS,
+        select(func.count()).select_from(Tier).correlate(None).scalar_subquery().label("total"),
+    )
+    .order_by(Tier.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_USER_TIER = Query(
+    select(*_TIER_COLUMNS)
+    .join(UserTier, UserTier.tier_id == Tier.id)
+    .where(UserTier.user_id == bindparam("user_id"))
+)
+_OF_TIER = RateLimit.tier_id == (
+    select(Tier.id).where(Tier.name == bindparam("tier_name")).scalar_subquery()
+)
+_LIMIT = Query(select(*_LIMIT_COLUMNS).where(_OF_TIER, RateLimit.id == bindparam("limit_id")))
+_LIMIT_COUNT = Query(select(func.count().label("total")).select_from(RateLimit).where(_OF_TIER))
+_LIMIT_PAGE = Query(
+    select(
+        *_LIMIT_COLUMNS,
+        select(func.count())
+        .select_from(RateLimit)
+        .where(_OF_TIER)
+        .correlate(None)
+        .scalar_subquery()
+        .label("total"),
+    )
+    .where(_OF_TIER)
+    .order_by(RateLimit.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_USER_LIMITS = Query(
+    select(*_LIMIT_COLUMNS)
+    .join(UserTier, UserTier.tier_id == RateLimit.tier_id)
+    .where(UserTier.user_id == bindparam("user_id"))
+    .order_by(RateLimit.id)
+)
+
+
+def _total(counted: Mapping[str, Any] | None) -> int:
+    return int(counted["total"]) if counted else 0
+
+
+async def tier_rules(engine: AsyncEngine, tier_id: int) -> list[tuple[str, int, int]]:
+    """A tier's rules as (path, limit, period), for the rate limiter, which runs before any
+    unit of work: on the engine, in one round trip."""
+    rows = await _TIER_RULES.all(engine, tier_id=tier_id)
+    return [(row["path"], row["limit"], row["period"]) for row in rows]
+
+
 class TierRepository(Repository[Tier]):
     model = Tier
+
+    async def read(self, name: str) -> Mapping[str, Any] | None:
+        """A tier by name, as TierRead reads it."""
+        return await self.db.row(_TIER, name=name)
+
+    async def page(self, offset: int, limit: int) -> tuple[Sequence[Mapping[str, Any]], int]:
+        """Tiers by id, as TierRead reads them, and how many there are."""
+        rows = await self.db.rows(_TIER_PAGE, offset=offset, limit=limit)
+        if rows:
+            return rows, int(rows[0]["total"])
+        return rows, _total(await self.db.row(_TIER_COUNT))
+
+    async def read_of_user(self, user_id: int) -> Mapping[str, Any] | None:
+        """The user's tier, as TierRead reads it; None when they have none."""
+        return await self.db.row(_USER_TIER, user_id=user_id)
 
     async def get_by_name(self, name: str) -> Tier | None:
         return await self.session.scalar(select(Tier).where(Tier.name == name))
@@ -34,26 +119,12 @@ class TierRepository(Repository[Tier]):
     async def name_taken(self, name: str) -> bool:
         return await self.crud.exists(self.session, name=name)
 
-    async def list(self, offset: int, limit: int) -> tuple[Sequence[Tier], int]:
-        total = await self.crud.count(self.session)
-        rows = await self.session.scalars(
-            select(Tier).order_by(Tier.id).offset(offset).limit(limit)
-        )
-        return rows.all(), total
-
     async def users_on(self, tier: Tier) -> int:
         """How many users have the tier (a deleted account has none: tiers/events.py)."""
         count = await self.session.scalar(
             select(func.count()).select_from(UserTier).where(UserTier.tier_id == tier.id)
         )
         return int(count or 0)
-
-    async def of_user(self, user_id: int) -> Tier | None:
-        return await self.session.scalar(
-            select(Tier)
-            .join(UserTier, UserTier.tier_id == Tier.id)
-            .where(UserTier.user_id == user_id)
-        )
 
     async def assign(self, user_id: int, tier: Tier) -> None:
         """Give the user the tier (the caller holds the user's row)."""
@@ -72,6 +143,24 @@ class RateLimitRepository(Repository[RateLimit]):
     """A tier's rate limits, always scoped to the tier."""
 
     model = RateLimit
+
+    async def read(self, tier_name: str, limit_id: int) -> Mapping[str, Any] | None:
+        """One of the tier's limits, as RateLimitRead reads it."""
+        return await self.db.row(_LIMIT, tier_name=tier_name, limit_id=limit_id)
+
+    async def page(
+        self, tier_name: str, offset: int, limit: int
+    ) -> tuple[Sequence[Mapping[str, Any]], int]:
+        """The tier's limits by id, as RateLimitRead reads them, and how many there are
+        (none for an unknown tier)."""
+        rows = await self.db.rows(_LIMIT_PAGE, tier_name=tier_name, offset=offset, limit=limit)
+        if rows:
+            return rows, int(rows[0]["total"])
+        return rows, _total(await self.db.row(_LIMIT_COUNT, tier_name=tier_name))
+
+    async def read_of_user(self, user_id: int) -> Sequence[Mapping[str, Any]]:
+        """The limits of the user's tier, as RateLimitRead reads them."""
+        return await self.db.rows(_USER_LIMITS, user_id=user_id)
 
     async def get(self, tier: Tier, limit_id: int) -> RateLimit | None:
         return await self.session.scalar(
@@ -93,20 +182,3 @@ class RateLimitRepository(Repository[RateLimit]):
             if await self.session.scalar(query.limit(1)) is not None:
                 return field
         return None
-
-    async def page(self, tier_id: int, offset: int, limit: int) -> tuple[Sequence[RateLimit], int]:
-        total = await self.crud.count(self.session, tier_id=tier_id)
-        rows = await self.session.scalars(
-            select(RateLimit)
-            .where(RateLimit.tier_id == tier_id)
-            .order_by(RateLimit.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return rows.all(), total
-
-    async def for_tier(self, tier_id: int) -> Sequence[RateLimit]:
-        rows = await self.session.scalars(
-            select(RateLimit).where(RateLimit.tier_id == tier_id).order_by(RateLimit.id)
-        )
-        return rows.all()

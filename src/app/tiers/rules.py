@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.db import after_commit
+from app.core.db import Db
 from app.core.state import get_resources
 from app.platform.cache import CacheBackend, CacheUnavailable, invalidate_after_commit
 from app.platform.rate_limit import Guard, Limit, RateLimiter
-from app.tiers.repository import TIER_RULES
+from app.tiers.repository import tier_rules
 
 RULES_TTL = 3600
 Rules = dict[str, Limit]
@@ -50,15 +50,15 @@ async def get_rules_cache(request: Request) -> RulesCache:
 RulesCacheDep = Annotated[RulesCache, Depends(get_rules_cache)]
 
 
-def forget_rules(session: AsyncSession, rules: RulesCache, tier_id: int) -> None:
+def forget_rules(db: Db, rules: RulesCache, tier_id: int) -> None:
     """Every process applies a tier's new rules from its next request once the change commits:
     the shared copy goes first, then the version moves on."""
-    invalidate_after_commit(session, rules.cache, [rules_key(tier_id)])
+    invalidate_after_commit(db, rules.cache, [rules_key(tier_id)])
 
     async def new_version() -> None:
         await rules.limiter.bump(version_key(tier_id))
 
-    after_commit(session, new_version)
+    db.after_commit(new_version)
 
 
 async def rules_for_tier(
@@ -92,8 +92,9 @@ async def _load(engine: AsyncEngine, cache: CacheBackend, tier_id: int) -> Rules
         cached = None
     if cached is not None:
         return {path: Limit(*pair) for path, pair in json.loads(cached).items()}
-    rows = await TIER_RULES.all(engine, tier_id=tier_id)
-    rules = {row["path"]: Limit(row["limit"], row["period"]) for row in rows}
+    rules = {
+        path: Limit(limit, period) for path, limit, period in await tier_rules(engine, tier_id)
+    }
     with contextlib.suppress(CacheUnavailable):
         await cache.set(
             key, json.dumps({p: [r.limit, r.period] for p, r in rules.items()}).encode(), RULES_TTL

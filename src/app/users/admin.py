@@ -19,7 +19,7 @@ from app.core.admin import (
     selected_ids,
     validated,
 )
-from app.core.db import transaction
+from app.core.db import unit_of_work
 from app.users import service
 from app.users.models import User
 from app.users.schemas import UserAdminUpdate
@@ -70,9 +70,9 @@ class UserAdmin(AdminView, model=User):
             is_superuser=bool(data["is_superuser"]),
         )
         with field_errors():
-            async with transaction(context.resources.sessionmaker) as session:
+            async with unit_of_work(context.resources) as db:
                 return await service.edit_user(
-                    session,
+                    db,
                     context.resources,
                     row_id(pk),
                     changes,
@@ -86,17 +86,17 @@ class UserAdmin(AdminView, model=User):
     )
     async def soft_delete(self, request: Request) -> Response:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
+        async with unit_of_work(context.resources) as db:
             await service.delete_users(
-                session, context.resources, selected_ids(request), by_superuser=context.is_superuser
+                db, context.resources, selected_ids(request), by_superuser=context.is_superuser
             )
         return back_to_list(request, self)
 
     @action("restore", "Restore", "Restore the selected users?")
     async def restore(self, request: Request) -> Response:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
+        async with unit_of_work(context.resources) as db:
             await service.restore_users(
-                session, context.resources, selected_ids(request), by_superuser=context.is_superuser
+                db, context.resources, selected_ids(request), by_superuser=context.is_superuser
             )
         return back_to_list(request, self)

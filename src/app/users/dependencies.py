@@ -38,7 +38,7 @@ async def get_session_user(caller: SessionCaller) -> UserReadPrivate:
 
 
 # The signed-in user as the API shows them to themselves (UserReadPrivate): what handlers
-# compare and present. A handler that changes the account loads it in its own session.
+# compare and present. A service that changes the account loads it in its unit of work.
 OptionalUser = Annotated[UserReadPrivate | None, Depends(get_optional_user)]
 CurrentUser = Annotated[UserReadPrivate, Depends(get_current_user)]
 SessionUser = Annotated[UserReadPrivate, Depends(get_session_user)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
@@ -8,8 +9,9 @@ from app.core.query import Query
 from app.core.repository import Repository
 from app.users.models import User
 
-# The read paths: one statement each, compiled once, outside any transaction (core/query.py).
-# Every column of UserReadPrivate; the public view takes what it shows.
+# The read paths: one statement each, compiled once (core/query.py), run by the unit of work in
+# one round trip outside any transaction (core/db.py `Db.rows`). Every column of
+# UserReadPrivate; the public view takes what it shows.
 PRIVATE_COLUMNS = (
     User.id,
     User.name,
@@ -23,8 +25,8 @@ PRIVATE_COLUMNS = (
     User.updated_at,
 )
 LIVE = User.is_deleted.is_(False)
-BY_USERNAME = Query(select(*PRIVATE_COLUMNS).where(User.username == bindparam("username"), LIVE))
-COUNT_LIVE = Query(select(func.count().label("total")).select_from(User).where(LIVE))
+_BY_USERNAME = Query(select(*PRIVATE_COLUMNS).where(User.username == bindparam("username"), LIVE))
+_COUNT_LIVE = Query(select(func.count().label("total")).select_from(User).where(LIVE))
 # An offset page and the total in one round trip. The count is an uncorrelated subquery, run
 # once (an InitPlan); the page is a deferred join: the offset walks the partial index
 # ix_users_live_id (ids only, no table rows), then only the page's rows are read. Past the
@@ -37,7 +39,7 @@ _PAGE_IDS = (
     .limit(bindparam("limit"))
     .subquery("page")
 )
-PAGE = Query(
+_PAGE = Query(
     select(
         *PRIVATE_COLUMNS,
         select(func.count())
@@ -50,7 +52,7 @@ PAGE = Query(
     .join(_PAGE_IDS, _PAGE_IDS.c.id == User.id)
     .order_by(User.id)
 )
-AFTER = Query(
+_AFTER = Query(
     select(*PRIVATE_COLUMNS)
     .where(LIVE, User.id > bindparam("after"))
     .order_by(User.id)
@@ -62,6 +64,22 @@ class UserRepository(Repository[User]):
     """Queries on users. Soft-deleted users are invisible unless a method says otherwise."""
 
     model = User
+
+    async def read(self, username: str) -> Mapping[str, Any] | None:
+        """An active user by username, as a row of PRIVATE_COLUMNS."""
+        return await self.db.row(_BY_USERNAME, username=username)
+
+    async def page(self, offset: int, limit: int) -> tuple[Sequence[Mapping[str, Any]], int]:
+        """Active users, oldest first, as rows of PRIVATE_COLUMNS, and how many there are."""
+        rows = await self.db.rows(_PAGE, offset=offset, limit=limit)
+        if rows:
+            return rows, int(rows[0]["total"])
+        counted = await self.db.row(_COUNT_LIVE)  # past the last page: no row carries the total
+        return rows, int(counted["total"]) if counted else 0
+
+    async def after(self, user_id: int, limit: int) -> Sequence[Mapping[str, Any]]:
+        """Up to `limit` active users with a larger id than `user_id`, oldest first."""
+        return await self.db.rows(_AFTER, after=user_id, limit=limit)
 
     async def get_by_username(
         self, username: str, *, include_deleted: bool = False, lock: bool = False

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.core.db import EngineDep, SessionDep
+from app.core.db import DbDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, error_responses
 from app.core.identity import require_permissions
 from app.core.pagination import (
@@ -44,7 +44,7 @@ UserView = UserReadPrivate | UserRead
 )
 async def create_user(
     data: UserCreate,
-    session: SessionDep,
+    db: DbDep,
     hasher: HasherDep,
     verification: EmailVerificationDep,
     reserved: ReservedUsernamesDep,
@@ -52,16 +52,14 @@ async def create_user(
     """Register a new user; a verification link goes to the address (when email
     verification is on). A reserved username (a word of the API's paths, or `me`, `admin`,
     ...) is a 422."""
-    user = await service.register(
-        session, hasher, data, verification=verification, reserved=reserved
-    )
+    user = await service.register(db, hasher, data, verification=verification, reserved=reserved)
     return UserReadPrivate.model_validate(user)
 
 
 @router.get("/users", response_model=Page[UserView] | CursorPage[UserView])
 async def list_users(
     request: Request,
-    engine: EngineDep,
+    db: DbDep,
     caller: OptionalCaller,
     page: PageNumber = 1,
     items_per_page: ItemsPerPage = 10,
@@ -72,9 +70,9 @@ async def list_users(
     pages (`limit`, then `cursor` = the previous page's `next_cursor`)."""
     viewer = await viewer_of(caller)
     if wants_cursor(request, cursor, limit):
-        return await service.list_users_by_cursor(engine, cursor, limit or 10, viewer)
+        return await service.list_users_by_cursor(db, cursor, limit or 10, viewer)
     return await service.list_users(
-        engine, PageParams(page=page, items_per_page=items_per_page), viewer
+        db, PageParams(page=page, items_per_page=items_per_page), viewer
     )
 
 
@@ -85,10 +83,10 @@ async def get_me(user: CurrentUser) -> UserReadPrivate:
 
 
 @router.get("/user/{username}", response_model=UserView, responses=error_responses(NotFound))
-async def get_user(username: str, engine: EngineDep, caller: OptionalCaller) -> UserView:
+async def get_user(username: str, db: DbDep, caller: OptionalCaller) -> UserView:
     """A user by username; email and other private fields only for that user or a holder of
     `users.read_private`."""
-    return await service.read_user(engine, username, await viewer_of(caller))
+    return await service.read_user(db, username, await viewer_of(caller))
 
 
 @router.patch(
@@ -99,7 +97,7 @@ async def get_user(username: str, engine: EngineDep, caller: OptionalCaller) -> 
 async def update_user(
     username: str,
     data: UserUpdate,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
     actor: SessionUser,
     verification: EmailVerificationDep,
@@ -109,9 +107,7 @@ async def update_user(
     account's once the link sent to it is followed (`pending_email` until then), and the
     current address is told; with email verification off it changes at once. A reserved
     username is a 422, as at registration."""
-    user = await service.update_user(
-        session, resources, actor, username, data, verification, reserved
-    )
+    user = await service.update_user(db, resources, actor, username, data, verification, reserved)
     return UserReadPrivate.model_validate(user)
 
 
@@ -121,11 +117,11 @@ async def update_user(
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
 async def delete_user(
-    username: str, session: SessionDep, resources: ResourcesDep, actor: SessionUser
+    username: str, db: DbDep, resources: ResourcesDep, actor: SessionUser
 ) -> None:
     """Delete your own account (soft delete): its tokens and API keys stop working, and its
     sessions end."""
-    await service.delete_user(session, resources, actor, username)
+    await service.delete_user(db, resources, actor, username)
 
 
 @router.delete(
@@ -134,6 +130,6 @@ async def delete_user(
     responses=error_responses(Unauthorized, Forbidden, NotFound),
     dependencies=[Depends(require_permissions(PURGE.name))],
 )
-async def hard_delete_user(username: str, session: SessionDep, resources: ResourcesDep) -> None:
+async def hard_delete_user(username: str, db: DbDep, resources: ResourcesDep) -> None:
     """Remove a user and everything they own from the database (`users.purge`)."""
-    await service.hard_delete_user(session, resources, username)
+    await service.hard_delete_user(db, resources, username)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-
-from app.core.db import integrity_error_as
+from app.core.db import Db, integrity_error_as
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.events import publish
 from app.core.pagination import PageParams, cursor_page, decode_cursor
@@ -17,7 +14,7 @@ from app.core.state import Resources
 from app.platform.security import PasswordHasher
 from app.users.events import UserDeleted, UserPurged, UserRenamed, UserRestored
 from app.users.models import User
-from app.users.repository import AFTER, BY_USERNAME, COUNT_LIVE, PAGE, UserRepository
+from app.users.repository import UserRepository
 from app.users.schemas import (
     RESERVED_USERNAMES,
     UserAdminUpdate,
@@ -27,6 +24,9 @@ from app.users.schemas import (
     UserUpdate,
 )
 from app.users.verification import EmailVerification
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import IntegrityError
 
 USER_NOT_FOUND = "User not found"
 RESERVED_PATH = "This username is reserved: it is a path of the API"
@@ -98,7 +98,7 @@ async def _check_free(repo: UserRepository, username: str | None, email: str | N
 
 
 async def register(
-    session: AsyncSession,
+    db: Db,
     hasher: PasswordHasher,
     data: UserCreate,
     *,
@@ -111,7 +111,7 @@ async def register(
     transaction commits. A username in `reserved` is refused (422)."""
     if reserved is not None:
         reserved.check(data.username)
-    repo = UserRepository(session)
+    repo = UserRepository(db)
     await _check_free(repo, data.username, data.email)
     user = User(
         name=data.name,
@@ -124,56 +124,54 @@ async def register(
     with integrity_error_as(_conflict_from):
         await repo.add(user)
     if verification is not None:
-        await verification.registered(session, user)
+        await verification.registered(db, user)
     return user
 
 
-async def read_user(
-    engine: AsyncEngine, username: str, viewer: Viewer | None
-) -> UserRead | UserReadPrivate:
-    """An active user by username, as `viewer` may see them (one statement, no transaction)."""
-    row = await BY_USERNAME.one(engine, username=username)
+async def read_user(db: Db, username: str, viewer: Viewer | None) -> UserRead | UserReadPrivate:
+    """An active user by username, as `viewer` may see them."""
+    row = await UserRepository(db).read(username)
     if row is None:
         raise NotFound(USER_NOT_FOUND)
     return present(row, viewer)
 
 
-async def list_users(
-    engine: AsyncEngine, page: PageParams, viewer: Viewer | None
-) -> dict[str, Any]:
-    rows = await PAGE.all(engine, offset=page.offset, limit=page.items_per_page)
-    if rows:
-        total = int(rows[0]["total"])
-    else:  # past the last page: no row carries the total
-        counted = await COUNT_LIVE.one(engine)
-        total = int(counted["total"]) if counted else 0
+async def list_users(db: Db, page: PageParams, viewer: Viewer | None) -> dict[str, Any]:
+    rows, total = await UserRepository(db).page(page.offset, page.items_per_page)
     return page.respond([present(row, viewer) for row in rows], total)
 
 
 async def list_users_by_cursor(
-    engine: AsyncEngine, cursor: str | None, limit: int, viewer: Viewer | None
+    db: Db, cursor: str | None, limit: int, viewer: Viewer | None
 ) -> dict[str, Any]:
     after = decode_cursor(cursor) if cursor else 0
-    rows = await AFTER.all(engine, after=after, limit=limit + 1)
+    rows = await UserRepository(db).after(after, limit + 1)
     return cursor_page([present(row, viewer) for row in rows], limit, lambda u: u.id)
 
 
-async def get_user(session: AsyncSession, username: str, *, lock: bool = False) -> User:
-    user = await UserRepository(session).get_by_username(username, lock=lock)
+async def require_user(db: Db, username: str) -> None:
+    """The 404 of an unknown or deleted user (for a read of what they own that found
+    nothing: no such user, or nothing of theirs)."""
+    if await UserRepository(db).read(username) is None:
+        raise NotFound(USER_NOT_FOUND)
+
+
+async def get_user(db: Db, username: str, *, lock: bool = False) -> User:
+    user = await UserRepository(db).get_by_username(username, lock=lock)
     if user is None:
         raise NotFound(USER_NOT_FOUND)
     return user
 
 
-async def _own_account(session: AsyncSession, actor: UserReadPrivate, username: str) -> User:
-    user = await get_user(session, username)
+async def _own_account(db: Db, actor: UserReadPrivate, username: str) -> User:
+    user = await get_user(db, username)
     if user.id != actor.id:
         raise Forbidden("You can only change your own account")
     return user
 
 
 async def update_user(
-    session: AsyncSession,
+    db: Db,
     resources: Resources,
     actor: UserReadPrivate,
     username: str,
@@ -189,14 +187,14 @@ async def update_user(
     the account's; without, it replaces the old one at once, unverified."""
     if reserved is not None and data.username is not None and data.username != username:
         reserved.check(data.username)
-    user = await _own_account(session, actor, username)
+    user = await _own_account(db, actor, username)
     changes = data.changes()
     new_email = changes.pop("email", None)
     if new_email is not None and verification is not None:
-        await verification.change_email(session, user, str(new_email))
+        await verification.change_email(db, user, str(new_email))
     elif new_email is not None and new_email != user.email:
         changes.update(email=new_email, email_verified=False, pending_email=None)
-    repo = UserRepository(session)
+    repo = UserRepository(db)
     await _check_free(
         repo,
         data.username if data.username not in (None, user.username) else None,
@@ -207,36 +205,34 @@ async def update_user(
     with integrity_error_as(_conflict_from):
         await repo.flush()
     if user.username != username:
-        await publish(session, resources, UserRenamed(user.id, username, user.username))
+        await publish(db, resources, UserRenamed(user.id, username, user.username))
     return user
 
 
-async def _soft_delete(session: AsyncSession, resources: Resources, user: User) -> None:
+async def _soft_delete(db: Db, resources: Resources, user: User) -> None:
     user.soft_delete()
-    await UserRepository(session).flush()
-    await publish(session, resources, UserDeleted(user.id, user.username))
+    await UserRepository(db).flush()
+    await publish(db, resources, UserDeleted(user.id, user.username))
 
 
-async def delete_user(
-    session: AsyncSession, resources: Resources, actor: UserReadPrivate, username: str
-) -> None:
+async def delete_user(db: Db, resources: Resources, actor: UserReadPrivate, username: str) -> None:
     """Soft delete of the caller's own account. Its tokens stop working at once (token checks
     need an active user); `UserDeleted` ends its sessions (auth) and revokes its API keys, in
     this transaction, and its cached pages, in every domain, go once the deletion commits."""
-    user = await _own_account(session, actor, username)
-    await _soft_delete(session, resources, user)
+    user = await _own_account(db, actor, username)
+    await _soft_delete(db, resources, user)
 
 
-async def hard_delete_user(session: AsyncSession, resources: Resources, username: str) -> None:
+async def hard_delete_user(db: Db, resources: Resources, username: str) -> None:
     """Remove the user row and, through ON DELETE CASCADE, everything the user owns; then
     `UserPurged`."""
-    repo = UserRepository(session)
+    repo = UserRepository(db)
     user = await repo.get_by_username(username, include_deleted=True)
     if user is None:
         raise NotFound(USER_NOT_FOUND)
     user_id = user.id
     await repo.delete(user)
-    await publish(session, resources, UserPurged(user_id, username))
+    await publish(db, resources, UserPurged(user_id, username))
 
 
 # --- operators' tools (the admin panel): any account, by id ---------------------------------
@@ -248,7 +244,7 @@ def _may_manage(user: User, by_superuser: bool, refusal: str = SUPERUSERS_ONLY) 
 
 
 async def edit_user(
-    session: AsyncSession,
+    db: Db,
     resources: Resources,
     user_id: int,
     data: UserAdminUpdate,
@@ -260,7 +256,7 @@ async def edit_user(
     may be a reserved name (`admin`) but never a word of the API's paths; only a superuser
     may change a superuser, or make or unmake one. A changed email replaces the old one at
     once, as the operator set it (a pending change is dropped)."""
-    repo = UserRepository(session)
+    repo = UserRepository(db)
     user = await repo.get_by_id(user_id)
     if user is None:
         raise NotFound(USER_NOT_FOUND)
@@ -283,35 +279,35 @@ async def edit_user(
     with integrity_error_as(_conflict_from):
         await repo.flush()
     if user.username != old_username:
-        await publish(session, resources, UserRenamed(user.id, old_username, user.username))
+        await publish(db, resources, UserRenamed(user.id, old_username, user.username))
     return user
 
 
 async def delete_users(
-    session: AsyncSession, resources: Resources, user_ids: Sequence[int], *, by_superuser: bool
+    db: Db, resources: Resources, user_ids: Sequence[int], *, by_superuser: bool
 ) -> int:
     """Soft-delete the live accounts among `user_ids` as `delete_user` does its own (their
     sessions end); only a superuser may delete a superuser. Returns how many."""
-    users = await UserRepository(session).by_ids(user_ids, deleted=False)
+    users = await UserRepository(db).by_ids(user_ids, deleted=False)
     for user in users:
         _may_manage(user, by_superuser)
     for user in users:
-        await _soft_delete(session, resources, user)
+        await _soft_delete(db, resources, user)
     return len(users)
 
 
 async def restore_users(
-    session: AsyncSession, resources: Resources, user_ids: Sequence[int], *, by_superuser: bool
+    db: Db, resources: Resources, user_ids: Sequence[int], *, by_superuser: bool
 ) -> int:
     """Make the deleted accounts among `user_ids` active again (`UserRestored`); only a
     superuser may restore a superuser. Their sessions stay ended: they sign in anew. Returns
     how many."""
-    users = await UserRepository(session).by_ids(user_ids, deleted=True)
+    users = await UserRepository(db).by_ids(user_ids, deleted=True)
     for user in users:
         _may_manage(user, by_superuser)
     for user in users:
         user.is_deleted, user.deleted_at = False, None
-    await UserRepository(session).flush()
+    await UserRepository(db).flush()
     for user in users:
-        await publish(session, resources, UserRestored(user.id, user.username))
+        await publish(db, resources, UserRestored(user.id, user.username))
     return len(users)

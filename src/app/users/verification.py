@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.core.db import Db
 from app.core.extensions import Key
 from app.users.models import User
 
 
 class EmailVerification(Protocol):
-    async def registered(self, session: AsyncSession, user: User) -> None:
+    async def registered(self, db: Db, user: User) -> None:
         """A new account: send what verifies its address, in the registration's
-        transaction."""
+        unit of work."""
         ...
 
-    async def change_email(self, session: AsyncSession, user: User, new_email: str) -> None:
+    async def change_email(self, db: Db, user: User, new_email: str) -> None:
         """The account asks for `new_email` (another address than its own, or its own to
         withdraw a pending change): the feature decides when it becomes the account's."""
         ...

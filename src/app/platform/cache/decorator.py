@@ -17,9 +17,8 @@ from typing import Annotated, Any, TypeVar, cast
 from fastapi import Depends, Request, Response, params
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute, serialize_response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import SessionDep, after_commit, get_engine, get_session
+from app.core.db import Db, DbDep, get_db
 from app.core.observe import hooks
 from app.core.state import get_resources
 from app.platform.cache.backends import CacheBackend, CacheUnavailable
@@ -68,13 +67,13 @@ async def invalidate_now(
 
 
 def invalidate_after_commit(
-    session: AsyncSession,
+    db: Db,
     backend: CacheBackend,
     keys: Sequence[str],
     patterns: Sequence[str] = (),
 ) -> None:
-    """Invalidate once the session's transaction has committed (never if it rolls back)."""
-    after_commit(session, functools.partial(invalidate_now, backend, list(keys), list(patterns)))
+    """Invalidate once the unit of work `db` has committed (never if it rolls back)."""
+    db.after_commit(functools.partial(invalidate_now, backend, list(keys), list(patterns)))
 
 
 async def get_cache(request: Request) -> CacheBackend:
@@ -121,7 +120,7 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 _REQUEST = "_cache_request"
 _RESPONSE = "_cache_response"
-_SESSION = "_cache_session"
+_DB = "_cache_db"
 
 
 def _depends_on(hint: Any, dependency: Callable[..., Any]) -> bool:
@@ -149,13 +148,13 @@ def cache(
 
     `serve_hits_early=True` (GET endpoints that anyone may read) lets `CacheHitMiddleware`
     answer hits before routing, skipping FastAPI's dependency resolution. Only an endpoint
-    whose one dependency is the session qualifies (others are refused here), with no
-    route or router `dependencies=[...]` (it is then served the normal way, and the start-up
-    log says so); requests that carry `Authorization` always take the normal way.
+    whose one dependency is the unit of work (`DbDep`) qualifies (others are refused here),
+    with no route or router `dependencies=[...]` (it is then served the normal way, and the
+    start-up log says so); requests that carry `Authorization` always take the normal way.
 
         @router.get("/{username}/post/{id}", response_model=PostRead)
         @cache("{username}_post_cache", resource_id_name="id")
-        async def get_post(username: str, id: int, session: SessionDep) -> PostRead: ...
+        async def get_post(username: str, id: int, db: DbDep) -> PostRead: ...
 
         @router.patch("/{username}/post/{id}", response_model=PostRead)
         @cache("{username}_post_cache", resource_id_name="id",
@@ -192,17 +191,15 @@ def cache(
         async def endpoint(
             request: Request,
             response: Response,
-            session: AsyncSession | None,
+            db: Db,
             kwargs: dict[str, Any],
             args: tuple[Any, ...],
         ) -> Any:
             backend = get_resources(request).cache
             key = f"{fill(key_prefix, kwargs)}:{kwargs[id_name]}"
             if request.method != "GET":
-                if session is None:
-                    raise RuntimeError(f"{func.__name__}: a write under @cache needs SessionDep")
                 result = await func(*args, **kwargs)
-                write(session, backend, kwargs, [key])
+                write(db, backend, kwargs, [key])
                 return result
             try:
                 cached = await backend.get(key)
@@ -253,14 +250,12 @@ def invalidates(
         async def endpoint(
             request: Request,
             response: Response,
-            session: AsyncSession | None,
+            db: Db,
             kwargs: dict[str, Any],
             args: tuple[Any, ...],
         ) -> Any:
-            if session is None:
-                raise RuntimeError(f"{func.__name__}: @invalidates needs SessionDep")
             result = await func(*args, **kwargs)
-            write(session, get_resources(request).cache, kwargs, [])
+            write(db, get_resources(request).cache, kwargs, [])
             return result
 
         return cast(F, _with_injected(func, signature, hints, endpoint))
@@ -278,15 +273,13 @@ def _check_templates(func: Callable[..., Any], decorator: str, templates: list[s
 
 def _writer(
     extra_keys: dict[str, str], patterns: list[str]
-) -> Callable[[AsyncSession, CacheBackend, dict[str, Any], list[str]], None]:
-    def write(
-        session: AsyncSession, backend: CacheBackend, values: dict[str, Any], keys: list[str]
-    ) -> None:
+) -> Callable[[Db, CacheBackend, dict[str, Any], list[str]], None]:
+    def write(db: Db, backend: CacheBackend, values: dict[str, Any], keys: list[str]) -> None:
         keys = keys + [
             f"{fill(prefix, values)}:{fill(ident, values)}" for prefix, ident in extra_keys.items()
         ]
         globbed = [fill(p, values, glob_safe=True) for p in patterns]
-        invalidate_after_commit(session, backend, keys, globbed)
+        invalidate_after_commit(db, backend, keys, globbed)
 
     return write
 
@@ -297,35 +290,31 @@ def _with_injected(
     hints: dict[str, Any],
     endpoint: Callable[..., Awaitable[Any]],
 ) -> Any:
-    """`func` with the Request, Response and session FastAPI gives it, adding the ones it does
-    not take itself (FastAPI injects one of each per request, so they are the same objects)."""
+    """`func` with the Request, Response and unit of work FastAPI gives it, adding the ones it
+    does not take itself (FastAPI injects one of each per request, so they are the same
+    objects; the unit of work costs nothing until a statement runs in it)."""
     names = set(signature.parameters)
     request_name = next((n for n in names if hints.get(n) is Request), _REQUEST)
     response_name = next((n for n in names if hints.get(n) is Response), _RESPONSE)
-    session_name = next((n for n in names if _depends_on(hints.get(n), get_session)), _SESSION)
-    # An endpoint that reads through the engine (outside any transaction) gets no session:
-    # it only reads, and opening one would cost every request.
-    reads_only = session_name not in names and any(
-        _depends_on(hints.get(n), get_engine) for n in names
-    )
+    db_name = next((n for n in names if _depends_on(hints.get(n), get_db)), _DB)
     injected = {
         name: annotation
         for name, annotation in (
             (request_name, Request),
             (response_name, Response),
-            (session_name, SessionDep),
+            (db_name, DbDep),
         )
-        if name not in names and not (reads_only and name == session_name)
+        if name not in names
     }
 
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         request: Request = kwargs[request_name]
         response: Response = kwargs[response_name]
-        session: AsyncSession | None = kwargs.get(session_name)
+        db: Db = kwargs[db_name]
         for name in injected:
             kwargs.pop(name)
-        return await endpoint(request, response, session, kwargs, args)
+        return await endpoint(request, response, db, kwargs, args)
 
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
@@ -350,13 +339,10 @@ def _early_spec(
     for name, param in signature.parameters.items():
         marks = [param.default, *getattr(hints.get(name), "__metadata__", ())]
         for mark in marks:
-            if isinstance(mark, params.Depends) and mark.dependency not in (
-                get_session,
-                get_engine,
-            ):
+            if isinstance(mark, params.Depends) and mark.dependency is not get_db:
                 raise ValueError(
                     f"{func.__name__}: serve_hits_early needs an endpoint whose only dependency "
-                    f"is the session or the engine; {name!r} depends on {mark.dependency!r}"
+                    f"is the unit of work (DbDep); {name!r} depends on {mark.dependency!r}"
                 )
     defaults = {
         name: param.default

@@ -2,7 +2,7 @@
 embedded default (`local`); both run the domains' jobs and cron jobs with the same retry
 policy (`retry`). Domains import from here:
 
-    from app.platform.queue import JobContext, QueueDep, enqueue_after_commit, job_session
+    from app.platform.queue import JobContext, QueueDep, enqueue_after_commit
 """
 
 from app.platform.queue.jobs import (
@@ -16,7 +16,6 @@ from app.platform.queue.jobs import (
     JobView,
     QueueDep,
     enqueue_after_commit,
-    job_session,
     new_job_id,
     owner_of,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "QueueDep",
     "enqueue_after_commit",
     "job_functions",
-    "job_session",
     "new_job_id",
     "owner_of",
     "retry_delay",

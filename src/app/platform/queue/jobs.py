@@ -9,10 +9,9 @@ jobs so that running one twice does no harm.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,12 +19,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypedDict
 
 from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import after_commit, transaction
 from app.core.state import get_resources
 
 if TYPE_CHECKING:
+    from app.core.db import Db
     from app.core.state import Resources
 
 ANONYMOUS = "-"
@@ -123,32 +121,21 @@ def outcome(success: bool, result: Any) -> tuple[Any, str | None]:
         return repr(result), None
 
 
-@contextlib.asynccontextmanager
-async def job_session(ctx: JobContext) -> AsyncIterator[AsyncSession]:
-    """One transaction for a job, as a request has: committed when the block ends, rolled
-    back if it raises, after-commit hooks run after the commit.
+def enqueue_after_commit(db: Db, queue: JobQueue, function: str, *args: Any, owner: str) -> str:
+    """Send a job once the unit of work `db` has committed, never if it rolls back; returns
+    the job's id at once. A queue that cannot be reached makes the request a 503.
 
-    async def my_job(ctx: JobContext) -> int:
-        async with job_session(ctx) as session:
-            ...
-    """
-    async with transaction(ctx["resources"].sessionmaker) as session:
-        yield session
-
-
-def enqueue_after_commit(
-    session: AsyncSession, queue: JobQueue, function: str, *args: Any, owner: str
-) -> str:
-    """Send a job once the session's transaction has committed, never if it rolls back;
-    returns the job's id at once. A queue that cannot be reached makes the request a 503.
-
-        job_id = enqueue_after_commit(session, queue, "sample_background_task", "hi",
+        job_id = enqueue_after_commit(db, queue, "sample_background_task", "hi",
                                       owner=owner_of(user.id))
+
+    A job opens its own unit of work, as a request has one:
+
+        async def my_job(ctx: JobContext) -> int:
+            async with unit_of_work(ctx["resources"]) as db:   # app.core.db
+                ...
     """
     job_id = new_job_id()
-    after_commit(
-        session, functools.partial(queue.enqueue, function, *args, job_id=job_id, owner=owner)
-    )
+    db.after_commit(functools.partial(queue.enqueue, function, *args, job_id=job_id, owner=owner))
     return job_id
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from app.comments import service
 from app.comments.models import Comment
 from app.core.admin import AdminView, admin_context, back_to_list, selected_ids
-from app.core.db import transaction
+from app.core.db import unit_of_work
 
 
 class CommentAdmin(AdminView, model=Comment):
@@ -32,6 +32,6 @@ class CommentAdmin(AdminView, model=Comment):
     @action("delete", "Delete", "Delete the selected comments?")
     async def delete(self, request: Request) -> Response:
         context = admin_context(request)
-        async with transaction(context.resources.sessionmaker) as session:
-            await service.delete_comments(session, context.resources, selected_ids(request))
+        async with unit_of_work(context.resources) as db:
+            await service.delete_comments(db, context.resources, selected_ids(request))
         return back_to_list(request, self)

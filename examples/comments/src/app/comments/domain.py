@@ -11,9 +11,9 @@ from app.comments.pages import (
 )
 from app.comments.permissions import DELETE_ANY
 from app.comments.router import router
-from app.platform.cache import forget_pages
 from app.core.domain import Domain
 from app.core.events import Handler, OnCommit
+from app.platform.cache import forget_pages
 from app.posts.events import PostDeleted, PostPurged
 from app.users.events import UserDeleted, UserPurged, UserRenamed, UserRestored
 

@@ -19,10 +19,11 @@ the pages of all that author's posts. A page goes
 
 from __future__ import annotations
 
-from app.comments.repository import COMMENTED_UNDER, CommentRepository
-from app.platform.cache import invalidate_after_commit, invalidate_now
+from app.comments.repository import CommentRepository
+from app.core.db import unit_of_work
 from app.core.events import EventContext
 from app.core.state import Resources
+from app.platform.cache import invalidate_after_commit, invalidate_now
 from app.users.events import UserDeleted, UserPurged, UserRenamed, UserRestored
 
 PAGE_KEY = "{username}_comments:post_{post_id}:page_{page}:items_per_page_{items_per_page}"
@@ -38,13 +39,15 @@ def _pages_of(authors: list[str]) -> list[str]:
 async def forget_commenter_pages(
     resources: Resources, event: UserDeleted | UserRestored | UserRenamed
 ) -> None:
-    """The pages that show the user's comments, once the change has committed."""
-    rows = await COMMENTED_UNDER.all(resources.engine, author_id=event.user_id)
-    await invalidate_now(resources.cache, [], _pages_of([row["username"] for row in rows]))
+    """The pages that show the user's comments, once the change has committed (a unit of
+    work of its own that only reads: one statement, no transaction)."""
+    async with unit_of_work(resources) as db:
+        authors = await CommentRepository(db).commented_under(event.user_id)
+    await invalidate_now(resources.cache, [], _pages_of(authors))
 
 
 async def drop_purged_comments(context: EventContext, event: UserPurged) -> None:
     """The comments the purge left without a writer go, in its transaction; the pages they
     were on go once it commits."""
-    authors = await CommentRepository(context.session).delete_ownerless()
-    invalidate_after_commit(context.session, context.resources.cache, [], _pages_of(authors))
+    authors = await CommentRepository(context.db).delete_ownerless()
+    invalidate_after_commit(context.db, context.resources.cache, [], _pages_of(authors))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, false, func, insert, select
@@ -15,8 +15,9 @@ from app.users.models import User
 Commenter = aliased(User, name="commenter")
 PostAuthor = aliased(User, name="post_author")
 
-# The read paths (core/query.py), one statement each. A post's comments are shown while the
-# post is, under its author's username; a comment while its writer's account is live.
+# The read paths (core/query.py), one statement each, run by the unit of work in one round trip
+# (core/db.py `Db.rows`). A post's comments are shown while the post is, under its author's
+# username; a comment while its writer's account is live.
 LIVE_POST = (
     select(Post.id)
     .join(PostAuthor, PostAuthor.id == Post.created_by_user_id)
@@ -36,9 +37,9 @@ READ_COLUMNS = (
     Comment.text,
     Comment.created_at,
 )
-POST = Query(LIVE_POST)
+_POST = Query(LIVE_POST)
 # An offset page, oldest first, and its total in one round trip (the count runs once).
-PAGE = Query(
+_PAGE = Query(
     select(
         *READ_COLUMNS,
         select(func.count())
@@ -55,14 +56,14 @@ PAGE = Query(
     .offset(bindparam("offset"))
     .limit(bindparam("limit"))
 )
-COUNT = Query(
+_COUNT = Query(
     select(func.count().label("total"))
     .select_from(Comment)
     .join(Commenter, Commenter.id == Comment.author_id)
     .where(*SHOWN)
 )
 # The authors of the posts a user commented on: whose pages show the user's comments.
-COMMENTED_UNDER = Query(
+_COMMENTED_UNDER = Query(
     select(PostAuthor.username)
     .distinct()
     .join(Post, Post.created_by_user_id == PostAuthor.id)
@@ -73,6 +74,29 @@ COMMENTED_UNDER = Query(
 
 class CommentRepository(Repository[Comment]):
     model = Comment
+
+    async def page(
+        self, username: str, post_id: int, offset: int, limit: int
+    ) -> tuple[Sequence[Mapping[str, Any]], int]:
+        """An offset page of the post's shown comments, oldest first, as CommentRead reads
+        them, and how many there are."""
+        rows = await self.db.rows(
+            _PAGE, username=username, post_id=post_id, offset=offset, limit=limit
+        )
+        if rows:
+            return rows, int(rows[0]["total"])
+        # No comments, past the last page, or no such post: no row carries the total.
+        counted = await self.db.row(_COUNT, username=username, post_id=post_id)
+        return rows, int(counted["total"]) if counted else 0
+
+    async def post_shown(self, username: str, post_id: int) -> bool:
+        """Whether the post is shown under `username`."""
+        return await self.db.row(_POST, username=username, post_id=post_id) is not None
+
+    async def commented_under(self, author_id: int) -> list[str]:
+        """The usernames of the authors of the posts the user commented on."""
+        rows = await self.db.rows(_COMMENTED_UNDER, author_id=author_id)
+        return [row["username"] for row in rows]
 
     async def live_post(self, username: str, post_id: int) -> tuple[Post, User] | None:
         """The post, shown under `username`, with its author; held (FOR SHARE on PostgreSQL)

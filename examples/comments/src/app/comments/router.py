@@ -7,12 +7,12 @@ from fastapi import APIRouter, status
 from app.comments import service
 from app.comments.pages import PAGE_KEY
 from app.comments.schemas import CommentCreate, CommentRead
-from app.platform.cache import cache
-from app.core.db import EngineDep, SessionDep
+from app.core.db import DbDep
 from app.core.errors import Forbidden, NotFound, Unauthorized, error_responses
 from app.core.pagination import ItemsPerPage, Page, PageNumber, PageParams
 from app.core.params import ResourceId
 from app.core.state import ResourcesDep
+from app.platform.cache import cache
 from app.users.dependencies import CurrentCaller, CurrentUser
 
 router = APIRouter(tags=["comments"])
@@ -28,12 +28,12 @@ async def create_comment(
     username: str,
     post_id: ResourceId,
     data: CommentCreate,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
     actor: CurrentUser,
 ) -> CommentRead:
     """Comment on a post (anybody signed in)."""
-    return await service.create_comment(session, resources, actor, username, post_id, data)
+    return await service.create_comment(db, resources, actor, username, post_id, data)
 
 
 @router.get(
@@ -45,14 +45,14 @@ async def create_comment(
 async def list_comments(
     username: str,
     post_id: ResourceId,
-    engine: EngineDep,
+    db: DbDep,
     page: PageNumber = 1,
     items_per_page: ItemsPerPage = 10,
 ) -> dict[str, Any]:
     """A post's comments, oldest first, one offset page at a time."""
     params = PageParams(page=page, items_per_page=items_per_page)
     comments, total = await service.list_comments(
-        engine, username, post_id, params.offset, items_per_page
+        db, username, post_id, params.offset, items_per_page
     )
     return params.respond(comments, total)
 
@@ -66,9 +66,9 @@ async def delete_comment(
     username: str,
     post_id: ResourceId,
     comment_id: ResourceId,
-    session: SessionDep,
+    db: DbDep,
     resources: ResourcesDep,
     caller: CurrentCaller,
 ) -> None:
     """Delete a comment: its writer, or a holder of `comments.delete_any`."""
-    await service.delete_comment(session, resources, caller, username, post_id, comment_id)
+    await service.delete_comment(db, resources, caller, username, post_id, comment_id)

@@ -8,14 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-
 from app.comments.events import CommentAdded, CommentDeleted
 from app.comments.models import Comment
 from app.comments.permissions import DELETE_ANY
-from app.comments.repository import COUNT, PAGE, POST, CommentRepository
+from app.comments.repository import CommentRepository
 from app.comments.schemas import CommentCreate, CommentRead
-from app.core.db import utcnow
+from app.core.db import Db, utcnow
 from app.core.errors import Forbidden, NotFound
 from app.core.events import publish
 from app.core.identity import Caller
@@ -29,7 +27,7 @@ TEMPLATES = Templates(Path(__file__).with_name("templates"))
 
 
 async def create_comment(
-    session: AsyncSession,
+    db: Db,
     resources: Resources,
     actor: UserReadPrivate,
     username: str,
@@ -38,7 +36,7 @@ async def create_comment(
 ) -> CommentRead:
     """Comment on `username`'s post; its author hears of it by mail (when the mail feature is
     installed), unless they wrote the comment."""
-    repo = CommentRepository(session)
+    repo = CommentRepository(db)
     found = await repo.live_post(username, post_id)
     if found is None:
         raise NotFound(POST_NOT_FOUND)
@@ -46,7 +44,7 @@ async def create_comment(
     row = await repo.insert(
         post_id=post.id, author_id=actor.id, text=data.text, created_at=utcnow()
     )
-    await publish(session, resources, CommentAdded(row["id"], post.id, author.username))
+    await publish(db, resources, CommentAdded(row["id"], post.id, author.username))
     if author.id != actor.id:
         mail = TEMPLATES.render(
             "new_comment",
@@ -56,34 +54,28 @@ async def create_comment(
             title=post.title,
             text=data.text,
         )
-        await publish(session, resources, mail)
+        await publish(db, resources, mail)
     return CommentRead.model_validate({**row, "author_username": actor.username})
 
 
 async def list_comments(
-    engine: AsyncEngine, username: str, post_id: int, offset: int, limit: int
+    db: Db, username: str, post_id: int, offset: int, limit: int
 ) -> tuple[list[CommentRead], int]:
-    rows = await PAGE.all(engine, username=username, post_id=post_id, offset=offset, limit=limit)
-    if rows:
-        total = int(rows[0]["total"])
-    elif await POST.one(engine, username=username, post_id=post_id) is None:
+    repo = CommentRepository(db)
+    rows, total = await repo.page(username, post_id, offset, limit)
+    if not rows and not await repo.post_shown(username, post_id):
         raise NotFound(POST_NOT_FOUND)
-    else:  # no comments, or past the last page: no row carries the total
-        counted = await COUNT.one(engine, username=username, post_id=post_id)
-        total = int(counted["total"]) if counted else 0
     return [CommentRead.model_validate(dict(row)) for row in rows], total
 
 
-async def _delete(
-    session: AsyncSession, resources: Resources, comment: Comment, username: str
-) -> None:
+async def _delete(db: Db, resources: Resources, comment: Comment, username: str) -> None:
     event = CommentDeleted(comment.id, comment.post_id, username)
-    await CommentRepository(session).delete(comment)
-    await publish(session, resources, event)
+    await CommentRepository(db).delete(comment)
+    await publish(db, resources, event)
 
 
 async def delete_comment(
-    session: AsyncSession,
+    db: Db,
     resources: Resources,
     caller: Caller[UserReadPrivate],
     username: str,
@@ -91,7 +83,7 @@ async def delete_comment(
     comment_id: int,
 ) -> None:
     """Delete a comment of a shown post: its writer, or a holder of `comments.delete_any`."""
-    repo = CommentRepository(session)
+    repo = CommentRepository(db)
     if await repo.live_post(username, post_id) is None:
         raise NotFound(POST_NOT_FOUND)
     comment = await repo.of_post(post_id, comment_id)
@@ -99,17 +91,15 @@ async def delete_comment(
         raise NotFound(COMMENT_NOT_FOUND)
     if comment.author_id != caller.user.id and not await caller.can(DELETE_ANY.name):
         raise Forbidden("Only its writer or a moderator may delete a comment")
-    await _delete(session, resources, comment, username)
+    await _delete(db, resources, comment, username)
 
 
 # --- operators' tools (the admin panel): any comment, by id ---------------------------------
 
 
-async def delete_comments(
-    session: AsyncSession, resources: Resources, comment_ids: Sequence[int]
-) -> int:
+async def delete_comments(db: Db, resources: Resources, comment_ids: Sequence[int]) -> int:
     """Delete the comments among `comment_ids`, as `delete_comment` does; returns how many."""
-    found = await CommentRepository(session).with_post_author(list(comment_ids))
+    found = await CommentRepository(db).with_post_author(list(comment_ids))
     for comment, username in found:
-        await _delete(session, resources, comment, username)
+        await _delete(db, resources, comment, username)
     return len(found)
