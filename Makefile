@@ -109,8 +109,9 @@ check-extending: install ## README's comments on posts added to a scratch copy a
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist), each with a PostgreSQL database and
 # a Redis database of its own; a module whose tests share what a module fixture starts is run
-# by one worker (xdist_group). TEST_WORKERS=0 runs it in this process.
-TEST_WORKERS ?= 4
+# by one worker (xdist_group). TEST_WORKERS=0 runs it in this process. Two by default: with
+# four, the app processes the slow legs start overran PostgreSQL's 100 connections.
+TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup
 
 test: check ## lint, types, migration drift and the whole suite with coverage (PostgreSQL, Redis, Docker)

@@ -455,7 +455,7 @@ def steps(copy: Copy, uv: str) -> list[tuple[str, Callable[[], None]]]:
 
     def fast_tests() -> None:
         pytest = [str(copy.root / ".venv" / "bin" / "pytest"), "-q", "-p", "no:cacheprovider"]
-        run(copy, "fast tests", [*pytest, "-n", "4", "--dist", "loadgroup", "-m", "not slow"])
+        run(copy, "fast tests", [*pytest, "-n", "2", "--dist", "loadgroup", "-m", "not slow"])
 
     planned = [make_target("install", "install"), make_target("lint", "lint")]
     planned.append(make_target("mypy", "typecheck"))

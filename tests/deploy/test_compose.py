@@ -41,7 +41,7 @@ from tests.helpers.processes import free_port
 from tests.helpers.settings import PASSWORD
 
 # One worker runs the whole module: its tests share what a module fixture starts.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compose")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the image and the compose file need, as a fresh clone has them.

@@ -19,7 +19,9 @@ from tests.helpers.database import query
 from tests.helpers.deploy import require_docker_engine
 from tests.helpers.processes import free_port
 
-pytestmark = pytest.mark.slow
+# One worker runs every Docker test, one after the other: the compose files give the stack's
+# network a fixed range, which two projects cannot hold at once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
 require_docker_engine("the services test")
 
 ROOT = Path(__file__).resolve().parents[2]
