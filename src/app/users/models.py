@@ -12,7 +12,7 @@ class User(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     # can never point at somebody registered later.
     __table_args__ = (
         # The active users in id order, index-only: offset pages walk this index, not the
-        # table (see users/repository.PAGE).
+        # table (see users/repository.py `_PAGE`).
         Index(
             "ix_users_live_id",
             "id",
