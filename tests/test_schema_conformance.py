@@ -24,7 +24,7 @@ import pytest
 
 from tests.helpers.database import create_database, drop_database, migrate
 from tests.helpers.processes import APP, BIN, Process, clean_env, free_port, run_app
-from tests.helpers.settings import PASSWORD, TEST_REDIS_URL, TEST_SECRET_KEY
+from tests.helpers.settings import CHEAP_HASHING, PASSWORD, TEST_REDIS_URL, TEST_SECRET_KEY
 
 # One worker runs the whole module: its tests share what a module fixture starts.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("conformance")]
@@ -56,9 +56,8 @@ def _app_env(database_url: str) -> dict[str, str]:
         LOGIN_RATE_LIMIT_LIMIT=1_000_000,
         LOGIN_ACCOUNT_RATE_LIMIT_LIMIT=1_000_000,
         CACHE_WRITE_FENCE_SECONDS=1,
-        # The cheapest hashing the settings allow: the run signs up and signs in often.
-        PASSWORD_HASH_MEMORY_KIB=8192,
-        PASSWORD_HASH_TIME_COST=1,
+        # The run signs up and signs in often.
+        **CHEAP_HASHING,
     )
 
 

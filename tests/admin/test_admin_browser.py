@@ -58,8 +58,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
             ADMIN_EMAIL="admin@example.com",
             ADMIN_PASSWORD=ADMIN_PASSWORD,
             CACHE_WRITE_FENCE_SECONDS=CACHE_WRITE_FENCE_SECONDS,
-            PASSWORD_HASH_MEMORY_KIB=8192,
-            PASSWORD_HASH_TIME_COST=1,
         )
         made = run_app("create-superuser", cwd=tmp_path, env=env)
         assert made.returncode == 0, made.stdout + made.stderr
