@@ -781,8 +781,10 @@ class Bench:
         if loaded.scale_user_id is not None:
             self.cursor_pages(loaded, db)
 
-        # S10: S1 overloaded.
-        overload = self.load(OVERLOAD_CONNECTIONS)
+        # S10: S1 overloaded. At least as long as wrk's timeout, so every request is either
+        # answered or counted as timed out (a one-second smoke run on a busy machine could end
+        # before the first of 512 connections got its answer, and count nothing at all).
+        overload = self.load(OVERLOAD_CONNECTIONS, max(self.mode.duration_s, self.timeout_s))
         count_503 = {"BENCH_COUNT_503": "1"}
         s10 = Spec("S10", "S1 at 512 connections", "GET", user_path, overload, env=count_503)
         self.measure(s10)
