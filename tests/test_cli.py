@@ -123,9 +123,11 @@ def test_create_superuser_may_take_a_reserved_name_but_no_path_word(
 async def test_a_command_that_loses_the_database_says_so_in_one_line(
     tmp_path: Path, database_url: str
 ) -> None:
-    # A slow hash holds the command's transaction open, after its first read of the users:
-    # its session is ended there, as a database restart would end it.
+    # A slow hash keeps the command between its reads of the users and its insert: the
+    # session it read on (opened after the test began, unlike any other of this database) is
+    # ended there, as a database restart would end it, and the insert meets the loss.
     env = app_env(database_url, ADMIN_PASSWORD="root-password-1", PASSWORD_HASH_TIME_COST=100)
+    started = await execute(database_url, "SELECT now()")
     process = await asyncio.create_subprocess_exec(
         APP,
         "create-superuser",
@@ -136,13 +138,13 @@ async def test_a_command_that_loses_the_database_says_so_in_one_line(
     )
     ended = (
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND state = 'idle in transaction' "
-        "AND query LIKE '%FROM users%'"
+        "WHERE datname = current_database() AND backend_start >= :started "
+        "AND state = 'idle' AND query LIKE '%FROM users%'"
     )
     deadline = time.monotonic() + 30
-    while not await execute(database_url, ended):
+    while not await execute(database_url, ended, started=started):
         assert process.returncode is None, "the command ended before its session was ended"
-        assert time.monotonic() < deadline, "the command never waited in its transaction"
+        assert time.monotonic() < deadline, "the command never waited before its insert"
         await asyncio.sleep(0.02)
     _, err = await process.communicate()
     assert process.returncode == 1, err

@@ -117,7 +117,7 @@ class TierRepository(Repository[Tier]):
         return await self.session.get(Tier, tier_id)
 
     async def name_taken(self, name: str) -> bool:
-        return await self.crud.exists(self.session, name=name)
+        return await self.db.row(_TIER, name=name) is not None
 
     async def users_on(self, tier: Tier) -> int:
         """How many users have the tier (a deleted account has none: tiers/events.py)."""

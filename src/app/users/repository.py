@@ -25,6 +25,10 @@ PRIVATE_COLUMNS = (
     User.updated_at,
 )
 LIVE = User.is_deleted.is_(False)
+# Whether any user, deleted or not, holds a username or an email (the unique constraints decide
+# a race; these give the clear answer first).
+_USERNAME_HELD = Query(select(User.id).where(User.username == bindparam("username")).limit(1))
+_EMAIL_HELD = Query(select(User.id).where(User.email == bindparam("email")).limit(1))
 _BY_USERNAME = Query(select(*PRIVATE_COLUMNS).where(User.username == bindparam("username"), LIVE))
 _COUNT_LIVE = Query(select(func.count().label("total")).select_from(User).where(LIVE))
 # An offset page and the total in one round trip. The count is an uncorrelated subquery, run
@@ -119,8 +123,8 @@ class UserRepository(Repository[User]):
 
     async def username_taken(self, username: str) -> bool:
         """Whether any user, deleted or not, holds this username."""
-        return await self.crud.exists(self.session, username=username)
+        return await self.db.row(_USERNAME_HELD, username=username) is not None
 
     async def email_taken(self, email: str) -> bool:
         """Whether any user, deleted or not, holds this email."""
-        return await self.crud.exists(self.session, email=email)
+        return await self.db.row(_EMAIL_HELD, email=email) is not None
