@@ -22,7 +22,13 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from tests.helpers.cache import flush_redis
-from tests.helpers.database import create_database, drop_database, empty_tables, migrate
+from tests.helpers.database import (
+    close_kept_connections,
+    create_database,
+    drop_database,
+    empty_tables,
+    migrate,
+)
 from tests.helpers.http import (
     AppClient,
     AppClientFactory,
@@ -61,6 +67,13 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 def _redis_is_up() -> None:
     """The suite needs Redis: fail (never skip) when it is not there."""
     asyncio.run(flush_redis())
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _kept_connections() -> AsyncIterator[None]:
+    """The connections the helpers keep open on the session's loop, closed at its end."""
+    yield
+    await close_kept_connections()
 
 
 @pytest.fixture(autouse=True)

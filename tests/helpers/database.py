@@ -4,19 +4,22 @@ Alembic exactly as `app migrate` does; and SQL run directly, beside the app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.domains import metadata
+
+T = TypeVar("T")
 
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -57,6 +60,7 @@ async def create_database() -> str:
 
 async def drop_database(url: str) -> None:
     _emptying.pop(url, None)
+    _forget_connection(url)
     name = make_url(url).database
     await _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -112,44 +116,83 @@ GRANTS_VERSION_TABLE = "grants_version"
 # Per database, the script that empties it (built on first use).
 _emptying: dict[str, str] = {}
 
+# Per database, a connection kept for what runs around every test (emptying the tables,
+# making a superuser), on the event loop that opened it: a new connection costs more than the
+# statements it runs.
+_kept: dict[str, tuple[asyncio.AbstractEventLoop, asyncpg.Connection]] = {}
 
-async def _emptying_statement(conn: AsyncConnection) -> str:
-    """DELETE every table's rows, children first, and restart every sequence, in one script.
-    Not TRUNCATE: on the few rows a test leaves, TRUNCATE's new files cost PostgreSQL about
-    twenty times as much, after every test."""
+
+def _forget_connection(url: str) -> None:
+    kept = _kept.pop(url, None)
+    if kept is not None:
+        with contextlib.suppress(Exception):  # its loop may be closed: only the socket is left
+            kept[1].terminate()
+
+
+async def close_kept_connections() -> None:
+    """Close the kept connections of the running loop (at its end); forget the others."""
+    loop = asyncio.get_running_loop()
+    for url, (owner, conn) in list(_kept.items()):
+        del _kept[url]
+        if owner is loop:
+            await conn.close()
+        else:
+            with contextlib.suppress(Exception):
+                conn.terminate()
+
+
+async def _run_kept(url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`work` on the connection kept for `url` (opened, or opened again when it was lost)."""
+    loop = asyncio.get_running_loop()
+    for attempt in (1, 2):
+        kept = _kept.get(url)
+        if kept is None or kept[0] is not loop or kept[1].is_closed():
+            _forget_connection(url)
+            dsn = make_url(url).set(drivername="postgresql")
+            conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+            kept = _kept[url] = (loop, conn)
+        try:
+            return await work(kept[1])
+        except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError):
+            _forget_connection(url)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _emptying_script(conn: asyncpg.Connection) -> str:
+    """DELETE every table's rows, children first, restart every sequence and move the grants
+    version on, in one script. Not TRUNCATE: on the few rows a test leaves, TRUNCATE's new
+    files cost PostgreSQL about twenty times as much, after every test."""
     deletes = [
         f'DELETE FROM "{table.name}"'  # noqa: S608 (the models' own table names)
         for table in reversed(metadata.sorted_tables)
         if table.name != GRANTS_VERSION_TABLE
     ]
-    sequences = (
-        await conn.execute(
-            text(
-                "SELECT quote_ident(sequence_schema) || '.' || quote_ident(sequence_name) "
-                "FROM information_schema.sequences WHERE sequence_schema = current_schema()"
-            )
-        )
-    ).scalars()
-    restarts = [f"ALTER SEQUENCE {name} RESTART" for name in sequences]
-    return "; ".join([*deletes, *restarts])
+    sequences = await conn.fetch(
+        "SELECT quote_ident(sequence_schema) || '.' || quote_ident(sequence_name) "
+        "FROM information_schema.sequences WHERE sequence_schema = current_schema()"
+    )
+    restarts = [f"ALTER SEQUENCE {row[0]} RESTART" for row in sequences]
+    bump = []
+    if GRANTS_VERSION_TABLE in metadata.tables:
+        bump = [
+            "INSERT INTO grants_version (id, version) VALUES (1, 1) "
+            "ON CONFLICT (id) DO UPDATE SET version = grants_version.version + 1"
+        ]
+    return "; ".join(["BEGIN", *deletes, *restarts, *bump, "COMMIT"])
 
 
 async def empty_tables(url: str) -> None:
     """Every table of the models emptied, identities restarted (what each test starts from);
     the grants version, when there is one, moved on, which drops every process's cached
-    permissions."""
-    async with engine_for(url, poolclass=NullPool) as engine, engine.begin() as conn:
-        script = _emptying.get(url) or _emptying.setdefault(url, await _emptying_statement(conn))
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        await driver.execute(script)  # asyncpg: several statements, one round trip
-        if GRANTS_VERSION_TABLE not in metadata.tables:
-            return
-        bumped = await conn.execute(
-            text("UPDATE grants_version SET version = version + 1 WHERE id = 1")
-        )
-        if not bumped.rowcount:
-            await conn.execute(text("INSERT INTO grants_version (id, version) VALUES (1, 1)"))
+    permissions. One round trip, in one transaction."""
+
+    async def empty(conn: asyncpg.Connection) -> None:
+        script = _emptying.get(url) or _emptying.setdefault(url, await _emptying_script(conn))
+        await conn.execute(script)  # several statements: asyncpg sends them at once
+
+    await _run_kept(url, empty)
 
 
 async def wait_for_lock_waiters(
@@ -173,6 +216,7 @@ async def wait_for_lock_waiters(
 
 
 async def make_superuser(database_url: str, username: str) -> None:
-    await execute(
-        database_url, "UPDATE users SET is_superuser = true WHERE username = :u", u=username
-    )
+    async def promote(conn: asyncpg.Connection) -> None:
+        await conn.execute("UPDATE users SET is_superuser = true WHERE username = $1", username)
+
+    await _run_kept(database_url, promote)
