@@ -131,3 +131,45 @@ def test_actionlint_catches_a_broken_workflow(actionlint: list[str], tmp_path: P
         done.stdout,
         re.MULTILINE,
     ), done.stdout
+
+
+GROUPED_MODULE = """
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.xdist_group("together")
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_grouped(n):
+    Path(os.environ["GROUP_LOG"], str(n)).write_text(os.environ["PYTEST_XDIST_WORKER"])
+"""
+FREE_MODULE = "".join(f"def test_free_{n}():\n    time.sleep(0.05)\n\n\n" for n in range(20))
+
+
+def test_an_xdist_group_runs_on_one_worker(tmp_path: Path) -> None:
+    """The suite's modules that share one server (and the Docker tests, which share one
+    network range) rely on `--dist loadgroup` keeping an xdist_group on one worker: with the
+    installed pytest and pytest-xdist, six grouped tests among twenty others run on one."""
+    tests, log = tmp_path / "tests", tmp_path / "log"
+    tests.mkdir()
+    log.mkdir()
+    (tests / "test_grouped.py").write_text(GROUPED_MODULE)
+    (tests / "test_free.py").write_text("import time\n\n\n" + FREE_MODULE)
+    (tests / "pytest.ini").write_text("[pytest]\n")
+    argv = ["-p", "no:cacheprovider", "-q", "-n", "2", "--dist", "loadgroup", str(tests)]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *argv],
+        cwd=tests,
+        env={**os.environ, "GROUP_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        timeout=LINT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    workers = {path.name: path.read_text() for path in log.iterdir()}
+    assert len(workers) == 6, result.stdout
+    assert len(set(workers.values())) == 1, workers

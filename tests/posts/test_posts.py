@@ -52,22 +52,42 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @dataclass
 class People:
-    """alice writes the posts, bob is another user, root is a superuser (signed up in that
-    order); `headers` by actor."""
+    """alice writes the posts; bob (`other`) and root (`superuser`) are signed up after her, in
+    that order, when the test names them; `headers` by actor (`anonymous`: none)."""
 
     author: dict[str, Any]
     headers: dict[str, Headers]
 
 
+# Who else a test needs besides alice: `@everyone` (a test that reads every actor's view, or
+# names bob's or root's account itself), else the actor and the path's owner its parameters
+# name. Signing up costs a hash and a login each: most tests need alice alone.
+everyone = pytest.mark.usefixtures("_everyone")
+OTHER_ACTORS = {"other": "bob", "superuser": "root"}
+
+
 @pytest.fixture
-async def people(api: httpx.AsyncClient, database_url: str) -> People:
+def _everyone() -> None:
+    """Marks a test that signs up every actor (see `people`)."""
+
+
+@pytest.fixture
+async def people(
+    api: httpx.AsyncClient, database_url: str, request: pytest.FixtureRequest
+) -> People:
+    if "_everyone" in request.fixturenames:
+        wanted = set(OTHER_ACTORS)
+    else:
+        params = getattr(request.node, "callspec", None)
+        named = params.params if params is not None else {}
+        owner = {name: actor for actor, name in OTHER_ACTORS.items()}.get(named.get("path_owner"))
+        wanted = {named.get("actor"), owner} & set(OTHER_ACTORS)
     alice = await register(api, "alice")
-    headers = {
-        "author": bearer(await login(api, "alice")),
-        "other": await sign_up(api, "bob"),
-        "superuser": await sign_up_superuser(api, database_url),
-        "anonymous": {},
-    }
+    headers = {"author": bearer(await login(api, "alice")), "anonymous": {}}
+    if "other" in wanted:
+        headers["other"] = await sign_up(api, "bob")
+    if "superuser" in wanted:
+        headers["superuser"] = await sign_up_superuser(api, database_url)
     return People(author=alice, headers=headers)
 
 
@@ -221,6 +241,7 @@ OWN_PATH_CASES = [
 ]
 
 
+@everyone
 @pytest.mark.parametrize(("endpoint", "actor", "expected"), OWN_PATH_CASES)
 async def test_ownership_matrix_on_the_posts_own_path(
     api: httpx.AsyncClient, people: People, endpoint: str, actor: str, expected: int
@@ -330,6 +351,7 @@ async def test_ownership_matrix_under_another_username(
     await assert_unchanged(api, original)
 
 
+@everyone
 async def test_lists_under_another_username_never_show_the_post(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -355,6 +377,7 @@ async def test_lists_under_another_username_never_show_the_post(
     assert all(p["created_by_user_id"] == people.author["id"] for p in alice_page["data"])
 
 
+@everyone
 async def test_superuser_cannot_publish_under_another_username(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -546,6 +569,7 @@ async def test_largest_id_is_an_ordinary_404(
     error_detail(response, 404)
 
 
+@everyone
 async def test_get_post_returns_it_to_anyone(api: httpx.AsyncClient, people: People) -> None:
     post = await create(api, people.headers["author"], **body_for(1, media_url="http://x.io/"))
     for headers in people.headers.values():
@@ -654,6 +678,7 @@ async def test_patch_rejects_invalid_bodies(
 # --- deleting ------------------------------------------------------------------------------
 
 
+@everyone
 async def test_soft_deleted_post_cannot_be_read_or_changed(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -697,6 +722,7 @@ async def test_soft_deleted_post_cannot_be_read_or_changed(
     assert (await list_page(api, "alice"))["total_count"] == 4
 
 
+@everyone
 async def test_hard_delete_removes_only_that_post(api: httpx.AsyncClient, people: People) -> None:
     posts = await create_many(api, people.headers["author"], 3)
     bobs = await create(api, people.headers["other"], "bob", **body_for(9))
@@ -714,6 +740,7 @@ async def test_hard_delete_removes_only_that_post(api: httpx.AsyncClient, people
 # --- authors that are deleted or renamed ---------------------------------------------------
 
 
+@everyone
 async def test_posts_of_a_soft_deleted_user_are_404(api: httpx.AsyncClient, people: People) -> None:
     posts = await create_many(api, people.headers["author"], 3)
     bobs = await create(api, people.headers["other"], "bob", **body_for(9))
@@ -774,6 +801,7 @@ async def test_posts_of_a_soft_deleted_user_are_404(api: httpx.AsyncClient, peop
     assert (await get_post(api, "bob", bobs["id"])).json() == bobs
 
 
+@everyone
 async def test_hard_deleting_a_user_removes_their_posts(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -999,6 +1027,7 @@ async def test_cursor_walk_is_stable_while_posts_are_created(
     assert fresh == sorted(new_ids | set(expected), reverse=True)
 
 
+@everyone
 async def test_cursor_walk_skips_posts_deleted_while_walking(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -1028,6 +1057,7 @@ async def test_cursor_walk_skips_posts_deleted_while_walking(
     assert len(seen) == len(set(seen))
 
 
+@everyone
 async def test_offset_and_cursor_pages_list_the_same_posts(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -1119,6 +1149,7 @@ async def test_cursor_pages_of_an_unknown_user_are_404(
 # --- cursor pages of users -----------------------------------------------------------------
 
 
+@everyone
 async def test_users_cursor_pages_walk_active_users_once_in_id_order(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -1147,6 +1178,7 @@ async def test_users_cursor_pages_walk_active_users_once_in_id_order(
     assert by_offset == by_cursor
 
 
+@everyone
 async def test_users_cursor_walk_survives_deletions_and_registrations(
     api: httpx.AsyncClient, people: People
 ) -> None:
@@ -1176,6 +1208,7 @@ async def test_users_cursor_walk_survives_deletions_and_registrations(
     assert seen == ["alice", "bob", "root", "carol", "dave", "frank", "gina"]
 
 
+@everyone
 async def test_users_cursor_pages_show_views_by_viewer(
     api: httpx.AsyncClient, people: People
 ) -> None:
