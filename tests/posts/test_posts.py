@@ -75,13 +75,12 @@ def _everyone() -> None:
 async def people(
     api: httpx.AsyncClient, database_url: str, request: pytest.FixtureRequest
 ) -> People:
-    if "_everyone" in request.fixturenames:
-        wanted = set(OTHER_ACTORS)
-    else:
-        params = getattr(request.node, "callspec", None)
-        named = params.params if params is not None else {}
-        owner = {name: actor for actor, name in OTHER_ACTORS.items()}.get(named.get("path_owner"))
-        wanted = {named.get("actor"), owner} & set(OTHER_ACTORS)
+    wanted = set(OTHER_ACTORS)
+    if "_everyone" not in request.fixturenames:
+        callspec = getattr(request.node, "callspec", None)
+        named: dict[str, Any] = callspec.params if callspec is not None else {}
+        owners = {name: actor for actor, name in OTHER_ACTORS.items()}
+        wanted &= {named.get("actor"), owners.get(named.get("path_owner", ""))}
     alice = await register(api, "alice")
     headers = {"author": bearer(await login(api, "alice")), "anonymous": {}}
     if "other" in wanted:
