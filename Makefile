@@ -136,7 +136,7 @@ bench: install ## the load benchmark (minutes): 2 server processes on PostgreSQL
 	$(UV) sync --frozen --group bench
 	$(RUN) python -m bench.run $(ARGS)
 
-bench-smoke: install ## the benchmark harness on tiny data, 2 s per scenario (also part of make test)
+bench-smoke: install ## the benchmark harness on tiny data, 1 s per scenario (also part of make test)
 	$(RUN) python -m bench.run --smoke --out bench/results-smoke
 
 # The TypeScript client (clients/typescript/): the app's OpenAPI document, written from the code

@@ -91,7 +91,8 @@ class Mode:
 
 
 FULL = Mode("full", 1_000, 5_000, 1_000_000, 15, 3, 10, 400, (1, 100, 10_000), 100)
-SMOKE = Mode("smoke", 20, 50, 20_000, 1, 1, 1, 4, (1, 100, 1_000), 10)
+# The smoke run checks that every scenario runs end to end: no warm-up.
+SMOKE = Mode("smoke", 20, 50, 20_000, 1, 0, 1, 4, (1, 100, 1_000), 10)
 
 
 class CursorWalk:
@@ -279,7 +280,7 @@ class Bench:
         def env_of(walk: CursorWalk | None) -> dict[str, str]:
             return {**spec.env, **(walk.env() if walk else {})}
 
-        if warmup:
+        if warmup and self.mode.warmup_s:
             warm = replace(spec.load, duration_s=self.mode.warmup_s)
             done = wrk.run(url, warm, spec.script, env_of(spec.warmup_walk))
             if spec.warmup_walk:
@@ -290,6 +291,10 @@ class Bench:
         if spec.walk:
             spec.walk.consumed(result.requests, spec.load.connections)
         return self.record(spec, result, loadavg, cpu)
+
+    def warm_up(self, url: str, load: Load) -> None:
+        if self.mode.warmup_s:
+            self._wrk().run(url, replace(load, duration_s=self.mode.warmup_s))
 
     def cpu_snapshot(self) -> tuple[float, dict[int, float]]:
         """CPU time used so far by the app's workers, and by each PostgreSQL backend serving
@@ -600,7 +605,7 @@ class Bench:
                 f"database limit: Starlette + asyncpg, S1's query, {WORKERS} workers: "
                 f"GET /user/bench, {load.connections} connections, {load.duration_s} s"
             )
-            wrk.run(url, replace(load, duration_s=self.mode.warmup_s))
+            self.warm_up(url, load)
             before = server.cpu_seconds()
             result = wrk.run(url, load)
             self.dblimit_cpu_ms = round(
@@ -637,7 +642,7 @@ class Bench:
                 f"ceiling: Starlette, one fixed JSON route, {WORKERS} workers: GET /, "
                 f"{load.connections} connections, {load.duration_s} s"
             )
-            wrk.run(server.base_url + "/", replace(load, duration_s=self.mode.warmup_s))
+            self.warm_up(server.base_url + "/", load)
             before = server.cpu_seconds()
             result = wrk.run(server.base_url + "/", load)
             self.ceiling_cpu_ms = round(
