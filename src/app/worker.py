@@ -264,11 +264,16 @@ class HeartbeatWorker(Worker):
 
     async def close(self) -> None:
         """ARQ's `Worker.close`, except that a Redis that is down does not keep the process's
-        resources from being closed."""
+        resources from being closed, and that a job the stop cancelled before it ran (while
+        it was being claimed) does not end the close with its CancelledError: its claim
+        expires and a worker runs it, as after a crash."""
         if self._pool is None:
             return
         try:
-            await asyncio.gather(*self.tasks.values())
+            ended = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            for outcome in ended:
+                if isinstance(outcome, Exception):
+                    logger.error("a job's task failed while stopping: %s", type(outcome).__name__)
             with contextlib.suppress(*REDIS_DOWN, *REDIS_REFUSED):
                 await self.pool.delete(self.health_check_key)
             if self.on_shutdown:
