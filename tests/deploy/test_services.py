@@ -19,8 +19,8 @@ from tests.helpers.database import query
 from tests.helpers.deploy import require_docker_engine
 from tests.helpers.processes import free_port
 
-# One worker runs every Docker test, one after the other: the compose files give the stack's
-# network a fixed range, which two projects cannot hold at once.
+# One worker runs every Docker test, one after the other: the stack's network has a fixed
+# range (docker-compose.yml), and the range Docker picks for this project's may overlap it.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
 require_docker_engine("the services test")
 
