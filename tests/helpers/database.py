@@ -133,31 +133,31 @@ async def close_kept_connections() -> None:
     """Close the kept connections of the running loop (at its end); forget the others."""
     loop = asyncio.get_running_loop()
     for url, (owner, conn) in list(_kept.items()):
-        del _kept[url]
         if owner is loop:
+            del _kept[url]
             await conn.close()
         else:
-            with contextlib.suppress(Exception):
-                conn.terminate()
+            _forget_connection(url)
+
+
+async def _kept_connection(url: str) -> asyncpg.Connection:
+    """The connection kept for `url` on the running loop, opened when there is none yet."""
+    loop = asyncio.get_running_loop()
+    kept = _kept.get(url)
+    if kept is None or kept[0] is not loop or kept[1].is_closed():
+        _forget_connection(url)
+        dsn = make_url(url).set(drivername="postgresql")
+        kept = _kept[url] = (loop, await asyncpg.connect(dsn.render_as_string(hide_password=False)))
+    return kept[1]
 
 
 async def _run_kept(url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """`work` on the connection kept for `url` (opened, or opened again when it was lost)."""
-    loop = asyncio.get_running_loop()
-    for attempt in (1, 2):
-        kept = _kept.get(url)
-        if kept is None or kept[0] is not loop or kept[1].is_closed():
-            _forget_connection(url)
-            dsn = make_url(url).set(drivername="postgresql")
-            conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-            kept = _kept[url] = (loop, conn)
-        try:
-            return await work(kept[1])
-        except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError):
-            _forget_connection(url)
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    """`work` on the connection kept for `url`; once more on a new one when it was lost."""
+    try:
+        return await work(await _kept_connection(url))
+    except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError):
+        _forget_connection(url)
+        return await work(await _kept_connection(url))
 
 
 async def _emptying_script(conn: asyncpg.Connection) -> str:
